@@ -1,0 +1,2 @@
+"""musicark."""
+__version__ = "0.1.0"

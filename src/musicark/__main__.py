@@ -1,0 +1,3 @@
+from musicark.cli import main
+
+main()

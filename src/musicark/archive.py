@@ -1,0 +1,117 @@
+"""The Archive: one directory holding settings, the catalog database and the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from musicark import db
+from musicark.config import CONFIG_NAME, Settings
+from musicark.errors import ArchiveExists, ArchiveNotFound
+
+CATALOG_NAME = "catalog.sqlite"
+ENV_VAR = "MUSICARK_ARCHIVE"
+
+
+def _migrations() -> list[str]:
+    # Imported here: the catalog package itself builds on Archive.
+    from musicark.catalog.schema import MIGRATIONS
+
+    return MIGRATIONS
+
+
+def utc_now() -> str:
+    """ISO 8601 UTC timestamp with seconds precision, as stored in every table."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+class Archive:
+    """An archive directory: `musicark.toml`, `catalog.sqlite` (WAL) and `store/`.
+
+    Library users start here: `Archive.create(path)` or `Archive.open(path)`, then pass the
+    archive to the stage functions (`musicark.catalog.import_source(archive, ...)`, ...).
+    """
+
+    def __init__(self, path: Path, settings: Settings, conn: sqlite3.Connection) -> None:
+        self.path = path
+        self.settings = settings
+        self.conn = conn
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def create(cls, path: Path | str, *, name: str | None = None) -> Archive:
+        """Create a new archive directory (it may exist but must not already be an archive)."""
+        path = Path(path).absolute()
+        if (path / CONFIG_NAME).exists():
+            raise ArchiveExists(f"{path} is already a musicark archive")
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "store").mkdir(exist_ok=True)
+        settings = Settings(name=name or path.name)
+        conn = db.connect(path / CATALOG_NAME)
+        db.migrate(conn, _migrations())
+        archive = cls(path, settings, conn)
+        archive.record_event("archive.init", str(path), "ok", {"schema": len(_migrations())})
+        tmp = path / (CONFIG_NAME + ".tmp")
+        tmp.write_text(settings.to_toml(), encoding="utf-8")
+        os.replace(tmp, path / CONFIG_NAME)  # the config appears last: a half init is no archive
+        return archive
+
+    @classmethod
+    def open(cls, path: Path | str, *, readonly: bool = False) -> Archive:
+        """Open an existing archive, applying any pending schema migrations."""
+        path = Path(path).absolute()
+        if not (path / CONFIG_NAME).is_file():
+            raise ArchiveNotFound(
+                f"no musicark archive at {path} (create one with `musicark init {path}`)"
+            )
+        settings = Settings.load(path / CONFIG_NAME)
+        conn = db.connect(path / CATALOG_NAME, readonly=readonly)
+        if not readonly:
+            db.migrate(conn, _migrations())
+        return cls(path, settings, conn)
+
+    @classmethod
+    def locate(cls, explicit: Path | str | None = None, *, readonly: bool = False) -> Archive:
+        """Find the archive: `explicit`, else `$MUSICARK_ARCHIVE`, else the current directory."""
+        if explicit is None:
+            explicit = os.environ.get(ENV_VAR) or Path.cwd()
+        return cls.open(explicit, readonly=readonly)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- locations -------------------------------------------------------------------------
+    @property
+    def catalog_path(self) -> Path:
+        return self.path / CATALOG_NAME
+
+    @property
+    def store_path(self) -> Path:
+        return self.path / "store"
+
+    # -- audit trail -----------------------------------------------------------------------
+    def record_event(
+        self, kind: str, subject: str | None, outcome: str, detail: dict | None = None
+    ) -> None:
+        """Append one PREMIS-style event (what happened to what, and how it went)."""
+        self.conn.execute(
+            "INSERT INTO events(at, kind, subject, outcome, detail) VALUES (?, ?, ?, ?, ?)",
+            (utc_now(), kind, subject, outcome, json.dumps(detail, sort_keys=True)),
+        )
+
+    def events(self, limit: int = 100) -> list[dict]:
+        rows = self.conn.execute(
+            "SELECT id, at, kind, subject, outcome, detail FROM events ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+        keys = ("id", "at", "kind", "subject", "outcome", "detail")
+        return [dict(zip(keys, r, strict=True)) for r in rows]

@@ -1,0 +1,56 @@
+"""The catalog: import, export, search and statistics over catalog.sqlite."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from musicark.archive import Archive
+from musicark.catalog.importers.base import Progress, logical_name, no_progress
+from musicark.catalog.writer import CatalogWriter, ImportReport
+from musicark.errors import BadQuery, BadSource
+
+IMPORT_FORMATS = ("api-json", "musicbrainz", "musicbrainz-json", "table")
+
+
+def import_source(
+    archive: Archive,
+    fmt: str,
+    src: Path | str,
+    *,
+    name: str | None = None,
+    licence: str | None = None,
+    replace: bool = False,
+    mapping: dict | None = None,
+    progress: Progress = no_progress,
+) -> ImportReport:
+    """Import one source atomically: all of it lands, or (on any error or kill) none of it."""
+    src = Path(src)
+    if fmt not in IMPORT_FORMATS:
+        raise BadQuery(f"unknown import format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
+    if not src.exists():
+        raise BadSource(f"{src} does not exist")
+    started = time.monotonic()
+    options = {"mapping": mapping} if mapping else None
+    with CatalogWriter(
+        archive, name=name or logical_name(src), kind=fmt, uri=str(src.absolute()),
+        licence=licence, options=options, replace=replace,
+    ) as writer:
+        if fmt == "api-json":
+            from musicark.catalog.importers.apijson import ApiJsonImporter
+
+            ApiJsonImporter(writer).run(src, progress)
+        elif fmt == "table":
+            from musicark.catalog.importers.table import TableImporter
+
+            TableImporter(writer, mapping or {}).run(src, progress)
+        elif fmt == "musicbrainz":
+            from musicark.catalog.importers.mbdump import MbDumpImporter
+
+            MbDumpImporter(writer).run(src, progress)
+        else:
+            from musicark.catalog.importers.mbjson import MbJsonImporter
+
+            MbJsonImporter(writer).run(src, progress)
+        writer.report.seconds = time.monotonic() - started
+    return writer.report

@@ -1,0 +1,1 @@
+"""One module per source format; `import_source` in `musicark.catalog` dispatches to them."""

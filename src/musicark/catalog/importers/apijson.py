@@ -1,0 +1,256 @@
+"""Import JSONL of API-shaped objects: one track, album or artist per line (`type` says which).
+
+Lossless: every line can be exported back equal as canonical JSON (see `apishape`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from musicark.catalog import apishape as shape
+from musicark.catalog.diffing import diff, patch, same
+from musicark.catalog.importers.base import Progress, no_progress, numbered_lines
+from musicark.catalog.writer import CatalogWriter, dumps
+
+KINDS = ("track", "album", "artist")
+
+
+class ApiJsonImporter:
+    """Turns API-shaped records into catalog rows through a CatalogWriter."""
+
+    def __init__(self, writer: CatalogWriter) -> None:
+        self.w = writer
+        self.views = shape.Views(writer.conn, before_read=writer.flush)
+        self._pending_updates: list[tuple[str, int, dict[str, Any]]] = []
+
+    # -- entry -----------------------------------------------------------------------------
+    def run(self, path: Path, progress: Progress = no_progress) -> None:
+        report = self.w.report
+        for number, raw in numbered_lines(path, progress):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                report.bad(number, f"not valid JSON: {exc}")
+                continue
+            if type(record) is not dict:
+                report.bad(number, f"a line must hold a JSON object, not {type(record).__name__}")
+                continue
+            kind = record.get("type")
+            if kind not in KINDS:
+                report.bad(number, f"`type` must be one of {', '.join(KINDS)}, got {kind!r}")
+                continue
+            if not shape.valid(record.get("id"), str):
+                report.bad(number, f"a {kind} needs a string `id`")
+                continue
+            problem = getattr(self, f"add_{kind}")(record)
+            if problem:
+                report.bad(number, problem)
+
+    # -- own records -----------------------------------------------------------------------
+    def add_track(self, record: dict) -> str | None:
+        w = self.w
+        work = dict(record)
+        del work["type"]
+        album = work.pop("album") if _has_id(work.get("album")) else None
+        artists = shape.pop_links(work, "artists")
+        markets = shape.pop_str_list(work, "available_markets")
+        cols = shape.take(work, shape.TRACK_SPECS)
+        existing = w.tracks.get(cols["ext_id"])
+        if existing is not None:
+            return self._duplicate(record, self.track_record(existing))
+        album_rowid = self.embed_album(album) if album is not None else None
+        artist_rowids = [self.embed_artist(a) for a in artists or ()]
+        row = _blank_row(shape.TRACK_SPECS)
+        row.update(cols, album_rowid=album_rowid, extra=dumps(work))
+        row["markets_rowid"] = w.market_rowid(markets) if markets is not None else None
+        view = track_view_of(self.views, row, artist_rowids)
+        d = diff(record, view)
+        row["diff"] = dumps(d) if d else None
+        rowid = w.insert_track(**_columns(row, TRACK_ROW))
+        w.link_track_artists(rowid, [(a, None) for a in artist_rowids])
+        return None
+
+    def add_album(self, record: dict) -> str | None:
+        w = self.w
+        work = dict(record)
+        del work["type"]
+        artists = shape.pop_links(work, "artists")
+        markets = shape.pop_str_list(work, "available_markets")
+        cols = shape.take(work, ALBUM_SPECS)
+        rowid = w.albums.get(cols["ext_id"])
+        if rowid is None:
+            row = _blank_row(ALBUM_SPECS)
+            row.update(cols, artist_rowids=[self.embed_artist(a) for a in artists or ()])
+            row["markets_rowid"] = w.market_rowid(markets) if markets is not None else None
+        else:
+            row = self.views.album_row(rowid)
+            if row["extra"] is not None:
+                return self._duplicate(record, self.album_record(rowid))
+            # Fill only the columns no embedding reads; embedded views stay as they were.
+            for _, col, _ in shape.ALBUM_FULL_SPECS:
+                if row[col] is None and col in cols:
+                    row[col] = cols[col]
+        row["extra"] = dumps(work)
+        d = diff(record, album_full_of(self.views, row))
+        row["diff"] = dumps(d) if d else None
+        if rowid is None:
+            rowid = w.insert_album(**_columns(row, ALBUM_ROW))
+            w.link_album_artists(rowid, row["artist_rowids"])
+            row["rowid"] = rowid
+            self.views.remember(self.views.album_rows, rowid, row)
+        else:
+            self._set("albums", rowid, _columns(row, ALBUM_OWN))
+        return None
+
+    def add_artist(self, record: dict) -> str | None:
+        w = self.w
+        work = dict(record)
+        del work["type"]
+        genres = shape.pop_str_list(work, "genres") if work.get("genres") else None
+        cols = shape.take(work, ARTIST_SPECS)
+        rowid = w.artists.get(cols["ext_id"])
+        if rowid is None:
+            row = _blank_row(ARTIST_SPECS)
+            row.update(cols)
+        else:
+            row = self.views.artist_row(rowid)
+            if row["extra"] is not None:
+                return self._duplicate(record, self.artist_record(rowid))
+            for _, col, _ in shape.ARTIST_FULL_SPECS:
+                if row[col] is None and col in cols:
+                    row[col] = cols[col]
+        row["extra"] = dumps(work)
+        d = diff(record, shape.artist_view(row, genres, embedded=False))
+        row["diff"] = dumps(d) if d else None
+        if rowid is None:
+            rowid = w.insert_artist(**_columns(row, ARTIST_ROW))
+            row["rowid"] = rowid
+            self.views.remember(self.views.artist_rows, rowid, row)
+        else:
+            self._set("artists", rowid, _columns(row, ARTIST_OWN))
+        if genres:
+            w.add_genres(rowid, genres)
+        return None
+
+    # -- embedded objects ------------------------------------------------------------------
+    def embed_album(self, obj: dict) -> int:
+        w = self.w
+        work = dict(obj)
+        artists = shape.pop_links(work, "artists")
+        markets = shape.pop_str_list(work, "available_markets")
+        cols = shape.take(work, shape.ALBUM_EMBED_SPECS)
+        rowid = w.albums.get(cols["ext_id"])
+        if rowid is None:
+            row = _blank_row(ALBUM_SPECS)
+            row.update(cols, embed_extra=dumps(work),
+                       artist_rowids=[self.embed_artist(a) for a in artists or ()])
+            row["markets_rowid"] = w.market_rowid(markets) if markets is not None else None
+            rowid = w.insert_album(**_columns(row, ALBUM_ROW))
+            w.link_album_artists(rowid, row["artist_rowids"])
+            row["rowid"] = rowid
+            self.views.remember(self.views.album_rows, rowid, row)
+        else:
+            row = self.views.album_row(rowid)
+            if row["embed_extra"] is None:
+                row["embed_extra"] = dumps(work)
+                self._set("albums", rowid, {"embed_extra": row["embed_extra"]})
+        return rowid
+
+    def embed_artist(self, obj: dict) -> int:
+        w = self.w
+        work = dict(obj)
+        cols = shape.take(work, shape.ARTIST_EMBED_SPECS)
+        rowid = w.artists.get(cols["ext_id"])
+        if rowid is None:
+            row = _blank_row(ARTIST_SPECS)
+            row.update(cols, embed_extra=dumps(work))
+            rowid = w.insert_artist(**_columns(row, ARTIST_ROW))
+            row["rowid"] = rowid
+            self.views.remember(self.views.artist_rows, rowid, row)
+        else:
+            row = self.views.artist_row(rowid)
+            if row["embed_extra"] is None:
+                row["embed_extra"] = dumps(work)
+                self._set("artists", rowid, {"embed_extra": row["embed_extra"]})
+        return rowid
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _set(self, table: str, rowid: int, cols: dict[str, Any]) -> None:
+        self.w.set_later(table, rowid, cols)
+
+    def _duplicate(self, record: dict, existing: dict) -> str | None:
+        if same(record, existing):
+            self.w.report.duplicates += 1
+            return None
+        return f"duplicate {record['type']} id {record['id']!r} with different content"
+
+    def track_record(self, rowid: int) -> dict:
+        return build_track_record(self.views, rowid)
+
+    def album_record(self, rowid: int) -> dict:
+        row = self.views.album_row(rowid)
+        return patch(album_full_of(self.views, row), _loads(row["diff"]))
+
+    def artist_record(self, rowid: int) -> dict:
+        row = self.views.artist_row(rowid)
+        return patch(self.views.artist_full(rowid, self.views.genres(rowid)), _loads(row["diff"]))
+
+
+def build_track_record(views: shape.Views, rowid: int) -> dict:
+    """Rebuild a track's source record exactly from its row, links and diff."""
+    views.before_read()
+    cur = views.conn.execute("SELECT * FROM tracks WHERE rowid = ?", (rowid,))
+    names = [d[0] for d in cur.description]
+    row = dict(zip(names, cur.fetchone(), strict=True))
+    artist_rowids = [r[0] for r in views.conn.execute(
+        "SELECT artist_rowid FROM track_artists WHERE track_rowid = ? ORDER BY position",
+        (rowid,))]
+    return track_record_from_row(views, row, artist_rowids)
+
+
+def track_record_from_row(views: shape.Views, row: dict, artist_rowids: list[int]) -> dict:
+    return patch(track_view_of(views, row, artist_rowids), _loads(row["diff"]))
+
+
+def track_view_of(views: shape.Views, row: dict, artist_rowids: list[int]) -> dict:
+    """The view a track row gives before its diff; import and export must share it."""
+    album = views.album_embed(row["album_rowid"]) if row["album_rowid"] else None
+    artists = [views.artist_embed(a) for a in artist_rowids]
+    return shape.track_view(row, album, artists, views.markets(row["markets_rowid"]))
+
+
+def album_full_of(views: shape.Views, row: dict) -> dict:
+    artists = [views.artist_embed(a) for a in row["artist_rowids"]]
+    return shape.album_view(row, artists, views.markets(row["markets_rowid"]), embedded=False)
+
+
+ALBUM_SPECS = shape.ALBUM_EMBED_SPECS + shape.ALBUM_FULL_SPECS
+ARTIST_SPECS = shape.ARTIST_EMBED_SPECS + shape.ARTIST_FULL_SPECS
+TRACK_ROW = [c for _, c, _ in shape.TRACK_SPECS] + [
+    "album_rowid", "markets_rowid", "extra", "diff"]
+ALBUM_OWN = [c for _, c, _ in shape.ALBUM_FULL_SPECS] + ["extra", "diff"]
+ALBUM_ROW = [c for _, c, _ in ALBUM_SPECS] + ["markets_rowid", "extra", "embed_extra", "diff"]
+ARTIST_OWN = [c for _, c, _ in shape.ARTIST_FULL_SPECS] + ["extra", "diff"]
+ARTIST_ROW = [c for _, c, _ in ARTIST_SPECS] + ["extra", "embed_extra", "diff"]
+
+
+def _columns(row: dict, names: list[str]) -> dict[str, Any]:
+    return {n: row[n] for n in names}
+
+
+def _has_id(obj: Any) -> bool:
+    return type(obj) is dict and shape.valid(obj.get("id"), str)
+
+
+def _blank_row(specs: list[shape.Spec]) -> dict[str, Any]:
+    row: dict[str, Any] = {col: None for _, col, _ in specs}
+    row.update(extra=None, embed_extra=None, diff=None, markets_rowid=None, artist_rowids=[])
+    return row
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)

@@ -1,0 +1,151 @@
+"""The catalog schema, as an ordered list of migrations (PRAGMA user_version counts them).
+
+Never edit a released migration: append a new one.
+"""
+
+from __future__ import annotations
+
+# Indexes that a bulk import may drop and rebuild (sorting once beats updating per row).
+SECONDARY_INDEXES: dict[str, str] = {
+    "tracks_isrc": "CREATE INDEX tracks_isrc ON tracks(isrc) WHERE isrc IS NOT NULL",
+    "tracks_mbid": "CREATE INDEX tracks_mbid ON tracks(mbid) WHERE mbid IS NOT NULL",
+    "tracks_album": "CREATE INDEX tracks_album ON tracks(album_rowid, disc_number, track_number)",
+    "tracks_popularity": "CREATE INDEX tracks_popularity ON tracks(popularity)",
+    "tracks_source": "CREATE INDEX tracks_source ON tracks(source_id)",
+    "track_artists_artist": "CREATE INDEX track_artists_artist ON track_artists(artist_rowid)",
+    "albums_upc": "CREATE INDEX albums_upc ON albums(upc) WHERE upc IS NOT NULL",
+    "albums_mbid": "CREATE INDEX albums_mbid ON albums(mbid) WHERE mbid IS NOT NULL",
+    "albums_source": "CREATE INDEX albums_source ON albums(source_id)",
+    "album_artists_artist": "CREATE INDEX album_artists_artist ON album_artists(artist_rowid)",
+    "artists_mbid": "CREATE INDEX artists_mbid ON artists(mbid) WHERE mbid IS NOT NULL",
+    "artists_source": "CREATE INDEX artists_source ON artists(source_id)",
+}
+
+MIGRATION_1 = """
+CREATE TABLE sources (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    uri TEXT,
+    licence TEXT,
+    options TEXT,
+    status TEXT NOT NULL DEFAULT 'importing',
+    imported_at TEXT,
+    report TEXT
+);
+
+CREATE TABLE markets (
+    rowid INTEGER PRIMARY KEY,
+    codes TEXT NOT NULL UNIQUE
+);
+
+CREATE TABLE artists (
+    rowid INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL,
+    ext_id TEXT,
+    mbid TEXT,
+    name TEXT,
+    sort_name TEXT,
+    popularity INTEGER,
+    followers INTEGER,
+    extra TEXT,
+    embed_extra TEXT,
+    diff TEXT
+);
+CREATE UNIQUE INDEX artists_ext ON artists(ext_id, source_id);
+
+CREATE TABLE artist_genres (
+    artist_rowid INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    genre TEXT NOT NULL,
+    PRIMARY KEY (artist_rowid, position)
+) WITHOUT ROWID;
+
+CREATE TABLE albums (
+    rowid INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL,
+    ext_id TEXT,
+    mbid TEXT,
+    name TEXT,
+    album_type TEXT,
+    release_date TEXT,
+    release_date_precision TEXT,
+    upc TEXT,
+    label TEXT,
+    total_tracks INTEGER,
+    popularity INTEGER,
+    markets_rowid INTEGER,
+    extra TEXT,
+    embed_extra TEXT,
+    diff TEXT
+);
+CREATE UNIQUE INDEX albums_ext ON albums(ext_id, source_id);
+
+CREATE TABLE album_artists (
+    album_rowid INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    artist_rowid INTEGER NOT NULL,
+    PRIMARY KEY (album_rowid, position)
+) WITHOUT ROWID;
+
+CREATE TABLE tracks (
+    rowid INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL,
+    ext_id TEXT,
+    mbid TEXT,
+    name TEXT,
+    album_rowid INTEGER,
+    disc_number INTEGER,
+    track_number INTEGER,
+    duration_ms INTEGER,
+    explicit INTEGER,
+    isrc TEXT,
+    popularity INTEGER,
+    listens INTEGER,
+    markets_rowid INTEGER,
+    extra TEXT,
+    diff TEXT
+);
+CREATE UNIQUE INDEX tracks_ext ON tracks(ext_id, source_id);
+
+CREATE TABLE track_artists (
+    track_rowid INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    artist_rowid INTEGER NOT NULL,
+    join_phrase TEXT,
+    PRIMARY KEY (track_rowid, position)
+) WITHOUT ROWID;
+
+CREATE TABLE audio_features (
+    track_rowid INTEGER PRIMARY KEY,
+    tempo REAL,
+    key INTEGER,
+    mode INTEGER,
+    loudness REAL,
+    time_signature INTEGER,
+    danceability REAL,
+    energy REAL,
+    valence REAL,
+    acousticness REAL,
+    instrumentalness REAL,
+    liveness REAL,
+    speechiness REAL
+);
+
+CREATE VIRTUAL TABLE track_fts USING fts5(
+    name, artists, album,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '2 3'
+);
+
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    subject TEXT,
+    outcome TEXT,
+    detail TEXT
+);
+""" + ";\n".join(SECONDARY_INDEXES.values()) + ";\n"
+
+MIGRATIONS: list[str] = [MIGRATION_1]

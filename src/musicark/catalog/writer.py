@@ -1,0 +1,379 @@
+"""CatalogWriter: one atomic, batched import of one source into the catalog.
+
+The whole source is written in a single transaction: a killed import leaves nothing behind and
+can simply be run again. Rowids are allocated here (we hold the write lock), so inserts are
+buffered and sent with `executemany` in batches; key → rowid resolution goes through a bounded
+cache, then the unflushed buffer, then an index lookup, so memory stays constant.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from musicark.archive import Archive, utc_now
+from musicark.catalog.schema import SECONDARY_INDEXES
+from musicark.errors import SourceExists
+
+BATCH = 20_000
+CACHE_SIZE = 200_000
+MAX_REPORTED_BAD_ROWS = 1_000
+
+TRACK_COLUMNS = (
+    "rowid", "source_id", "ext_id", "mbid", "name", "album_rowid", "disc_number",
+    "track_number", "duration_ms", "explicit", "isrc", "popularity", "listens",
+    "markets_rowid", "extra", "diff",
+)
+ALBUM_COLUMNS = (
+    "rowid", "source_id", "ext_id", "mbid", "name", "album_type", "release_date",
+    "release_date_precision", "upc", "label", "total_tracks", "popularity", "markets_rowid",
+    "extra", "embed_extra", "diff",
+)
+ARTIST_COLUMNS = (
+    "rowid", "source_id", "ext_id", "mbid", "name", "sort_name", "popularity", "followers",
+    "extra", "embed_extra", "diff",
+)
+FEATURE_COLUMNS = (
+    "track_rowid", "tempo", "key", "mode", "loudness", "time_signature", "danceability",
+    "energy", "valence", "acousticness", "instrumentalness", "liveness", "speechiness",
+)
+TABLE_COLUMNS = {
+    "tracks": TRACK_COLUMNS,
+    "albums": ALBUM_COLUMNS,
+    "artists": ARTIST_COLUMNS,
+    "track_artists": ("track_rowid", "position", "artist_rowid", "join_phrase"),
+    "album_artists": ("album_rowid", "position", "artist_rowid"),
+    "artist_genres": ("artist_rowid", "position", "genre"),
+    "audio_features": FEATURE_COLUMNS,
+}
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON that SQLite can always store (lone surrogates fall back to \\u escapes)."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True, separators=(",", ":"), sort_keys=True)
+    return text
+
+
+@dataclass
+class BadRow:
+    line: int
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    """What an import did: counts per entity, bad rows with line numbers and reasons."""
+
+    source: str
+    kind: str
+    counts: dict[str, int] = field(default_factory=dict)
+    bad_rows: int = 0
+    bad_row_samples: list[BadRow] = field(default_factory=list)
+    duplicates: int = 0
+    seconds: float = 0.0
+
+    def bad(self, line: int, reason: str) -> None:
+        self.bad_rows += 1
+        if len(self.bad_row_samples) < MAX_REPORTED_BAD_ROWS:
+            self.bad_row_samples.append(BadRow(line, reason))
+
+    def as_dict(self) -> dict:
+        return {
+            "source": self.source,
+            "kind": self.kind,
+            "counts": dict(self.counts),
+            "bad_rows": self.bad_rows,
+            "bad_row_samples": [{"line": b.line, "reason": b.reason} for b in self.bad_row_samples],
+            "duplicates": self.duplicates,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class KeyResolver:
+    """Maps a natural key (an external id, or a name key) to a rowid in constant memory."""
+
+    def __init__(self, lookup: Callable[[Any], int | None]) -> None:
+        self._lookup = lookup
+        self._cache: OrderedDict[Any, int] = OrderedDict()
+        self.pending: dict[Any, int] = {}
+
+    def get(self, key: Any) -> int | None:
+        rowid = self._cache.get(key)
+        if rowid is not None:
+            self._cache.move_to_end(key)
+            return rowid
+        rowid = self.pending.get(key)
+        if rowid is None:
+            rowid = self._lookup(key)
+        if rowid is not None:
+            self._remember(key, rowid)
+        return rowid
+
+    def add(self, key: Any, rowid: int) -> None:
+        self.pending[key] = rowid
+        self._remember(key, rowid)
+
+    def _remember(self, key: Any, rowid: int) -> None:
+        self._cache[key] = rowid
+        if len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+
+
+class CatalogWriter:
+    """Writes one source. Use as a context manager; leaving it normally commits the source."""
+
+    def __init__(
+        self,
+        archive: Archive,
+        *,
+        name: str,
+        kind: str,
+        uri: str | None = None,
+        licence: str | None = None,
+        options: dict | None = None,
+        replace: bool = False,
+    ) -> None:
+        self.archive = archive
+        self.conn: sqlite3.Connection = archive.conn
+        self.report = ImportReport(source=name, kind=kind)
+        self._meta = (name, kind, uri, licence, dumps(options or {}))
+        self._replace = replace
+        self._buffers: dict[str, list[tuple]] = {t: [] for t in TABLE_COLUMNS}
+        self._next: dict[str, int] = {}
+        self._markets: dict[str, int] = {}
+        self._dropped_indexes: list[str] = []
+        self._updates: dict[tuple[str, int], dict[str, Any]] = {}
+        self.source_id = 0
+        self.tracks = KeyResolver(lambda k: self._lookup("tracks", k))
+        self.albums = KeyResolver(lambda k: self._lookup("albums", k))
+        self.artists = KeyResolver(lambda k: self._lookup("artists", k))
+        self._keys: dict[str, KeyResolver] = {}
+
+    # -- transaction -----------------------------------------------------------------------
+    def __enter__(self) -> CatalogWriter:
+        conn = self.conn
+        conn.execute("PRAGMA cache_size = -262144")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._start()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self._finish()
+                self.conn.execute("COMMIT")
+            else:
+                self.conn.execute("ROLLBACK")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        finally:
+            self.conn.execute("PRAGMA cache_size = -65536")
+            self.conn.execute("DROP TABLE IF EXISTS temp.import_keys")
+
+    def _start(self) -> None:
+        name, kind, uri, licence, options = self._meta
+        row = self.conn.execute("SELECT id FROM sources WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            if not self._replace:
+                raise SourceExists(
+                    f"a source named {name!r} is already in the catalog "
+                    "(replace it with --replace, or import under another --name)"
+                )
+            delete_source_rows(self.conn, row[0])
+            self.conn.execute("DELETE FROM sources WHERE id = ?", (row[0],))
+        cur = self.conn.execute(
+            "INSERT INTO sources(name, kind, uri, licence, options, status) "
+            "VALUES (?, ?, ?, ?, ?, 'importing')",
+            (name, kind, uri, licence, options),
+        )
+        self.source_id = cur.lastrowid
+        for table in ("tracks", "albums", "artists"):
+            top = self.conn.execute(f"SELECT max(rowid) FROM {table}").fetchone()[0]
+            self._next[table] = (top or 0) + 1
+        # An empty catalog gets its secondary indexes built once at the end, by sorting.
+        if self._next["tracks"] == 1:
+            for index in SECONDARY_INDEXES:
+                self.conn.execute(f"DROP INDEX IF EXISTS {index}")
+                self._dropped_indexes.append(index)
+
+    def _finish(self) -> None:
+        self.flush()
+        for index in self._dropped_indexes:
+            self.conn.execute(SECONDARY_INDEXES[index])
+        build_search_index(self.conn, self.source_id)
+        counts = {
+            table: self.conn.execute(
+                f"SELECT count(*) FROM {table} WHERE source_id = ?", (self.source_id,)
+            ).fetchone()[0]
+            for table in ("tracks", "albums", "artists")
+        }
+        self.report.counts = counts
+        self.conn.execute(
+            "UPDATE sources SET status = 'complete', imported_at = ?, report = ? WHERE id = ?",
+            (utc_now(), dumps(self.report.as_dict()), self.source_id),
+        )
+        self.archive.record_event(
+            "catalog.import", self._meta[0], "ok",
+            {"kind": self._meta[1], "counts": counts, "bad_rows": self.report.bad_rows},
+        )
+
+    # -- ids and keys ----------------------------------------------------------------------
+    def _lookup(self, table: str, ext_id: Any) -> int | None:
+        row = self.conn.execute(
+            f"SELECT rowid FROM {table} WHERE ext_id = ? AND source_id = ?",
+            (ext_id, self.source_id),
+        ).fetchone()
+        return row[0] if row else None
+
+    def key_resolver(self, kind: str) -> KeyResolver:
+        """A resolver for rows that have no external id, keyed by any text (e.g. a name)."""
+        if kind not in self._keys:
+            self.conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS import_keys "
+                "(kind TEXT, key TEXT, rowid INTEGER, PRIMARY KEY (kind, key)) WITHOUT ROWID"
+            )
+
+            def lookup(key: Any, kind: str = kind) -> int | None:
+                row = self.conn.execute(
+                    "SELECT rowid FROM temp.import_keys WHERE kind = ? AND key = ?", (kind, key)
+                ).fetchone()
+                return row[0] if row else None
+
+            self._keys[kind] = KeyResolver(lookup)
+        return self._keys[kind]
+
+    def market_rowid(self, codes: Sequence[str]) -> int:
+        """Each distinct market list is stored once, as a JSON array in its given order."""
+        text = dumps(list(codes))
+        rowid = self._markets.get(text)
+        if rowid is None:
+            row = self.conn.execute("SELECT rowid FROM markets WHERE codes = ?", (text,)).fetchone()
+            if row is None:
+                row = (self.conn.execute("INSERT INTO markets(codes) VALUES (?)", (text,)).lastrowid,)
+            rowid = row[0]
+            if len(self._markets) < CACHE_SIZE:
+                self._markets[text] = rowid
+        return rowid
+
+    # -- inserts ---------------------------------------------------------------------------
+    def _insert(self, table: str, resolver: KeyResolver | None, cols: dict[str, Any]) -> int:
+        rowid = self._next[table]
+        self._next[table] = rowid + 1
+        cols["rowid"] = rowid
+        cols["source_id"] = self.source_id
+        self._append(table, cols)
+        if resolver is not None and cols.get("ext_id") is not None:
+            resolver.add(cols["ext_id"], rowid)
+        return rowid
+
+    def insert_track(self, **cols: Any) -> int:
+        return self._insert("tracks", self.tracks, cols)
+
+    def insert_album(self, **cols: Any) -> int:
+        return self._insert("albums", self.albums, cols)
+
+    def insert_artist(self, **cols: Any) -> int:
+        return self._insert("artists", self.artists, cols)
+
+    def link_track_artists(self, track_rowid: int, artists: Iterable[tuple[int, str | None]]) -> None:
+        for position, (artist_rowid, join_phrase) in enumerate(artists):
+            self._append("track_artists", {
+                "track_rowid": track_rowid, "position": position,
+                "artist_rowid": artist_rowid, "join_phrase": join_phrase,
+            })
+
+    def link_album_artists(self, album_rowid: int, artist_rowids: Iterable[int]) -> None:
+        for position, artist_rowid in enumerate(artist_rowids):
+            self._append("album_artists", {
+                "album_rowid": album_rowid, "position": position, "artist_rowid": artist_rowid,
+            })
+
+    def add_genres(self, artist_rowid: int, genres: Iterable[str]) -> None:
+        for position, genre in enumerate(genres):
+            self._append("artist_genres", {
+                "artist_rowid": artist_rowid, "position": position, "genre": genre,
+            })
+
+    def add_audio_features(self, **cols: Any) -> None:
+        self._append("audio_features", cols)
+
+    def set_later(self, table: str, rowid: int, cols: dict[str, Any]) -> None:
+        """Change columns of a row written earlier in this import, at the next flush."""
+        self._updates.setdefault((table, rowid), {}).update(cols)
+
+    def _append(self, table: str, cols: dict[str, Any]) -> None:
+        buf = self._buffers[table]
+        buf.append(tuple(cols.get(c) for c in TABLE_COLUMNS[table]))
+        if len(buf) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send every buffered row to SQLite (parents before links)."""
+        for table, columns in TABLE_COLUMNS.items():
+            buf = self._buffers[table]
+            if buf:
+                marks = ", ".join("?" * len(columns))
+                self.conn.executemany(
+                    f"INSERT INTO {table}({', '.join(columns)}) VALUES ({marks})", buf
+                )
+                buf.clear()
+        for (table, rowid), cols in self._updates.items():
+            assignments = ", ".join(f"{c} = ?" for c in cols)
+            self.conn.execute(
+                f"UPDATE {table} SET {assignments} WHERE rowid = ?", (*cols.values(), rowid)
+            )
+        self._updates.clear()
+        for resolver in (self.tracks, self.albums, self.artists):
+            resolver.pending.clear()
+        for kind, resolver in self._keys.items():
+            if resolver.pending:
+                self.conn.executemany(
+                    "INSERT INTO temp.import_keys(kind, key, rowid) VALUES (?, ?, ?)",
+                    [(kind, k, r) for k, r in resolver.pending.items()],
+                )
+                resolver.pending.clear()
+
+
+def build_search_index(conn: sqlite3.Connection, source_id: int) -> None:
+    """Index the source's tracks for full-text search: track name, artist names, album name."""
+    conn.execute(
+        """
+        INSERT INTO track_fts(rowid, name, artists, album)
+        SELECT t.rowid, t.name,
+               (SELECT group_concat(a.name, ' ') FROM track_artists ta
+                  JOIN artists a ON a.rowid = ta.artist_rowid
+                 WHERE ta.track_rowid = t.rowid),
+               al.name
+          FROM tracks t LEFT JOIN albums al ON al.rowid = t.album_rowid
+         WHERE t.source_id = ?
+        """,
+        (source_id,),
+    )
+
+
+def delete_source_rows(conn: sqlite3.Connection, source_id: int) -> None:
+    """Remove everything one source brought into the catalog (inside the caller's transaction)."""
+    track_rows = "SELECT rowid FROM tracks WHERE source_id = ?"
+    conn.execute(f"DELETE FROM track_fts WHERE rowid IN ({track_rows})", (source_id,))
+    conn.execute(f"DELETE FROM track_artists WHERE track_rowid IN ({track_rows})", (source_id,))
+    conn.execute(f"DELETE FROM audio_features WHERE track_rowid IN ({track_rows})", (source_id,))
+    album_rows = "SELECT rowid FROM albums WHERE source_id = ?"
+    conn.execute(f"DELETE FROM album_artists WHERE album_rowid IN ({album_rows})", (source_id,))
+    artist_rows = "SELECT rowid FROM artists WHERE source_id = ?"
+    conn.execute(f"DELETE FROM artist_genres WHERE artist_rowid IN ({artist_rows})", (source_id,))
+    for table in ("tracks", "albums", "artists"):
+        conn.execute(f"DELETE FROM {table} WHERE source_id = ?", (source_id,))
