@@ -30,9 +30,9 @@ zero_listens = {zero}
 class PopularityModel:
     """Parameters of the popularity → expected listens curve (documented in docs/)."""
 
-    a: float = 1.0
-    b: float = 0.2
-    zero_listens: float = 0.2
+    a: float = 6.4
+    b: float = 0.15
+    zero_listens: float = 112.5
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,8 @@ CREATE VIRTUAL TABLE track_fts USING fts5(
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '2 3'
 );
+-- A match in the track name weighs most, then artists, then the album.
+INSERT INTO track_fts(track_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 1.0)');
 
 CREATE TABLE events (
     id INTEGER PRIMARY KEY,

@@ -1,0 +1,255 @@
+"""Full-text search, identifier lookups, detail views and uniform shuffle over the catalog."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from typing import Any
+
+from musicark.archive import Archive
+from musicark.errors import BadQuery, NotInCatalog
+
+MAX_QUERY_CHARS = 500
+MAX_LIMIT = 1000
+MAX_BATCH = 1000
+
+ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
+BARCODE_RE = re.compile(r"^\d{8}$|^\d{12,14}$")
+MBID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+TRACK_SUMMARY_SQL = """
+SELECT t.rowid AS rowid, t.ext_id AS id, t.mbid, t.name, t.isrc, t.popularity, t.listens,
+       t.duration_ms, t.explicit,
+       (SELECT group_concat(name, ', ') FROM (SELECT a.name FROM track_artists ta
+          JOIN artists a ON a.rowid = ta.artist_rowid
+         WHERE ta.track_rowid = t.rowid ORDER BY ta.position)) AS artists,
+       al.name AS album, al.rowid AS album_rowid, substr(al.release_date, 1, 4) AS year
+  FROM tracks t LEFT JOIN albums al ON al.rowid = t.album_rowid
+"""
+ALBUM_SUMMARY_SQL = """
+SELECT al.rowid AS rowid, al.ext_id AS id, al.mbid, al.name, al.album_type, al.release_date,
+       al.upc, al.label, al.total_tracks, al.popularity,
+       (SELECT group_concat(name, ', ') FROM (SELECT a.name FROM album_artists aa
+          JOIN artists a ON a.rowid = aa.artist_rowid
+         WHERE aa.album_rowid = al.rowid ORDER BY aa.position)) AS artists
+  FROM albums al
+"""
+ARTIST_SUMMARY_SQL = """
+SELECT ar.rowid AS rowid, ar.ext_id AS id, ar.mbid, ar.name, ar.sort_name, ar.popularity,
+       ar.followers
+  FROM artists ar
+"""
+
+
+def fts_query(text: str, *, prefix: bool = True) -> str | None:
+    """Turn user text into a safe FTS5 query: every word is a quoted string, ANDed together.
+
+    Quotes, `*`, `-`, `NEAR`, `AND`, `OR`, parentheses and colons in the text are only words
+    (or separators) this way, never query syntax. The last word matches as a prefix.
+    """
+    words = [w for w in text.split() if any(c.isalnum() for c in w)]
+    if not words:
+        return None
+    quoted = ['"' + w.replace('"', '""') + '"' for w in words]
+    if prefix:
+        quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+def _rows(cur) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    if "explicit" in names:
+        for row in rows:
+            if row["explicit"] is not None:
+                row["explicit"] = bool(row["explicit"])
+    return rows
+
+
+def _limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def search(
+    archive: Archive, text: str, *, limit: int = 20, offset: int = 0, prefix: bool = True
+) -> list[dict[str, Any]]:
+    """Tracks matching all words of `text` in name, artists or album; best match first,
+    then the more popular."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise BadQuery(f"search text is limited to {MAX_QUERY_CHARS} characters")
+    if offset < 0:
+        raise BadQuery("offset must not be negative")
+    query = fts_query(text, prefix=prefix)
+    if query is None:
+        return []
+    sql = f"""
+        WITH hits AS (
+            SELECT rowid, rank FROM track_fts WHERE track_fts MATCH :q
+        )
+        {TRACK_SUMMARY_SQL}
+        JOIN hits h ON h.rowid = t.rowid
+        ORDER BY round(h.rank, 1), t.popularity DESC, t.rowid
+        LIMIT :limit OFFSET :offset
+    """
+    return _rows(archive.conn.execute(sql, {"q": query, "limit": _limit(limit), "offset": offset}))
+
+
+def identifier_kind(ident: str) -> str:
+    """Classify an identifier: isrc, upc, mbid or (anything else) a source id."""
+    if ISRC_RE.match(ident.upper()) and not ident.isdigit():
+        return "isrc"
+    if BARCODE_RE.match(ident):
+        return "upc"
+    if MBID_RE.match(ident.lower()):
+        return "mbid"
+    return "id"
+
+
+def lookup(archive: Archive, identifiers: list[str]) -> dict[str, dict[str, list[dict]]]:
+    """Batch lookup of up to 1,000 ISRCs, UPCs, MBIDs or source ids in one call.
+
+    Returns, per identifier, the tracks, albums and artists it names (empty lists if none).
+    """
+    if len(identifiers) > MAX_BATCH:
+        raise BadQuery(f"at most {MAX_BATCH} identifiers per lookup")
+    result: dict[str, dict[str, list[dict]]] = {
+        i: {"tracks": [], "albums": [], "artists": []} for i in identifiers
+    }
+    groups: dict[str, list[str]] = {"isrc": [], "upc": [], "mbid": [], "id": []}
+    for ident in identifiers:
+        if not isinstance(ident, str) or not ident or len(ident) > 200 or "\x00" in ident:
+            raise BadQuery(f"not an identifier: {ident!r}")
+        kind = identifier_kind(ident)
+        if kind != "id":
+            groups[kind].append(ident)
+        groups["id"].append(ident)  # any identifier may also be a source's own id
+    plan = [
+        ("isrc", "tracks", TRACK_SUMMARY_SQL, "t.isrc", str.upper),
+        ("upc", "albums", ALBUM_SUMMARY_SQL, "al.upc", str),
+        ("mbid", "tracks", TRACK_SUMMARY_SQL, "t.mbid", str.lower),
+        ("mbid", "albums", ALBUM_SUMMARY_SQL, "al.mbid", str.lower),
+        ("mbid", "artists", ARTIST_SUMMARY_SQL, "ar.mbid", str.lower),
+        ("id", "tracks", TRACK_SUMMARY_SQL, "t.ext_id", str),
+        ("id", "albums", ALBUM_SUMMARY_SQL, "al.ext_id", str),
+        ("id", "artists", ARTIST_SUMMARY_SQL, "ar.ext_id", str),
+    ]
+    for kind, entity, base_sql, column, normalize in plan:
+        keys: dict[str, list[str]] = {}
+        for ident in groups[kind]:
+            keys.setdefault(normalize(ident), []).append(ident)
+        if not keys:
+            continue
+        marks = ",".join("?" * len(keys))
+        sql = base_sql.replace("SELECT ", f"SELECT {column} AS _key, ", 1)
+        cur = archive.conn.execute(f"{sql} WHERE {column} IN ({marks}) ORDER BY 2", list(keys))
+        for row in _rows(cur):
+            for original in keys[row.pop("_key")]:
+                if row not in result[original][entity]:
+                    result[original][entity].append(row)
+    return result
+
+
+def track(archive: Archive, rowid: int) -> dict[str, Any]:
+    """Everything the catalog knows of one track: columns, album, artists, markets, extra."""
+    conn = archive.conn
+    rows = _rows(conn.execute(
+        "SELECT t.*, s.name AS source, m.codes AS markets FROM tracks t "
+        "JOIN sources s ON s.id = t.source_id LEFT JOIN markets m ON m.rowid = t.markets_rowid "
+        "WHERE t.rowid = ?", (rowid,)))
+    if not rows:
+        raise NotInCatalog(f"no track with rowid {rowid}")
+    info = rows[0]
+    info.pop("diff", None)
+    info["extra"] = json.loads(info["extra"]) if info["extra"] else None
+    info["markets"] = json.loads(info["markets"]) if info["markets"] else None
+    if info["explicit"] is not None:
+        info["explicit"] = bool(info["explicit"])
+    info["artists"] = _rows(conn.execute(
+        "SELECT a.rowid, a.ext_id AS id, a.mbid, a.name, ta.join_phrase FROM track_artists ta "
+        "JOIN artists a ON a.rowid = ta.artist_rowid WHERE ta.track_rowid = ? "
+        "ORDER BY ta.position", (rowid,)))
+    albums = _rows(conn.execute(f"{ALBUM_SUMMARY_SQL} WHERE al.rowid = ?", (info["album_rowid"],)))
+    info["album"] = albums[0] if albums else None
+    features = _rows(conn.execute(
+        "SELECT * FROM audio_features WHERE track_rowid = ?", (rowid,)))
+    info["audio_features"] = features[0] if features else None
+    return info
+
+
+def album(archive: Archive, rowid: int) -> dict[str, Any]:
+    """An album with its tracks in disc/track order."""
+    rows = _rows(archive.conn.execute(f"{ALBUM_SUMMARY_SQL} WHERE al.rowid = ?", (rowid,)))
+    if not rows:
+        raise NotInCatalog(f"no album with rowid {rowid}")
+    info = rows[0]
+    info["tracks"] = _rows(archive.conn.execute(
+        f"{TRACK_SUMMARY_SQL} WHERE t.album_rowid = ? "
+        "ORDER BY t.disc_number, t.track_number, t.rowid", (rowid,)))
+    return info
+
+
+def artist(archive: Archive, rowid: int, *, limit: int = 100) -> dict[str, Any]:
+    """An artist with genres, albums and most popular tracks."""
+    rows = _rows(archive.conn.execute(f"{ARTIST_SUMMARY_SQL} WHERE ar.rowid = ?", (rowid,)))
+    if not rows:
+        raise NotInCatalog(f"no artist with rowid {rowid}")
+    info = rows[0]
+    info["genres"] = [r[0] for r in archive.conn.execute(
+        "SELECT genre FROM artist_genres WHERE artist_rowid = ? ORDER BY position", (rowid,))]
+    info["albums"] = _rows(archive.conn.execute(
+        f"{ALBUM_SUMMARY_SQL} JOIN album_artists x ON x.album_rowid = al.rowid "
+        "WHERE x.artist_rowid = ? ORDER BY al.release_date LIMIT ?", (rowid, limit)))
+    info["tracks"] = _rows(archive.conn.execute(
+        f"{TRACK_SUMMARY_SQL} JOIN track_artists x ON x.track_rowid = t.rowid "
+        "WHERE x.artist_rowid = ? ORDER BY t.popularity DESC LIMIT ?", (rowid, limit)))
+    return info
+
+
+def resolve(archive: Archive, ref: str) -> tuple[str, int]:
+    """Turn `track:12`, `album:3`, `artist:7` or any identifier into (entity, rowid)."""
+    entity, _, number = ref.partition(":")
+    if entity in ("track", "album", "artist") and number.isdigit():
+        return entity, int(number)
+    found = lookup(archive, [ref])[ref]
+    for entity in ("tracks", "albums", "artists"):
+        if found[entity]:
+            return entity[:-1], found[entity][0]["rowid"]
+    raise NotInCatalog(f"nothing in the catalog is identified by {ref!r}")
+
+
+def show(archive: Archive, ref: str) -> dict[str, Any]:
+    entity, rowid = resolve(archive, ref)
+    detail = {"track": track, "album": album, "artist": artist}[entity](archive, rowid)
+    return {"entity": entity, **detail}
+
+
+def shuffle(archive: Archive, n: int = 10, *, seed: int | None = None) -> list[dict[str, Any]]:
+    """`n` distinct tracks drawn uniformly at random from the whole catalog.
+
+    Rejection sampling over the rowid range: every existing rowid is equally likely however
+    many gaps deleted sources left, and each draw is one index probe (no OFFSET scans).
+    """
+    if not 1 <= n <= MAX_LIMIT:
+        raise BadQuery(f"n must be between 1 and {MAX_LIMIT}")
+    conn = archive.conn
+    low, high, count = conn.execute("SELECT min(rowid), max(rowid), count(*) FROM tracks").fetchone()
+    if not count:
+        return []
+    rng = random.Random(seed) if seed is not None else random.SystemRandom()
+    picked: list[int] = []
+    seen: set[int] = set()
+    wanted = min(n, count)
+    while len(picked) < wanted:
+        candidate = rng.randint(low, high)
+        if candidate in seen:
+            continue
+        if conn.execute("SELECT 1 FROM tracks WHERE rowid = ?", (candidate,)).fetchone():
+            seen.add(candidate)
+            picked.append(candidate)
+    marks = ",".join("?" * len(picked))
+    rows = {r["rowid"]: r for r in _rows(conn.execute(
+        f"{TRACK_SUMMARY_SQL} WHERE t.rowid IN ({marks})", picked))}
+    return [rows[r] for r in picked]
