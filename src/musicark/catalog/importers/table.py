@@ -41,8 +41,8 @@ TRUE = {"1", "true", "t", "yes", "y"}
 FALSE = {"0", "false", "f", "no", "n"}
 
 
-class BadValue(ValueError):
-    pass
+class BadValue(Exception):
+    """A row value that cannot be used; the row is reported, the import goes on."""
 
 
 def table_format(path: Path, explicit: str | None) -> str:

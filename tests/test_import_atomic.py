@@ -1,0 +1,78 @@
+"""A killed import leaves nothing behind, and the same import then runs to completion."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from musicark.archive import Archive
+from musicark.catalog import import_source
+from musicark.errors import SourceExists
+from musicark.synth import write_catalog
+
+
+def _counts(path: Path) -> tuple:
+    with Archive.open(path) as arc:
+        return tuple(arc.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                     for t in ("sources", "tracks", "albums", "artists", "track_artists",
+                               "track_fts", "markets"))
+
+
+def test_kill_during_import_leaves_no_half_source(tmp_path: Path) -> None:
+    src = tmp_path / "big.csv"
+    write_catalog(src, 150_000, "table", seed=3)
+    arc = Archive.create(tmp_path / "arc")
+    arc.close()
+    script = ("import sys; from musicark.archive import Archive; "
+              "from musicark.catalog import import_source; "
+              "import_source(Archive.open(sys.argv[1]), 'table', sys.argv[2])")
+    for delay in (0.8, 2.0):
+        proc = subprocess.Popen([sys.executable, "-c", script, str(arc.path), str(src)])
+        time.sleep(delay)
+        if proc.poll() is not None:
+            pytest.fail("the import finished before it could be killed; use a bigger file")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert _counts(arc.path) == (0, 0, 0, 0, 0, 0, 0)
+    with Archive.open(arc.path) as arc2:
+        report = import_source(arc2, "table", src)
+    assert report.counts["tracks"] == 150_000
+    assert _counts(arc.path)[:2] == (1, 150_000)
+    assert not list(arc.path.glob(".*staging*"))
+
+
+def test_error_mid_import_rolls_back(archive: Archive, tmp_path: Path) -> None:
+    src = tmp_path / "c.csv"
+    write_catalog(src, 500, "table")
+
+    def explode(done: int, total: int | None) -> None:
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError):
+        import_source(archive, "table", src, progress=explode)
+    assert archive.conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == 0
+    assert archive.conn.execute("SELECT count(*) FROM sources").fetchone()[0] == 0
+
+
+def test_same_name_needs_replace(archive: Archive, tmp_path: Path) -> None:
+    src = tmp_path / "c.csv"
+    write_catalog(src, 300, "table")
+    import_source(archive, "table", src)
+    with pytest.raises(SourceExists):
+        import_source(archive, "table", src)
+    report = import_source(archive, "table", src, replace=True)
+    assert report.counts["tracks"] == 300
+    assert archive.conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == 300
+    assert archive.conn.execute("SELECT count(*) FROM track_fts").fetchone()[0] == 300
+    # A second source with another name goes in beside it, indexes kept up to date.
+    import_source(archive, "table", src, name="again")
+    assert archive.conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == 600
+    plan = archive.conn.execute(
+        "EXPLAIN QUERY PLAN SELECT rowid FROM tracks WHERE isrc = 'X'").fetchall()
+    assert "tracks_isrc" in str(plan)

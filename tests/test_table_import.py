@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from musicark.archive import Archive
+from musicark.catalog import import_source
+from musicark.catalog.export import export_catalog, flat_rows
+from musicark.catalog.search import lookup
+
+CSV = """\
+Track URI,Title,Artist,Album,Year,ISRC,Pop,Plays,Mood,Explicit,Markets
+t1,"Café del Mar, Pt. 1",Energy 52,Café del Mar,1993-01-01,NLA109300001,55,1200000,chill,no,DE;NL
+t2,Second,Energy 52;Guest,Café del Mar,1993-01-01,NLA109300002,12,,calm,yes,DE;NL
+t3,Bad Pop,Someone,Other,2001,NLA109300003,101,5,x,no,US
+t4,Bad Bool,Someone,Other,2001,NLA109300004,5,5,x,maybe,US
+t5,"Broken ""quote",Someone,Other,2001,NLA109300005,5,5,x,no,US,extra-field
+"""
+
+MAPPING = {"columns": {"Track URI": "track_id", "Title": "name", "Artist": "artists",
+                       "Album": "album", "Year": "release_date", "ISRC": "isrc",
+                       "Pop": "popularity", "Plays": "listens", "Explicit": "explicit",
+                       "Markets": "markets"}}
+
+
+def test_csv_with_mapping_bad_rows_and_extra(archive: Archive, tmp_path: Path) -> None:
+    src = tmp_path / "plays.csv"
+    src.write_text(CSV, encoding="utf-8")
+    report = import_source(archive, "table", src, mapping=MAPPING)
+    assert report.counts["tracks"] == 2
+    assert [(b.line, b.reason) for b in report.bad_row_samples] == [
+        (4, "popularity: '101' is outside 0-100"),
+        (5, "explicit: 'maybe' is not a boolean"),
+        (6, "has 12 fields, the header has 11"),
+    ]
+    rows = list(flat_rows(archive))
+    assert rows[0]["name"] == "Café del Mar, Pt. 1"
+    assert rows[0]["listens"] == 1_200_000 and rows[1]["listens"] is None
+    assert rows[1]["artists"] == ["Energy 52", "Guest"]
+    assert rows[0]["extra"] == {"Mood": "chill"}
+    assert rows[1]["explicit"] is True
+    # One album (same name and first artist), one market list stored once.
+    assert archive.conn.execute("SELECT count(*) FROM albums").fetchone()[0] == 1
+    assert archive.conn.execute("SELECT count(*) FROM markets").fetchone()[0] == 1
+    assert lookup(archive, ["nla109300002"])["nla109300002"]["tracks"][0]["name"] == "Second"
+
+
+def test_tsv_jsonl_and_parquet(archive: Archive, tmp_path: Path) -> None:
+    tsv = tmp_path / "a.tsv"
+    tsv.write_text("track_id\tname\tartists\tpopularity\nx1\tTab Song\tA\t3\n", encoding="utf-8")
+    jsonl = tmp_path / "b.jsonl"
+    jsonl.write_text(json.dumps({"track_id": "j1", "name": "Json Song", "artists": ["B", "C"],
+                                 "popularity": 7, "unknown": [1, 2]}) + "\nnot json\n")
+    parquet = tmp_path / "c.parquet"
+    pq.write_table(pa.table({"track_id": ["p1", "p2"], "name": ["Parquet One", "Parquet Two"],
+                             "popularity": [1, 99], "listens": [10, None]}), parquet)
+    assert import_source(archive, "table", tsv).counts["tracks"] == 1
+    report = import_source(archive, "table", jsonl)
+    assert report.counts["tracks"] == 1 and report.bad_row_samples[0].line == 2
+    assert import_source(archive, "table", parquet).counts["tracks"] == 2
+    names = {r["name"]: r for r in flat_rows(archive)}
+    assert names["Json Song"]["artists"] == ["B", "C"]
+    assert names["Json Song"]["extra"] == {"unknown": [1, 2]}
+    assert names["Parquet Two"]["popularity"] == 99
+
+
+def test_export_jsonl_and_parquet(archive: Archive, tmp_path: Path) -> None:
+    src = tmp_path / "plays.csv"
+    src.write_text(CSV, encoding="utf-8")
+    import_source(archive, "table", src, mapping=MAPPING)
+    out = tmp_path / "out.parquet"
+    assert export_catalog(archive, "parquet", out) == 2
+    table = pq.read_table(out)
+    assert table.column("isrc").to_pylist() == ["NLA109300001", "NLA109300002"]
+    assert table.column("artists").to_pylist()[1] == ["Energy 52", "Guest"]
+    out_jsonl = tmp_path / "out.jsonl"
+    assert export_catalog(archive, "jsonl", out_jsonl) == 2
+    first = json.loads(out_jsonl.read_text(encoding="utf-8").splitlines()[0])
+    assert first["album"] == "Café del Mar" and first["markets"] == ["DE", "NL"]
