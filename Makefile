@@ -28,7 +28,7 @@ demo: install
 	$(BIN)/python -m musicark.demo $(DEMO_DIR)
 
 test: install
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
 	$(BIN)/pytest -q
 
 bench: install

@@ -70,3 +70,13 @@ def test_core_does_not_import_ui_libraries() -> None:
 def test_readonly_open_cannot_write(archive: Archive) -> None:
     with Archive.open(archive.path, readonly=True) as ro, pytest.raises(sqlite3.OperationalError):
         ro.conn.execute("INSERT INTO markets(codes) VALUES ('[]')")
+
+
+def test_public_api_is_pinned() -> None:
+    import musicark
+
+    assert sorted(musicark.__all__) == [
+        "Archive", "ArchiveExists", "ArchiveNotFound", "BadConfig", "BadQuery", "BadSource",
+        "MusicarkError", "NotInCatalog", "PopularityModel", "Settings", "SourceExists",
+        "__version__",
+    ]

@@ -17,7 +17,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.progress import (
-    BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from rich.table import Table
@@ -78,6 +83,7 @@ def track_table(rows: list[dict], title: str | None = None) -> Table:
     for col, style in (("ref", "dim"), ("title", "bold"), ("artists", ""), ("album", ""),
                        ("year", "dim"), ("isrc", "dim"), ("pop", "cyan"), ("length", "dim")):
         table.add_column(col, style=style, overflow="fold",
+                         no_wrap=col in ("ref", "year", "isrc", "pop", "length"),
                          justify="right" if col in ("pop", "length") else "left")
     for r in rows:
         length = r.get("duration_ms")
@@ -147,7 +153,8 @@ def catalog_import(
     licence: Annotated[str | None, typer.Option(help="Licence of the metadata.")] = None,
     replace: Annotated[bool, typer.Option(help="Replace a source of the same name.")] = False,
     mapping: Annotated[Path | None, typer.Option(help="TOML column mapping (table).")] = None,
-    map_: Annotated[list[str], typer.Option("--map", help="COLUMN=FIELD (table; repeat).")] = [],
+    map_: Annotated[list[str] | None, typer.Option("--map", help="COLUMN=FIELD (table; repeat).")]
+    = None,
     list_sep: Annotated[str | None, typer.Option(help="List separator (table; default ;).")] = None,
     table_format: Annotated[str | None, typer.Option(help="csv, tsv, jsonl or parquet.")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 9 if any row was bad.")] = False,
@@ -164,7 +171,7 @@ def catalog_import(
         task = bar.add_task("import", total=None)
         report = import_source(
             arc, fmt, src, name=name, licence=licence, replace=replace,
-            mapping=_mapping(mapping, map_, list_sep, table_format),
+            mapping=_mapping(mapping, map_ or [], list_sep, table_format),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     data = report.as_dict()

@@ -155,7 +155,8 @@ class CatalogSynth:
             pops = popularity_sample(count, self.rng)
             listens = listens_sample(pops, self.rng)
             whole = self.rng.random(count) < 0.25
-            minutes = self.rng.integers(1, 8, count) * 60_000 + self.rng.integers(-1500, 1500, count)
+            jitter = self.rng.integers(-1500, 1500, count)
+            minutes = self.rng.integers(1, 8, count) * 60_000 + jitter
             free = np.clip(self.rng.lognormal(np.log(205_000), 0.35, count), 20_000, 1_800_000)
             durations = np.where(whole, minutes, free).astype(np.int64)
             explicit = self.rng.random(count) < EXPLICIT_SHARE
@@ -176,7 +177,8 @@ class CatalogSynth:
                     "id": self._id(), "name": self._name(self.rand.choice([1, 2, 2, 3, 4])),
                     "artists": credited, "disc_number": 1, "track_number": i + 1,
                     "duration_ms": int(durations[i]), "explicit": bool(explicit[i]),
-                    "isrc": f"{country}{registrant}{year % 100:02d}{self.rand.randrange(10**5):05d}",
+                    "isrc": f"{country}{registrant}{year % 100:02d}"
+                            f"{self.rand.randrange(10**5):05d}",
                     "popularity": int(pops[i]), "listens": int(listens[i]),
                     "tempo": round(float(self.rng.normal(120, 25)), 3),
                     "key": int(self.rng.integers(0, 12)), "mode": int(self.rng.random() < 0.62),

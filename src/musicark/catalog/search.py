@@ -235,7 +235,8 @@ def shuffle(archive: Archive, n: int = 10, *, seed: int | None = None) -> list[d
     if not 1 <= n <= MAX_LIMIT:
         raise BadQuery(f"n must be between 1 and {MAX_LIMIT}")
     conn = archive.conn
-    low, high, count = conn.execute("SELECT min(rowid), max(rowid), count(*) FROM tracks").fetchone()
+    low, high, count = conn.execute(
+        "SELECT min(rowid), max(rowid), count(*) FROM tracks").fetchone()
     if not count:
         return []
     rng = random.Random(seed) if seed is not None else random.SystemRandom()

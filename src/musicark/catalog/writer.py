@@ -263,7 +263,8 @@ class CatalogWriter:
         if rowid is None:
             row = self.conn.execute("SELECT rowid FROM markets WHERE codes = ?", (text,)).fetchone()
             if row is None:
-                row = (self.conn.execute("INSERT INTO markets(codes) VALUES (?)", (text,)).lastrowid,)
+                cur = self.conn.execute("INSERT INTO markets(codes) VALUES (?)", (text,))
+                row = (cur.lastrowid,)
             rowid = row[0]
             if len(self._markets) < CACHE_SIZE:
                 self._markets[text] = rowid
@@ -289,7 +290,9 @@ class CatalogWriter:
     def insert_artist(self, **cols: Any) -> int:
         return self._insert("artists", self.artists, cols)
 
-    def link_track_artists(self, track_rowid: int, artists: Iterable[tuple[int, str | None]]) -> None:
+    def link_track_artists(
+        self, track_rowid: int, artists: Iterable[tuple[int, str | None]]
+    ) -> None:
         for position, (artist_rowid, join_phrase) in enumerate(artists):
             self._append("track_artists", {
                 "track_rowid": track_rowid, "position": position,

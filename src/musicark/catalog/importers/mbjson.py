@@ -99,7 +99,7 @@ class MbJsonImporter:
         kind = hint or document_kind(doc)
         if kind is None:
             self.bad(number, "not a MusicBrainz release, release group, recording, "
-                              f"track, medium or artist document (keys: {', '.join(list(doc)[:6])})")
+                     f"track, medium or artist document (keys: {', '.join(list(doc)[:6])})")
             return
         if kind.startswith("list:"):
             key = next(k for k, v in LIST_KEYS.items() if v == kind[5:])

@@ -105,7 +105,8 @@ class TableImporter:
                 except StopIteration:
                     return
                 except UnicodeDecodeError as exc:
-                    raise BadSource(f"{path}: not UTF-8 near line {reader.line_num}: {exc}") from exc
+                    line = reader.line_num
+                    raise BadSource(f"{path}: not UTF-8 near line {line}: {exc}") from exc
                 except csv.Error as exc:
                     self.w.report.bad(reader.line_num, f"malformed row: {exc}")
                     continue

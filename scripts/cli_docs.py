@@ -1,0 +1,43 @@
+"""Regenerate docs/cli.md from the commands' own --help (a test checks it is up to date).
+
+Usage: python scripts/cli_docs.py > docs/cli.md
+"""
+
+from __future__ import annotations
+
+import re
+
+import typer
+from typer.testing import CliRunner
+
+from musicark.cli import app
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def command_paths(group: typer.Typer, prefix: list[str]) -> list[list[str]]:
+    paths = []
+    for info in group.registered_commands:
+        name = info.name or info.callback.__name__.replace("_", "-")
+        paths.append([*prefix, name])
+    for sub in group.registered_groups:
+        paths += command_paths(sub.typer_instance, [*prefix, sub.name])
+    return sorted(paths)
+
+
+def help_text(path: list[str]) -> str:
+    env = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"}
+    result = CliRunner().invoke(app, [*path, "--help"], prog_name="musicark", env=env)
+    return ANSI.sub("", result.output).rstrip()
+
+
+def render() -> str:
+    parts = ["# musicark command reference", "",
+             "Generated from each command's `--help` by `scripts/cli_docs.py`; do not edit.", ""]
+    for path in command_paths(app, []):
+        parts += [f"## musicark {' '.join(path)}", "", "```text", help_text(path), "```", ""]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(render(), end="")

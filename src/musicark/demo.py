@@ -1,0 +1,58 @@
+"""`make demo`: the main job on an embedded default, shown as the commands a user would type.
+
+Creates an archive, synthesizes a 100k-track catalog, imports it, prints statistics (and
+charts), a search, a lookup and a shuffle. Later stages of the pipeline join here as they land.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+DEMO_MARKER = ".musicark-demo"
+
+
+def run(*args: str, env: dict[str, str]) -> str:
+    print(f"\n$ musicark {shlex.join(args)}", flush=True)
+    result = subprocess.run([sys.executable, "-m", "musicark", *args], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    sys.stdout.write(result.stdout)
+    if result.returncode != 0:
+        raise SystemExit(f"demo step failed (exit {result.returncode}): "
+                         f"musicark {shlex.join(args)}")
+    return result.stdout
+
+
+def main(target: str = "demo-archive", tracks: int = 100_000) -> None:
+    base = Path(target).absolute()
+    if base.exists():
+        if not (base / DEMO_MARKER).exists():
+            raise SystemExit(f"{base} exists and was not made by the demo; choose DEMO_DIR=...")
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    (base / DEMO_MARKER).write_text("made by `make demo`; safe to delete\n")
+    archive = base / "archive"
+    env = {**os.environ, "MUSICARK_ARCHIVE": str(archive), "COLUMNS": "110"}
+    run("init", str(archive), "--name", "musicark demo", env=env)
+    catalog = base / "synthetic-catalog.jsonl"
+    run("synth", "catalog", "--tracks", str(tracks), "--format", "api-json", str(catalog), env=env)
+    run("catalog", "import", "--format", "api-json", str(catalog), "--licence", "CC0-1.0", env=env)
+    run("stats", "--plots", str(base / "charts"), env=env)
+    run("search", "love night", "-n", "5", env=env)
+    found = run("search", "midnight", "-n", "1", "--json", env=env)
+    import json
+
+    isrc = json.loads(found)[0]["isrc"] if json.loads(found) else None
+    if isrc:
+        run("lookup", isrc, env=env)
+    run("shuffle", "-n", "5", env=env)
+    print(f"\nThe demo archive is in {archive} (charts in {base / 'charts'}).")
+    print(f"Try: export MUSICARK_ARCHIVE={archive}; musicark search 'your words'")
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:2])
