@@ -60,6 +60,21 @@ def test_error_mid_import_rolls_back(archive: Archive, tmp_path: Path) -> None:
     assert archive.conn.execute("SELECT count(*) FROM sources").fetchone()[0] == 0
 
 
+def test_replace_removes_the_old_search_entries(archive: Archive, tmp_path: Path) -> None:
+    old, new = tmp_path / "old.csv", tmp_path / "new.csv"
+    old.write_text("track_id,name,artists\n1,Zanzibar Nights,Quux\n2,Other,Quux\n")
+    new.write_text("track_id,name,artists\n1,Yodel Morning,Quux\n")
+    import_source(archive, "table", old, name="s")
+    import_source(archive, "table", new, name="s", replace=True)
+
+    def hits(word: str) -> int:
+        return archive.conn.execute(
+            "SELECT count(*) FROM track_fts WHERE track_fts MATCH ?", (word,)).fetchone()[0]
+
+    assert (hits("zanzibar"), hits("other"), hits("yodel"), hits("quux")) == (0, 0, 1, 1)
+    archive.conn.execute("INSERT INTO track_fts(track_fts) VALUES ('integrity-check')")
+
+
 def test_same_name_needs_replace(archive: Archive, tmp_path: Path) -> None:
     src = tmp_path / "c.csv"
     write_catalog(src, 300, "table")

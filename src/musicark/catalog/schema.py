@@ -132,8 +132,10 @@ CREATE TABLE audio_features (
     speechiness REAL
 );
 
+-- Contentless: the text lives in tracks/artists/albums; deletes pass the same values back.
 CREATE VIRTUAL TABLE track_fts USING fts5(
     name, artists, album,
+    content = '',
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '2 3'
 );

@@ -8,9 +8,9 @@ cache, then the unflushed buffer, then an index lookup, so memory stays constant
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,33 +98,65 @@ class ImportReport:
 
 
 class KeyResolver:
-    """Maps a natural key (an external id, or a name key) to a rowid in constant memory."""
+    """Maps a natural key (an external id, or a name key) to a rowid in constant memory.
 
-    def __init__(self, lookup: Callable[[Any], int | None]) -> None:
+    Two generations of dicts make a cheap LRU; keys dropped from it are found again with
+    one indexed query per batch of misses.
+    """
+
+    def __init__(self, lookup: Callable[[list[Any]], dict[Any, int]]) -> None:
         self._lookup = lookup
-        self._cache: OrderedDict[Any, int] = OrderedDict()
+        self._young: dict[Any, int] = {}
+        self._old: dict[Any, int] = {}
         self.pending: dict[Any, int] = {}
+        # Keys live only in this import's new source: until the cache first drops keys, a
+        # miss in the cache is a miss in the database too, and needs no query.
+        self.complete = True
 
     def get(self, key: Any) -> int | None:
-        rowid = self._cache.get(key)
-        if rowid is not None:
-            self._cache.move_to_end(key)
-            return rowid
-        rowid = self.pending.get(key)
-        if rowid is None:
-            rowid = self._lookup(key)
-        if rowid is not None:
-            self._remember(key, rowid)
-        return rowid
+        return self.get_many([key])[0]
+
+    def get_many(self, keys: list[Any]) -> list[int | None]:
+        young, old, pending = self._young, self._old, self.pending
+        found: list[int | None] = []
+        misses = []
+        for i, key in enumerate(keys):
+            rowid = young.get(key)
+            if rowid is None:
+                rowid = old.get(key)
+                if rowid is None:
+                    rowid = pending.get(key)
+                    if rowid is None:
+                        misses.append(i)
+                if rowid is not None:
+                    young[key] = rowid
+            found.append(rowid)
+        if misses and not self.complete:
+            looked_up = self._lookup([keys[i] for i in misses])
+            for i in misses:
+                found[i] = looked_up.get(keys[i])
+                if found[i] is not None:
+                    young[keys[i]] = found[i]
+        self._trim()
+        return found
 
     def add(self, key: Any, rowid: int) -> None:
         self.pending[key] = rowid
-        self._remember(key, rowid)
+        self._young[key] = rowid
+        self._trim()
 
-    def _remember(self, key: Any, rowid: int) -> None:
-        self._cache[key] = rowid
-        if len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+    def add_many(self, keys: list[Any], rowids: list[int], *, pending: bool = True) -> None:
+        pairs = dict(zip(keys, rowids, strict=True))
+        if pending:
+            self.pending.update(pairs)
+        self._young.update(pairs)
+        self._trim()
+
+    def _trim(self) -> None:
+        if len(self._young) > CACHE_SIZE // 2:
+            self._old = self._young
+            self._young = {}
+            self.complete = False
 
 
 class CatalogWriter:
@@ -152,9 +184,9 @@ class CatalogWriter:
         self._dropped_indexes: list[str] = []
         self._updates: dict[tuple[str, int], dict[str, Any]] = {}
         self.source_id = 0
-        self.tracks = KeyResolver(lambda k: self._lookup("tracks", k))
-        self.albums = KeyResolver(lambda k: self._lookup("albums", k))
-        self.artists = KeyResolver(lambda k: self._lookup("artists", k))
+        self.tracks = KeyResolver(lambda keys: self._lookup("tracks", keys))
+        self.albums = KeyResolver(lambda keys: self._lookup("albums", keys))
+        self.artists = KeyResolver(lambda keys: self._lookup("artists", keys))
         self._keys: dict[str, KeyResolver] = {}
 
     # -- transaction -----------------------------------------------------------------------
@@ -232,12 +264,15 @@ class CatalogWriter:
         )
 
     # -- ids and keys ----------------------------------------------------------------------
-    def _lookup(self, table: str, ext_id: Any) -> int | None:
-        row = self.conn.execute(
-            f"SELECT rowid FROM {table} WHERE ext_id = ? AND source_id = ?",
-            (ext_id, self.source_id),
-        ).fetchone()
-        return row[0] if row else None
+    def _lookup(self, table: str, ext_ids: list[Any]) -> dict[Any, int]:
+        self.flush()
+        found: dict[Any, int] = {}
+        for i in range(0, len(ext_ids), 900):
+            part = ext_ids[i:i + 900]
+            found.update(self.conn.execute(
+                f"SELECT ext_id, rowid FROM {table} WHERE source_id = ? AND ext_id IN "
+                f"({','.join('?' * len(part))})", [self.source_id, *part]).fetchall())
+        return found
 
     def key_resolver(self, kind: str) -> KeyResolver:
         """A resolver for rows that have no external id, keyed by any text (e.g. a name)."""
@@ -247,11 +282,15 @@ class CatalogWriter:
                 "(kind TEXT, key TEXT, rowid INTEGER, PRIMARY KEY (kind, key)) WITHOUT ROWID"
             )
 
-            def lookup(key: Any, kind: str = kind) -> int | None:
-                row = self.conn.execute(
-                    "SELECT rowid FROM temp.import_keys WHERE kind = ? AND key = ?", (kind, key)
-                ).fetchone()
-                return row[0] if row else None
+            def lookup(keys: list[Any], kind: str = kind) -> dict[Any, int]:
+                self.flush()
+                found: dict[Any, int] = {}
+                for i in range(0, len(keys), 900):
+                    part = keys[i:i + 900]
+                    found.update(self.conn.execute(
+                        "SELECT key, rowid FROM temp.import_keys WHERE kind = ? AND key IN "
+                        f"({','.join('?' * len(part))})", [kind, *part]).fetchall())
+                return found
 
             self._keys[kind] = KeyResolver(lookup)
         return self._keys[kind]
@@ -271,6 +310,12 @@ class CatalogWriter:
         return rowid
 
     # -- inserts ---------------------------------------------------------------------------
+    def allocate(self, table: str, n: int) -> int:
+        """Reserve `n` consecutive rowids for rows the caller inserts itself; returns the first."""
+        start = self._next[table]
+        self._next[table] = start + n
+        return start
+
     def _insert(self, table: str, resolver: KeyResolver | None, cols: dict[str, Any]) -> int:
         rowid = self._next[table]
         self._next[table] = rowid + 1
@@ -280,6 +325,28 @@ class CatalogWriter:
         if resolver is not None and cols.get("ext_id") is not None:
             resolver.add(cols["ext_id"], rowid)
         return rowid
+
+    def insert_many(self, table: str, n: int, cols: dict[str, Any],
+                    resolver: KeyResolver | None = None, keys: list[Any] | None = None) -> int:
+        """Insert `n` rows given column-wise (lists, or one value for all); returns the first
+        rowid. Rows go to SQLite at once; `keys` are registered with `resolver`."""
+        start = self.allocate(table, n)
+        names = TABLE_COLUMNS[table]
+        rowids = list(range(start, start + n))
+        values = {"rowid": rowids, "source_id": itertools.repeat(self.source_id), **cols}
+        series = [values[c] if c in values else itertools.repeat(None) for c in names]
+        series = [itertools.repeat(v) if not isinstance(v, list | itertools.repeat) else v
+                  for v in series]
+        self.conn.executemany(
+            f"INSERT INTO {table}({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+            zip(*series, strict=False),
+        )
+        if resolver is not None and keys is not None:
+            # Rows keyed by ext_id are findable in their table at once; other keys go to the
+            # import's key table at the next flush.
+            in_table = resolver in (self.tracks, self.albums, self.artists)
+            resolver.add_many(keys, rowids, pending=not in_table)
+        return start
 
     def insert_track(self, **cols: Any) -> int:
         return self._insert("tracks", self.tracks, cols)
@@ -320,7 +387,7 @@ class CatalogWriter:
 
     def _append(self, table: str, cols: dict[str, Any]) -> None:
         buf = self._buffers[table]
-        buf.append(tuple(cols.get(c) for c in TABLE_COLUMNS[table]))
+        buf.append(tuple(map(cols.get, TABLE_COLUMNS[table])))
         if len(buf) >= BATCH:
             self.flush()
 
@@ -351,27 +418,43 @@ class CatalogWriter:
                 resolver.pending.clear()
 
 
+def search_rows_sql(source_param: str = "?") -> str:
+    """The (rowid, name, artists, album) rows indexed for one source's tracks.
+
+    Inserts and deletes of the contentless FTS table both use this one query, so a delete
+    always passes back exactly the values that were indexed.
+    """
+    return f"""
+        SELECT t.rowid, t.name, a.names, al.name
+          FROM tracks t
+          LEFT JOIN (SELECT track_rowid, group_concat(name, ' ') AS names
+                       FROM (SELECT ta.track_rowid, ar.name FROM track_artists ta
+                               JOIN artists ar ON ar.rowid = ta.artist_rowid
+                              WHERE ta.track_rowid IN (SELECT rowid FROM tracks
+                                                        WHERE source_id = {source_param})
+                              ORDER BY ta.track_rowid, ta.position)
+                      GROUP BY track_rowid) a ON a.track_rowid = t.rowid
+          LEFT JOIN albums al ON al.rowid = t.album_rowid
+         WHERE t.source_id = {source_param}
+    """
+
+
 def build_search_index(conn: sqlite3.Connection, source_id: int) -> None:
     """Index the source's tracks for full-text search: track name, artist names, album name."""
     conn.execute(
-        """
-        INSERT INTO track_fts(rowid, name, artists, album)
-        SELECT t.rowid, t.name,
-               (SELECT group_concat(a.name, ' ') FROM track_artists ta
-                  JOIN artists a ON a.rowid = ta.artist_rowid
-                 WHERE ta.track_rowid = t.rowid),
-               al.name
-          FROM tracks t LEFT JOIN albums al ON al.rowid = t.album_rowid
-         WHERE t.source_id = ?
-        """,
-        (source_id,),
+        "INSERT INTO track_fts(rowid, name, artists, album) " + search_rows_sql(":s"),
+        {"s": source_id},
     )
 
 
 def delete_source_rows(conn: sqlite3.Connection, source_id: int) -> None:
     """Remove everything one source brought into the catalog (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO track_fts(track_fts, rowid, name, artists, album) "
+        "SELECT 'delete', * FROM (" + search_rows_sql(":s") + ")",
+        {"s": source_id},
+    )
     track_rows = "SELECT rowid FROM tracks WHERE source_id = ?"
-    conn.execute(f"DELETE FROM track_fts WHERE rowid IN ({track_rows})", (source_id,))
     conn.execute(f"DELETE FROM track_artists WHERE track_rowid IN ({track_rows})", (source_id,))
     conn.execute(f"DELETE FROM audio_features WHERE track_rowid IN ({track_rows})", (source_id,))
     album_rows = "SELECT rowid FROM albums WHERE source_id = ?"

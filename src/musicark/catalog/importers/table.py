@@ -2,22 +2,31 @@
 
 The mapping names, for each source column, the catalog field it fills; columns named like a
 field map to it by default. Every other column is kept in the track's `extra` JSON.
+
+Rows are processed in Arrow batches: values are converted and checked by Arrow's kernels,
+albums and artists are resolved once per distinct key in a batch, and rows reach SQLite with
+`executemany`. Rejected rows are reported with their line number and a reason.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from musicark.catalog.importers import columns
 from musicark.catalog.importers.base import Progress, no_progress, numbered_lines, open_binary
-from musicark.catalog.writer import CatalogWriter, dumps
+from musicark.catalog.writer import TRACK_COLUMNS, CatalogWriter, dumps
 from musicark.errors import BadSource
 
 TRACK_FIELDS = {
@@ -37,16 +46,18 @@ FEATURE_FIELDS = {
     "instrumentalness": float, "liveness": float, "speechiness": float,
 }
 FIELDS: dict[str, type] = {**TRACK_FIELDS, **ALBUM_FIELDS, **ARTIST_FIELDS, **FEATURE_FIELDS}
-TRUE = {"1", "true", "t", "yes", "y"}
-FALSE = {"0", "false", "f", "no", "n"}
-
-
-class BadValue(Exception):
-    """A row value that cannot be used; the row is reported, the import goes on."""
+ALBUM_COLUMNS = {"album": "name", "album_mbid": "mbid", "album_type": "album_type",
+                 "release_date": "release_date",
+                 "release_date_precision": "release_date_precision", "upc": "upc",
+                 "label": "label", "total_tracks": "total_tracks",
+                 "album_popularity": "popularity"}
+JSONL_BATCH = 20_000
 
 
 def table_format(path: Path, explicit: str | None) -> str:
     if explicit:
+        if explicit not in ("csv", "tsv", "jsonl", "parquet"):
+            raise BadSource(f"unknown table format {explicit!r}: use csv, tsv, jsonl or parquet")
         return explicit
     name = path.name.lower()
     for suffix in (".gz", ".bz2", ".xz", ".zst"):
@@ -60,7 +71,7 @@ def table_format(path: Path, explicit: str | None) -> str:
 
 
 class TableImporter:
-    """Maps rows to tracks; albums and artists are found by id, or else by name."""
+    """Maps rows to tracks; albums and artists are found by id, else MBID, else by name."""
 
     def __init__(self, writer: CatalogWriter, mapping: dict) -> None:
         self.w = writer
@@ -71,55 +82,60 @@ class TableImporter:
         if unknown:
             raise BadSource(f"unknown target field(s) in mapping: {', '.join(unknown)}; "
                             f"known: {', '.join(sorted(FIELDS))}")
-        self.album_keys = writer.key_resolver("album")
-        self.artist_keys = writer.key_resolver("artist")
+        self.pending_csv: list[tuple[int, str]] = []  # (good-row index, reason) for CSV
+        self.csv_invalid = 0
+        self.good_rows = 0
 
+    # -- entry -----------------------------------------------------------------------------
     def run(self, path: Path, progress: Progress = no_progress) -> None:
         fmt = table_format(path, self.format)
-        rows = {"csv": self._delimited, "tsv": self._delimited, "jsonl": self._jsonl,
-                "parquet": self._parquet}[fmt](path, fmt, progress)
-        header_map: dict[str, str] | None = None
-        for number, row in rows:
-            if header_map is None or set(row) != set(header_map):
-                header_map = self._resolve_columns(row.keys())
-            try:
-                self.add_row(row, header_map)
-            except BadValue as exc:
-                self.w.report.bad(number, str(exc))
+        reader = {"csv": self._delimited, "tsv": self._delimited, "jsonl": self._jsonl,
+                  "parquet": self._parquet}[fmt]
+        for table, lines in reader(path, fmt, progress):
+            header_map = self._resolve_columns(table.column_names)
+            for index, reason in self.add_batch(table, header_map):
+                if lines is None:
+                    self.pending_csv.append((self.good_rows + index, reason))
+                else:
+                    self.w.report.bad(lines[index], reason)
+            self.good_rows += table.num_rows
+        if self.pending_csv or self.csv_invalid:
+            self._report_csv_lines(path, fmt)
 
-    # -- readers ---------------------------------------------------------------------------
-    def _delimited(self, path: Path, fmt: str, progress: Progress) -> Iterator[tuple[int, dict]]:
+    # -- readers: each yields (Arrow table, line numbers or None) --------------------------
+    def _delimited(self, path: Path, fmt: str, progress: Progress):
+        delimiter = "\t" if fmt == "tsv" else ","
+        with open_binary(path) as raw:
+            first = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+            header = next(csv.reader(first, delimiter=delimiter), None)
+        if not header:
+            return
+        if len(set(header)) != len(header):
+            raise BadSource(f"{path}: repeated column names in the header")
+
+        def invalid(row: pacsv.InvalidRow) -> str:
+            self.csv_invalid += 1
+            return "skip"
+
         with open_binary(path, progress) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline="")
-            reader = csv.reader(text, delimiter="\t" if fmt == "tsv" else ",")
             try:
-                header = next(reader)
-            except StopIteration:
-                return
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise BadSource(f"{path}: unreadable header: {exc}") from exc
-            width = len(header)
-            while True:
-                try:
-                    values = next(reader)
-                except StopIteration:
-                    return
-                except UnicodeDecodeError as exc:
-                    line = reader.line_num
-                    raise BadSource(f"{path}: not UTF-8 near line {line}: {exc}") from exc
-                except csv.Error as exc:
-                    self.w.report.bad(reader.line_num, f"malformed row: {exc}")
-                    continue
-                if not values:
-                    continue
-                if len(values) != width:
-                    self.w.report.bad(reader.line_num, f"has {len(values)} fields, the header has "
-                                      f"{width}")
-                    continue
-                yield reader.line_num, {h: (v if v != "" else None)
-                                        for h, v in zip(header, values, strict=True)}
+                reader = pacsv.open_csv(
+                    raw,
+                    read_options=pacsv.ReadOptions(block_size=8 << 20),
+                    parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                                     invalid_row_handler=invalid),
+                    convert_options=pacsv.ConvertOptions(
+                        column_types={h: pa.string() for h in header}, null_values=[""],
+                        strings_can_be_null=True),
+                )
+                for batch in reader:
+                    yield pa.Table.from_batches([batch]), None
+            except pa.ArrowInvalid as exc:
+                raise BadSource(f"{path}: cannot read as {fmt.upper()}: {exc}") from exc
 
-    def _jsonl(self, path: Path, fmt: str, progress: Progress) -> Iterator[tuple[int, dict]]:
+    def _jsonl(self, path: Path, fmt: str, progress: Progress):
+        rows: list[dict] = []
+        lines: list[int] = []
         for number, raw in numbered_lines(path, progress):
             if not raw.strip():
                 continue
@@ -131,20 +147,47 @@ class TableImporter:
             if type(row) is not dict:
                 self.w.report.bad(number, "a line must hold a JSON object")
                 continue
-            yield number, row
+            rows.append(row)
+            lines.append(number)
+            if len(rows) >= JSONL_BATCH:
+                yield _table_from_rows(rows), lines
+                rows, lines = [], []
+        if rows:
+            yield _table_from_rows(rows), lines
 
-    def _parquet(self, path: Path, fmt: str, progress: Progress) -> Iterator[tuple[int, dict]]:
+    def _parquet(self, path: Path, fmt: str, progress: Progress):
         try:
             pf = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise BadSource(f"{path}: not a readable Parquet file: {exc}") from exc
-        total = pf.metadata.num_rows
-        number = 0
-        for batch in pf.iter_batches(batch_size=50_000):
-            for row in batch.to_pylist():
-                number += 1
-                yield number, row
-            progress(number, total)
+        total, done = pf.metadata.num_rows, 0
+        for batch in pf.iter_batches(batch_size=100_000):
+            yield pa.Table.from_batches([batch]), list(range(done + 1, done + batch.num_rows + 1))
+            done += batch.num_rows
+            progress(done, total)
+
+    def _report_csv_lines(self, path: Path, fmt: str) -> None:
+        """Rare path: re-read the file to turn rejected rows into line numbers."""
+        wanted = dict(self.pending_csv)
+        good = 0
+        width = None
+        with open_binary(path) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+            reader = csv.reader(text, delimiter="\t" if fmt == "tsv" else ",")
+            for values in reader:
+                if width is None:
+                    width = len(values)
+                    continue
+                if not values:
+                    continue
+                if len(values) != width:
+                    self.w.report.bad(reader.line_num, f"has {len(values)} fields, the header "
+                                      f"has {width}")
+                    continue
+                if good in wanted:
+                    self.w.report.bad(reader.line_num, wanted[good])
+                good += 1
+        self.w.report.bad_row_samples.sort(key=lambda b: b.line)
 
     # -- mapping ---------------------------------------------------------------------------
     def _resolve_columns(self, names) -> dict[str, str]:
@@ -157,130 +200,275 @@ class TableImporter:
                 result[name] = name
         return result
 
-    def convert(self, field: str, value: Any) -> Any:
-        kind = FIELDS[field]
-        if value is None:
-            return None
-        try:
-            if kind is str:
-                text = value if isinstance(value, str) else str(value)
-                if "\x00" in text:
-                    raise BadValue(f"{field}: contains a NUL character")
-                return text
-            if kind is int:
-                if isinstance(value, bool):
-                    raise ValueError
-                if isinstance(value, float):
-                    if not value.is_integer():
-                        raise ValueError
-                    return int(value)
-                number = int(value)
-                if field in ("popularity", "album_popularity") and not 0 <= number <= 100:
-                    raise BadValue(f"{field}: {value!r} is outside 0-100")
-                if not -(2**63) <= number < 2**63:
-                    raise ValueError
-                return number
-            if kind is float:
-                number = float(value)
-                if not math.isfinite(number):
-                    raise ValueError
-                return number
-            if kind is bool:
-                if isinstance(value, bool):
-                    return value
-                text = str(value).strip().lower()
-                if text in TRUE:
-                    return True
-                if text in FALSE:
-                    return False
-                raise ValueError
-            if kind is list:
-                if isinstance(value, list):
-                    return [str(v) for v in value if v is not None]
-                return [part.strip() for part in str(value).split(self.separator) if part.strip()]
-        except (TypeError, ValueError) as exc:
-            name = {int: "an integer", float: "a number", bool: "a boolean"}.get(kind, "valid")
-            raise BadValue(f"{field}: {value!r} is not {name}") from exc
-        raise AssertionError(kind)
-
-    # -- rows ------------------------------------------------------------------------------
-    def add_row(self, row: dict[str, Any], columns: dict[str, str]) -> None:
-        w = self.w
+    # -- one batch -------------------------------------------------------------------------
+    def add_batch(self, table: pa.Table, header_map: dict[str, str]) -> list[tuple[int, str]]:
+        """Convert, check and write one batch; returns (row index, reason) of rejected rows."""
+        n = table.num_rows
+        rejected = np.zeros(n, bool)
+        reasons: dict[int, str] = {}
         values: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
-        for name, raw in row.items():
-            field = columns.get(name)
-            if field is None:
-                extra[name] = raw
-            else:
-                values[field] = self.convert(field, raw)
-        track_id = values.get("track_id")
-        if track_id is not None and w.tracks.get(track_id) is not None:
-            raise BadValue(f"duplicate track_id {track_id!r}")
-        artist_rowids = self._artists(values)
-        album_rowid = self._album(values, artist_rowids[:1])
-        markets = values.get("markets")
-        rowid = w.insert_track(
-            ext_id=track_id, mbid=values.get("mbid"), name=values.get("name"),
-            album_rowid=album_rowid, disc_number=values.get("disc_number"),
-            track_number=values.get("track_number"), duration_ms=values.get("duration_ms"),
-            explicit=values.get("explicit"), isrc=_upper(values.get("isrc")),
-            popularity=values.get("popularity"), listens=values.get("listens"),
-            markets_rowid=w.market_rowid(markets) if markets is not None else None,
-            extra=dumps(extra) if extra else None,
+        raw: dict[str, pa.Array] = {}
+        for column, field in header_map.items():
+            arr = table.column(column).combine_chunks()
+            kind = FIELDS[field]
+            converted, bad = columns.convert(field, kind, arr, self.separator)
+            fresh = np.flatnonzero(bad & ~rejected)
+            if len(fresh):
+                for i, value in zip(fresh, arr.take(pa.array(fresh)).to_pylist(), strict=True):
+                    reasons[int(i)] = columns.reason(field, kind, value)
+            rejected |= bad
+            values[field] = converted
+            raw[field] = arr
+        if "track_id" in values:
+            seen: set[str] = set()
+            for i, track_id in enumerate(values["track_id"].to_pylist()):
+                if track_id is None or rejected[i]:
+                    continue
+                if track_id in seen:
+                    rejected[i] = True
+                    reasons[i] = f"duplicate track_id {track_id!r}"
+                seen.add(track_id)
+        kept = np.flatnonzero(~rejected)
+        if len(kept) < n:
+            keep = ~rejected
+            mask = pa.array(keep)
+            for field, v in values.items():
+                values[field] = v.take_rows(keep) if isinstance(v, columns.FlatList) else \
+                    v.filter(mask)
+            raw = {f: a.filter(mask) for f, a in raw.items()}
+            table = table.filter(mask)
+        if len(kept):
+            for index, reason in self._write(table, header_map, values, raw):
+                reasons[int(kept[index])] = reason
+        return sorted(reasons.items())
+
+    def _write(self, table: pa.Table, header_map: dict[str, str], values: dict[str, Any],
+               raw: dict[str, pa.Array]) -> list[tuple[int, str]]:
+        w = self.w
+        n = table.num_rows
+        artist_rowids, artist_flat = self._artists(values, n)
+        album_rowids = self._albums(values, artist_rowids, artist_flat, n)
+        markets = self._markets(values, raw, n)
+        start = w.allocate("tracks", n)
+        rowids = np.arange(start, start + n)
+        unmapped = [c for c in table.column_names if c not in header_map]
+        extra = ([dumps(r) for r in table.select(unmapped).to_pylist()] if unmapped
+                 else itertools.repeat(None))
+        isrc = values.get("isrc")
+        cols = {
+            "rowid": rowids.tolist(), "source_id": itertools.repeat(w.source_id),
+            "ext_id": _list(values.get("track_id")), "mbid": _list(values.get("mbid")),
+            "name": _list(values.get("name")), "album_rowid": album_rowids,
+            "disc_number": _list(values.get("disc_number")),
+            "track_number": _list(values.get("track_number")),
+            "duration_ms": _list(values.get("duration_ms")),
+            "explicit": _list(values.get("explicit")),
+            "isrc": _list(pc.utf8_upper(isrc) if isrc is not None else None),
+            "popularity": _list(values.get("popularity")),
+            "listens": _list(values.get("listens")), "markets_rowid": markets,
+            "extra": extra, "diff": itertools.repeat(None),
+        }
+        before = w.conn.total_changes
+        w.conn.executemany(
+            f"INSERT OR IGNORE INTO tracks({', '.join(TRACK_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * len(TRACK_COLUMNS))})",
+            zip(*(cols[c] for c in TRACK_COLUMNS), strict=False),
         )
-        w.link_track_artists(rowid, [(a, None) for a in artist_rowids])
-        features = {f: values[f] for f in FEATURE_FIELDS if values.get(f) is not None}
-        if features:
-            w.add_audio_features(track_rowid=rowid, **features)
-
-    def _artists(self, values: dict[str, Any]) -> list[int]:
-        names = values.get("artists") or []
-        ids = values.get("artist_ids") or []
-        mbids = values.get("artist_mbids") or []
-        rowids = []
-        for i in range(max(len(names), len(ids), len(mbids))):
-            name = names[i] if i < len(names) else None
-            ext_id = ids[i] if i < len(ids) else None
-            mbid = mbids[i] if i < len(mbids) else None
-            if ext_id is not None:
-                rowid = self.w.artists.get(ext_id)
-            else:
-                rowid = self.artist_keys.get(mbid or name)
-            if rowid is None:
-                rowid = self.w.insert_artist(ext_id=ext_id, mbid=mbid, name=name)
-                if ext_id is None:
-                    self.artist_keys.add(mbid or name, rowid)
-                if i == 0 and values.get("genres"):
-                    self.w.add_genres(rowid, values["genres"])
-            rowids.append(rowid)
-        return rowids
-
-    def _album(self, values: dict[str, Any], first_artist: list[int]) -> int | None:
-        ext_id = values.get("album_id")
-        name = values.get("album")
-        if ext_id is None and name is None and values.get("album_mbid") is None:
-            return None
-        if ext_id is not None:
-            rowid = self.w.albums.get(ext_id)
-            key = None
-        else:
-            key = values.get("album_mbid") or dumps([name, first_artist])
-            rowid = self.album_keys.get(key)
-        if rowid is None:
-            rowid = self.w.insert_album(
-                ext_id=ext_id, mbid=values.get("album_mbid"), name=name,
-                album_type=values.get("album_type"), release_date=values.get("release_date"),
-                release_date_precision=values.get("release_date_precision"),
-                upc=values.get("upc"), label=values.get("label"),
-                total_tracks=values.get("total_tracks"),
-                popularity=values.get("album_popularity"),
+        rejected: list[tuple[int, str]] = []
+        inserted = np.ones(n, bool)
+        if w.conn.total_changes - before < n:
+            rejected = self._duplicates(values["track_id"].to_pylist(), rowids, inserted)
+        if artist_flat is not None and len(artist_flat.rows):
+            ok = inserted[artist_flat.rows]
+            w.conn.executemany(
+                "INSERT INTO track_artists(track_rowid, position, artist_rowid) VALUES (?, ?, ?)",
+                zip(rowids[artist_flat.rows[ok]].tolist(), artist_flat.positions[ok].tolist(),
+                    artist_rowids[ok].tolist(), strict=False),
             )
-            if key is not None:
-                self.album_keys.add(key, rowid)
-            self.w.link_album_artists(rowid, first_artist)
-        return rowid
+        self._features(values, rowids, inserted)
+        return rejected
+
+    def _duplicates(self, ids: list[str | None], rowids: np.ndarray,
+                    inserted: np.ndarray) -> list[tuple[int, str]]:
+        """Rows the unique (ext_id, source) index turned away: ids seen in an earlier batch."""
+        found: dict[str, int] = {}
+        wanted = [i for i in ids if i is not None]
+        for chunk in range(0, len(wanted), 900):
+            part = wanted[chunk:chunk + 900]
+            found.update(self.w.conn.execute(
+                f"SELECT ext_id, rowid FROM tracks WHERE source_id = ? AND ext_id IN "
+                f"({','.join('?' * len(part))})", [self.w.source_id, *part]).fetchall())
+        rejected = []
+        for i, track_id in enumerate(ids):
+            if track_id is not None and found.get(track_id) != rowids[i]:
+                inserted[i] = False
+                rejected.append((i, f"duplicate track_id {track_id!r}"))
+        return rejected
+
+    # -- artists, albums, markets, features ------------------------------------------------
+    def _artists(self, values: dict[str, Any], n: int
+                 ) -> tuple[np.ndarray, columns.FlatList | None]:
+        """Artist rowid for every (row, position), resolved once per distinct key."""
+        by = next((f for f in ("artist_ids", "artist_mbids", "artists") if f in values), None)
+        if by is None or not len(values[by].values):
+            return np.zeros(0, np.int64), None
+        primary: columns.FlatList = values[by]
+        keys = primary.values
+        aligned = {f: _align(primary, values[f]) for f in ("artist_ids", "artist_mbids", "artists")
+                   if f in values}
+        uniq = pc.unique(keys)
+        first = pc.index_in(uniq, value_set=keys).to_numpy()
+        resolver = self.w.artists if by == "artist_ids" else self.w.key_resolver(by)
+        uniq_keys = uniq.to_pylist()
+        found = resolver.get_many(uniq_keys)
+        new = np.array([i for i, r in enumerate(found) if r is None], np.int64)
+        rowid_of = np.array([r or 0 for r in found], np.int64)
+        if len(new):
+            at = pa.array(first[new])
+            cols = {col: aligned[f].take(at).to_pylist()
+                    for f, col in (("artist_ids", "ext_id"), ("artist_mbids", "mbid"),
+                                   ("artists", "name")) if f in aligned}
+            new_keys = [uniq_keys[i] for i in new]
+            start = self.w.insert_many("artists", len(new), cols, resolver, new_keys)
+            rowid_of[new] = np.arange(start, start + len(new))
+            if "genres" in values:
+                self._genres(values["genres"], primary, first[new], rowid_of[new])
+        return rowid_of[pc.index_in(keys, value_set=uniq).to_numpy()], primary
+
+    def _genres(self, genres: columns.FlatList, primary: columns.FlatList,
+                first: np.ndarray, rowids: np.ndarray) -> None:
+        """A new artist first seen first-credited on a row takes that row's genres."""
+        lead = primary.positions[first] == 0
+        row_to_artist = dict(zip(primary.rows[first][lead].tolist(), rowids[lead].tolist(),
+                                 strict=True))
+        if not row_to_artist:
+            return
+        sel = np.isin(genres.rows, list(row_to_artist))
+        by_artist: dict[int, list[str]] = {}
+        for row, genre in zip(genres.rows[sel].tolist(),
+                              genres.values.filter(pa.array(sel)).to_pylist(), strict=True):
+            by_artist.setdefault(row_to_artist[row], []).append(genre)
+        for rowid, names in by_artist.items():
+            self.w.add_genres(rowid, names)
+
+    def _albums(self, values: dict[str, Any], artist_rowids: np.ndarray,
+                artist_flat: columns.FlatList | None, n: int) -> list[int | None]:
+        first_artist = np.zeros(n, np.int64)
+        if artist_flat is not None:
+            at0 = artist_flat.positions == 0
+            first_artist[artist_flat.rows[at0]] = artist_rowids[at0]
+        names = values.get("album")
+        ids = values.get("album_id")
+        mbids = values.get("album_mbid")
+        if ids is None and names is None and mbids is None:
+            return [None] * n
+        result = np.zeros(n, np.int64)
+        has_id = _valid(ids, n)
+        by_name = pc.binary_join_element_wise(
+            names if names is not None else pa.nulls(n, pa.string()),
+            pa.array(first_artist).cast(pa.string()), "\x1f")
+        other_key = pc.coalesce(mbids if mbids is not None else pa.nulls(n, pa.string()),
+                                by_name)
+        for mask, keys, resolver in (
+            (has_id, ids, self.w.albums),
+            (~has_id & _valid(other_key, n), other_key, self.w.key_resolver("album")),
+        ):
+            rows = np.flatnonzero(mask)
+            if not len(rows):
+                continue
+            subset = keys.take(pa.array(rows))
+            uniq = pc.unique(subset)
+            first = rows[pc.index_in(uniq, value_set=subset).to_numpy()]
+            uniq_keys = uniq.to_pylist()
+            found = resolver.get_many(uniq_keys)
+            new = np.array([i for i, r in enumerate(found) if r is None], np.int64)
+            rowid_of = np.array([r or 0 for r in found], np.int64)
+            if len(new):
+                taken = pa.array(first[new])
+                cols = {col: values[f].take(taken).to_pylist()
+                        for f, col in ALBUM_COLUMNS.items() if f in values}
+                if resolver is self.w.albums:
+                    cols["ext_id"] = ids.take(taken).to_pylist()
+                new_keys = [uniq_keys[i] for i in new]
+                start = self.w.insert_many("albums", len(new), cols, resolver, new_keys)
+                rowid_of[new] = np.arange(start, start + len(new))
+                credited = first_artist[first[new]]
+                has = credited > 0
+                self.w.conn.executemany(
+                    "INSERT INTO album_artists(album_rowid, position, artist_rowid) "
+                    "VALUES (?, 0, ?)",
+                    zip(rowid_of[new][has].tolist(), credited[has].tolist(), strict=True))
+            result[rows] = rowid_of[pc.index_in(subset, value_set=uniq).to_numpy()]
+        return [int(r) if r else None for r in result]
+
+    def _markets(self, values: dict[str, Any], raw: dict[str, pa.Array], n: int) -> Any:
+        if "markets" not in values:
+            return itertools.repeat(None)
+        arr = raw["markets"]
+        key = pc.binary_join(arr, "\x1f") if pa.types.is_list(arr.type) else \
+            columns._strings(arr)[0]
+        uniq = pc.unique(key)
+        flat: columns.FlatList = columns.convert("markets", list, uniq, self.separator)[0]
+        codes: list[list[str]] = [[] for _ in range(len(uniq))]
+        for row, code in zip(flat.rows, flat.values.to_pylist(), strict=True):
+            codes[row].append(code)
+        if pa.types.is_list(arr.type):
+            codes = [k.split("\x1f") if k else [] for k in uniq.to_pylist()]
+        rowid_of = np.array([self.w.market_rowid(c) if k is not None else 0
+                             for c, k in zip(codes, uniq.to_pylist(), strict=True)], np.int64)
+        per_row = rowid_of[pc.index_in(key, value_set=uniq).fill_null(0).to_numpy()]
+        valid = _valid(key, n)
+        return [int(r) if ok else None for r, ok in zip(per_row, valid, strict=True)]
+
+    def _features(self, values: dict[str, Any], rowids: np.ndarray, inserted: np.ndarray
+                  ) -> None:
+        present = [f for f in FEATURE_FIELDS if f in values]
+        if not present:
+            return
+        any_value = np.zeros(len(rowids), bool)
+        for f in present:
+            any_value |= _valid(values[f], len(rowids))
+        rows = np.flatnonzero(any_value & inserted)
+        if not len(rows):
+            return
+        taken = pa.array(rows)
+        lists = [values[f].take(taken).to_pylist() for f in present]
+        self.w.conn.executemany(
+            f"INSERT INTO audio_features(track_rowid, {', '.join(present)}) "
+            f"VALUES ({', '.join('?' * (len(present) + 1))})",
+            zip(rowids[rows].tolist(), *lists, strict=False),
+        )
 
 
-def _upper(value: str | None) -> str | None:
-    return value.upper() if value is not None else None
+def _list(arr: pa.Array | None) -> Iterator[Any] | list[Any]:
+    return itertools.repeat(None) if arr is None else arr.to_pylist()
+
+
+def _valid(arr: pa.Array | None, n: int) -> np.ndarray:
+    if arr is None:
+        return np.zeros(n, bool)
+    return np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), bool)
+
+
+def _align(primary: columns.FlatList, other: columns.FlatList) -> pa.Array:
+    """Values of `other` at the same (row, position) as each value of `primary`."""
+    if other is primary:
+        return primary.values
+    key_p = pa.array(primary.rows * 100_000 + primary.positions)
+    key_o = pa.array(other.rows * 100_000 + other.positions)
+    return other.values.take(pc.index_in(key_p, value_set=key_o))
+
+
+def _table_from_rows(rows: list[dict]) -> pa.Table:
+    """JSON objects to a table; a column of mixed types falls back to text per value."""
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    arrays = []
+    for name in names:
+        column = [r.get(name) for r in rows]
+        try:
+            arrays.append(pa.array(column))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            arrays.append(pa.array([v if v is None or isinstance(v, str) else
+                                    json.dumps(v, ensure_ascii=False) for v in column],
+                                   pa.string()))
+    return pa.Table.from_arrays(arrays, names=names)

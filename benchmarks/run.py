@@ -1,0 +1,190 @@
+"""On-demand benchmarks (not part of CI). Each reports ratios against a reference tool measured
+in the same run on the same machine. Results go in docs/benchmarks.md.
+
+    python benchmarks/run.py import --tracks 1000000 10000000
+    python benchmarks/run.py search --tracks 10000000
+    python benchmarks/run.py all          # what `make bench` runs (1 M import + search)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = Path(os.environ.get("MUSICARK_BENCH_DIR", ROOT / "bench-work"))
+
+# What the sqlite3 CLI does for the reference: the same CSV, the same indexes and FTS in SQL.
+CLI_SQL = """
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+PRAGMA cache_size = -262144;
+.mode csv
+.import {csv} raw
+CREATE UNIQUE INDEX raw_track_id ON raw(track_id);
+CREATE INDEX raw_isrc ON raw(isrc);
+CREATE INDEX raw_upc ON raw(upc);
+CREATE INDEX raw_album ON raw(album_id, disc_number, track_number);
+CREATE INDEX raw_popularity ON raw(popularity);
+CREATE INDEX raw_artist ON raw(artist_ids);
+CREATE VIRTUAL TABLE raw_fts USING fts5(name, artists, album,
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
+INSERT INTO raw_fts(rowid, name, artists, album) SELECT rowid, name, artists, album FROM raw;
+"""
+
+
+def timed(cmd: list[str], **kwargs) -> tuple[float, int]:
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, **kwargs)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark step failed: {' '.join(cmd)}")
+    return elapsed, usage.ru_maxrss // 1024
+
+
+def synth(tracks: int) -> Path:
+    csv = WORK / f"synthetic-{tracks}.csv"
+    if not csv.exists():
+        print(f"synthesizing {tracks:,} tracks ...", flush=True)
+        subprocess.run([sys.executable, "-m", "musicark", "synth", "catalog", "--tracks",
+                        str(tracks), str(csv)], check=True)
+    return csv
+
+
+def bench_import(tracks: int) -> dict:
+    csv = synth(tracks)
+    reference_db = WORK / f"reference-{tracks}.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{reference_db}{suffix}").unlink(missing_ok=True)
+    sql = CLI_SQL.format(csv=csv)
+    start = time.perf_counter()
+    proc = subprocess.Popen(["sqlite3", str(reference_db)], stdin=subprocess.PIPE, text=True)
+    proc.stdin.write(sql)
+    proc.stdin.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    cli_seconds, cli_rss = time.perf_counter() - start, usage.ru_maxrss // 1024
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("sqlite3 reference import failed")
+
+    archive = WORK / f"archive-{tracks}"
+    shutil.rmtree(archive, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "musicark", "init", str(archive)], check=True,
+                   stdout=subprocess.DEVNULL)
+    ours, rss = timed([sys.executable, "-m", "musicark", "catalog", "import", "--format",
+                       "table", str(csv), "--archive", str(archive), "--json"],
+                      stdout=subprocess.DEVNULL)
+    result = {
+        "benchmark": "import", "tracks": tracks, "csv_mib": csv.stat().st_size >> 20,
+        "musicark_s": round(ours, 1), "sqlite3_cli_s": round(cli_seconds, 1),
+        "ratio": round(ours / cli_seconds, 2), "musicark_peak_rss_mib": rss,
+        "sqlite3_peak_rss_mib": cli_rss,
+        "musicark_db_mib": (archive / "catalog.sqlite").stat().st_size >> 20,
+        "reference_db_mib": reference_db.stat().st_size >> 20,
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def queries(archive: Path, n: int, seed: int = 1) -> list[tuple[str, str]]:
+    """A mixed workload drawn from the catalog itself: words, prefixes, artists, ISRC, UPC."""
+    rng = random.Random(seed)
+    conn = sqlite3.connect(archive / "catalog.sqlite")
+    top = conn.execute("SELECT max(rowid) FROM tracks").fetchone()[0]
+    out: list[tuple[str, str]] = []
+    while len(out) < n:
+        rowid = rng.randint(1, top)
+        row = conn.execute(
+            "SELECT t.name, t.isrc, al.upc, (SELECT a.name FROM track_artists ta JOIN artists a "
+            "ON a.rowid = ta.artist_rowid WHERE ta.track_rowid = t.rowid AND ta.position = 0) "
+            "FROM tracks t LEFT JOIN albums al ON al.rowid = t.album_rowid WHERE t.rowid = ?",
+            (rowid,)).fetchone()
+        if row is None:
+            continue
+        name, isrc, upc, artist = row
+        words = (name or "").split()
+        kind = len(out) % 5
+        if kind == 0 and words:
+            out.append(("words", " ".join(words[:2])))
+        elif kind == 1 and words:
+            out.append(("prefix", words[0][: max(2, len(words[0]) - 2)]))
+        elif kind == 2 and artist:
+            out.append(("artist", artist))
+        elif kind == 3 and isrc:
+            out.append(("isrc", isrc))
+        elif kind == 4 and upc:
+            out.append(("upc", upc))
+    conn.close()
+    return out
+
+
+def bench_search(tracks: int, n: int = 1000) -> dict:
+    from musicark.archive import Archive
+    from musicark.catalog.search import lookup, search
+
+    archive_path = WORK / f"archive-{tracks}"
+    if not (archive_path / "catalog.sqlite").exists():
+        bench_import(tracks)
+    workload = queries(archive_path, n)
+    arc = Archive.open(archive_path, readonly=True)
+    times: dict[str, list[float]] = {}
+    for kind, q in workload:
+        start = time.perf_counter()
+        if kind in ("isrc", "upc"):
+            lookup(arc, [q])
+        else:
+            search(arc, q, limit=20)
+        times.setdefault(kind, []).append((time.perf_counter() - start) * 1000)
+    every = sorted(t for ts in times.values() for t in ts)
+
+    def pct(values: list[float], p: float) -> float:
+        return round(values[min(len(values) - 1, int(p * len(values)))], 2)
+
+    # The same word queries as LIKE '%q%' scans over name (what API wrappers of the
+    # reference's SQLite dump did), on a sample: a scan takes seconds at this size.
+    like_times = []
+    for _, q in [w for w in workload if w[0] in ("words", "prefix", "artist")][:20]:
+        start = time.perf_counter()
+        arc.conn.execute("SELECT rowid FROM tracks WHERE name LIKE ? ORDER BY popularity DESC "
+                         "LIMIT 20", (f"%{q}%",)).fetchall()
+        like_times.append((time.perf_counter() - start) * 1000)
+    like_times.sort()
+    result = {
+        "benchmark": "search", "tracks": tracks, "queries": len(every),
+        "p50_ms": pct(every, 0.5), "p99_ms": pct(every, 0.99), "max_ms": round(every[-1], 2),
+        "by_kind_p99_ms": {k: pct(sorted(v), 0.99) for k, v in times.items()},
+        "like_scan_p50_ms": round(statistics.median(like_times), 1),
+        "like_scan_samples": len(like_times),
+    }
+    print(json.dumps(result), flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", choices=["import", "search", "all"])
+    parser.add_argument("--tracks", type=int, nargs="+", default=[1_000_000])
+    args = parser.parse_args()
+    WORK.mkdir(parents=True, exist_ok=True)
+    if not shutil.which("sqlite3"):
+        raise SystemExit("the sqlite3 CLI is needed (make installs Debian's sqlite3)")
+    for tracks in args.tracks:
+        if args.which in ("import", "all"):
+            bench_import(tracks)
+        if args.which in ("search", "all"):
+            bench_search(tracks)
+
+
+if __name__ == "__main__":
+    main()
