@@ -35,6 +35,9 @@ def catalog(archive: Archive, tmp_path: Path) -> Archive:
          "artists": [{"id": "y", "name": "Someone"}]},
         {"type": "track", "id": "5", "name": "Lovely Day", "popularity": 60,
          "artists": [{"id": "y", "name": "Someone"}]},
+        {"type": "track", "id": "6", "name": "Song Love Story", "popularity": 99},
+        {"type": "track", "id": "7", "name": "Whatever", "popularity": 100,
+         "artists": [{"id": "z", "name": "Love Song Band"}]},
         {"type": "album", "id": "al", "name": "Desserts", "external_ids": {"upc": "0123456789012"}},
     ]
     import_source(archive, "api-json", _tracks(tmp_path / "c.jsonl", recs))
@@ -45,7 +48,7 @@ def test_diacritics_prefix_and_popularity_order(catalog: Archive) -> None:
     hits = search(catalog, "creme brulee")
     assert [h["id"] for h in hits] == ["2", "1"]  # same match: the popular one first
     assert [h["id"] for h in search(catalog, "beyon")] == ["2", "1"]  # prefix, artist column
-    assert {h["id"] for h in search(catalog, "lov")} == {"4", "5"}
+    assert [h["id"] for h in search(catalog, "lov")] == ["5", "4", "6", "7"]
     assert search(catalog, "lov", prefix=False) == []
     assert [h["id"] for h in search(catalog, "desserts brulee")] == ["2", "1"]  # album + name
 
@@ -54,6 +57,14 @@ def test_diacritics_prefix_and_popularity_order(catalog: Archive) -> None:
 def test_hostile_text_never_breaks_the_query(catalog: Archive, text: str) -> None:
     assert isinstance(search(catalog, text), list)
     assert isinstance(search(catalog, f"creme {text}"), list)
+
+
+def test_match_tiers_then_popularity(catalog: Archive) -> None:
+    # Title starts with the words, then title holds them, then artist or album holds them.
+    assert [h["id"] for h in search(catalog, "love song")] == ["4", "6", "7"]
+    assert [h["id"] for h in search(catalog, "love song", limit=1, offset=1)] == ["6"]
+    with pytest.raises(BadQuery):
+        search(catalog, "love", offset=10_001)
 
 
 def test_syntax_words_are_plain_words(catalog: Archive) -> None:

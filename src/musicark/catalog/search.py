@@ -8,11 +8,13 @@ import re
 from typing import Any
 
 from musicark.archive import Archive
+from musicark.catalog.writer import SEARCH_KEY_BITS
 from musicark.errors import BadQuery, NotInCatalog
 
 MAX_QUERY_CHARS = 500
 MAX_LIMIT = 1000
 MAX_BATCH = 1000
+MAX_OFFSET = 10_000
 
 ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
 BARCODE_RE = re.compile(r"^\d{8}$|^\d{12,14}$")
@@ -42,19 +44,37 @@ SELECT ar.rowid AS rowid, ar.ext_id AS id, ar.mbid, ar.name, ar.sort_name, ar.po
 """
 
 
+def _quote(word: str) -> str:
+    return '"' + word.replace('"', '""') + '"'
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in text.split() if any(c.isalnum() for c in w)]
+
+
 def fts_query(text: str, *, prefix: bool = True) -> str | None:
     """Turn user text into a safe FTS5 query: every word is a quoted string, ANDed together.
 
     Quotes, `*`, `-`, `NEAR`, `AND`, `OR`, parentheses and colons in the text are only words
     (or separators) this way, never query syntax. The last word matches as a prefix.
     """
-    words = [w for w in text.split() if any(c.isalnum() for c in w)]
+    words = _words(text)
     if not words:
         return None
-    quoted = ['"' + w.replace('"', '""') + '"' for w in words]
+    quoted = [_quote(w) for w in words]
     if prefix:
         quoted[-1] += "*"
     return " ".join(quoted)
+
+
+def tier_queries(text: str, *, prefix: bool = True) -> list[str]:
+    """Match tiers, best first: the title starts with the text; the title holds every word;
+    every word is somewhere in title, artists or album."""
+    anywhere = fts_query(text, prefix=prefix)
+    if anywhere is None:
+        return []
+    phrase = _quote(" ".join(_words(text))) + ("*" if prefix else "")
+    return [f"name : ^{phrase}", f"name : ({anywhere})", anywhere]
 
 
 def _rows(cur) -> list[dict[str, Any]]:
@@ -76,25 +96,37 @@ def _limit(limit: int) -> int:
 def search(
     archive: Archive, text: str, *, limit: int = 20, offset: int = 0, prefix: bool = True
 ) -> list[dict[str, Any]]:
-    """Tracks matching all words of `text` in name, artists or album; best match first,
-    then the more popular."""
+    """Tracks matching all words of `text`: best match tier first, then the most popular.
+
+    The index is keyed by popularity (see writer.SEARCH_KEY_SQL), so each tier reads only as
+    many matches as it returns: a query costs the same for 10 or 10 million matches.
+    """
     if len(text) > MAX_QUERY_CHARS:
         raise BadQuery(f"search text is limited to {MAX_QUERY_CHARS} characters")
-    if offset < 0:
-        raise BadQuery("offset must not be negative")
-    query = fts_query(text, prefix=prefix)
-    if query is None:
+    if not 0 <= offset <= MAX_OFFSET:
+        raise BadQuery(f"offset must be between 0 and {MAX_OFFSET}")
+    need = offset + _limit(limit)
+    order: list[int] = []
+    seen: set[int] = set()
+    mask = (1 << SEARCH_KEY_BITS) - 1
+    for query in tier_queries(text, prefix=prefix):
+        if len(order) >= need:
+            break
+        keys = archive.conn.execute(
+            "SELECT rowid FROM track_fts WHERE track_fts MATCH ? ORDER BY rowid LIMIT ?",
+            (query, need + len(order)),
+        ).fetchall()
+        for (key,) in keys:
+            rowid = key & mask
+            if rowid not in seen:
+                seen.add(rowid)
+                order.append(rowid)
+    page = order[offset:need]
+    if not page:
         return []
-    sql = f"""
-        WITH hits AS (
-            SELECT rowid, rank FROM track_fts WHERE track_fts MATCH :q
-        )
-        {TRACK_SUMMARY_SQL}
-        JOIN hits h ON h.rowid = t.rowid
-        ORDER BY round(h.rank, 1), t.popularity DESC, t.rowid
-        LIMIT :limit OFFSET :offset
-    """
-    return _rows(archive.conn.execute(sql, {"q": query, "limit": _limit(limit), "offset": offset}))
+    found = {r["rowid"]: r for r in _rows(archive.conn.execute(
+        f"{TRACK_SUMMARY_SQL} WHERE t.rowid IN ({','.join('?' * len(page))})", page))}
+    return [found[r] for r in page if r in found]
 
 
 def identifier_kind(ident: str) -> str:

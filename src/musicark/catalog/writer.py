@@ -418,14 +418,23 @@ class CatalogWriter:
                 resolver.pending.clear()
 
 
+# The full-text index's rowid is the track's "search key": popularity first, so that FTS5
+# streams every match in popularity order and a query stops after its first results; the low
+#40 bits hold the track rowid.
+SEARCH_KEY_BITS = 40
+SEARCH_KEY_SQL = (
+    f"(((100 - min(max(coalesce(t.popularity, 0), 0), 100)) << {SEARCH_KEY_BITS}) | t.rowid)"
+)
+
+
 def search_rows_sql(source_param: str = "?") -> str:
-    """The (rowid, name, artists, album) rows indexed for one source's tracks.
+    """The (search key, name, artists, album) rows indexed for one source's tracks.
 
     Inserts and deletes of the contentless FTS table both use this one query, so a delete
     always passes back exactly the values that were indexed.
     """
     return f"""
-        SELECT t.rowid, t.name, a.names, al.name
+        SELECT {SEARCH_KEY_SQL}, t.name, a.names, al.name
           FROM tracks t
           LEFT JOIN (SELECT track_rowid, group_concat(name, ' ') AS names
                        FROM (SELECT ta.track_rowid, ar.name FROM track_artists ta
