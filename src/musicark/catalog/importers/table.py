@@ -319,21 +319,28 @@ class TableImporter:
         uniq = pc.unique(keys)
         first = pc.index_in(uniq, value_set=keys).to_numpy()
         resolver = self.w.artists if by == "artist_ids" else self.w.key_resolver(by)
-        uniq_keys = uniq.to_pylist()
-        found = resolver.get_many(uniq_keys)
+        fields = (("artist_ids", "ext_id"), ("artist_mbids", "mbid"), ("artists", "name"))
+        rowid_of, new = self._resolve_or_create(
+            "artists", resolver, uniq,
+            lambda new: {col: aligned[f].take(pa.array(first[new])).to_pylist()
+                         for f, col in fields if f in aligned})
+        if len(new) and "genres" in values:
+            self._genres(values["genres"], primary, first[new], rowid_of[new])
+        return rowid_of[pc.index_in(keys, value_set=uniq).to_numpy()], primary
+
+    def _resolve_or_create(self, table: str, resolver, uniq: pa.Array, columns_of
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """Rowids for distinct keys: known ones from the resolver, the rest inserted at once
+        (`columns_of(new)` gives their columns). Returns (rowid per key, indices of new keys)."""
+        keys = uniq.to_pylist()
+        found = resolver.get_many(keys)
         new = np.array([i for i, r in enumerate(found) if r is None], np.int64)
         rowid_of = np.array([r or 0 for r in found], np.int64)
         if len(new):
-            at = pa.array(first[new])
-            cols = {col: aligned[f].take(at).to_pylist()
-                    for f, col in (("artist_ids", "ext_id"), ("artist_mbids", "mbid"),
-                                   ("artists", "name")) if f in aligned}
-            new_keys = [uniq_keys[i] for i in new]
-            start = self.w.insert_many("artists", len(new), cols, resolver, new_keys)
+            start = self.w.insert_many(table, len(new), columns_of(new), resolver,
+                                       [keys[i] for i in new])
             rowid_of[new] = np.arange(start, start + len(new))
-            if "genres" in values:
-                self._genres(values["genres"], primary, first[new], rowid_of[new])
-        return rowid_of[pc.index_in(keys, value_set=uniq).to_numpy()], primary
+        return rowid_of, new
 
     def _genres(self, genres: columns.FlatList, primary: columns.FlatList,
                 first: np.ndarray, rowids: np.ndarray) -> None:
@@ -379,19 +386,16 @@ class TableImporter:
             subset = keys.take(pa.array(rows))
             uniq = pc.unique(subset)
             first = rows[pc.index_in(uniq, value_set=subset).to_numpy()]
-            uniq_keys = uniq.to_pylist()
-            found = resolver.get_many(uniq_keys)
-            new = np.array([i for i, r in enumerate(found) if r is None], np.int64)
-            rowid_of = np.array([r or 0 for r in found], np.int64)
-            if len(new):
+            def album_columns(new: np.ndarray, first=first, resolver=resolver) -> dict:
                 taken = pa.array(first[new])
                 cols = {col: values[f].take(taken).to_pylist()
                         for f, col in ALBUM_COLUMNS.items() if f in values}
                 if resolver is self.w.albums:
                     cols["ext_id"] = ids.take(taken).to_pylist()
-                new_keys = [uniq_keys[i] for i in new]
-                start = self.w.insert_many("albums", len(new), cols, resolver, new_keys)
-                rowid_of[new] = np.arange(start, start + len(new))
+                return cols
+
+            rowid_of, new = self._resolve_or_create("albums", resolver, uniq, album_columns)
+            if len(new):
                 credited = first_artist[first[new]]
                 has = credited > 0
                 self.w.conn.executemany(
