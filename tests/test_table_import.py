@@ -80,3 +80,23 @@ def test_export_jsonl_and_parquet(archive: Archive, tmp_path: Path) -> None:
     assert export_catalog(archive, "jsonl", out_jsonl) == 2
     first = json.loads(out_jsonl.read_text(encoding="utf-8").splitlines()[0])
     assert first["album"] == "Café del Mar" and first["markets"] == ["DE", "NL"]
+
+
+def test_keys_found_again_after_the_cache_drops_them(archive: Archive, tmp_path: Path,
+                                                      monkeypatch) -> None:
+    """With a tiny cache, albums and artists seen long ago are found in the database."""
+    import musicark.catalog.importers.table as table
+    import musicark.catalog.writer as writer
+
+    monkeypatch.setattr(writer, "CACHE_SIZE", 8)
+    monkeypatch.setattr(table, "JSONL_BATCH", 7)  # many batches, so repeats cross batches
+    monkeypatch.setattr(writer.KeyHashes, "RECENT", 4)  # and hashes reach the sorted array
+    lines = [json.dumps({"track_id": f"t{i}", "name": f"Song {i}", "album_id": f"al{i % 30}",
+                         "album": f"Album {i % 30}", "artist_ids": [f"ar{i % 20}"],
+                         "artists": [f"Artist {i % 20}"]}) for i in range(60)]
+    src = tmp_path / "repeat.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    report = import_source(archive, "table", src)
+    assert report.counts == {"tracks": 60, "albums": 30, "artists": 20}
+    rows = list(flat_rows(archive))
+    assert rows[45]["album_id"] == "al15" and rows[45]["artist_ids"] == ["ar5"]

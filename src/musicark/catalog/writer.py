@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from musicark.archive import Archive, utc_now
 from musicark.catalog.schema import SECONDARY_INDEXES
 from musicark.errors import SourceExists
@@ -97,6 +99,32 @@ class ImportReport:
         }
 
 
+class KeyHashes:
+    """A set of 64-bit key hashes in sorted numpy arrays (8 bytes a key): answers "certainly
+    never added" for most new keys, so only possible repeats cost a database lookup."""
+
+    RECENT = 1 << 16
+
+    def __init__(self) -> None:
+        self._sorted = np.zeros(0, np.int64)
+        self._recent: list[int] = []
+
+    def add(self, keys: list[Any]) -> None:
+        self._recent.extend(hash(k) for k in keys)
+        if len(self._recent) > self.RECENT:
+            merged = np.concatenate([self._sorted, np.array(self._recent, np.int64)])
+            merged.sort()
+            self._sorted, self._recent = merged, []
+
+    def maybe_known(self, keys: list[Any], positions: list[int]) -> list[int]:
+        """The positions whose key may have been added (a hash seen before)."""
+        hashes = np.array([hash(k) for k in keys], np.int64)
+        hit = np.isin(hashes, self._sorted)
+        if self._recent:
+            hit |= np.isin(hashes, np.array(self._recent, np.int64))
+        return [p for p, h in zip(positions, hit, strict=True) if h]
+
+
 class KeyResolver:
     """Maps a natural key (an external id, or a name key) to a rowid in constant memory.
 
@@ -110,8 +138,10 @@ class KeyResolver:
         self._old: dict[Any, int] = {}
         self.pending: dict[Any, int] = {}
         # Keys live only in this import's new source: until the cache first drops keys, a
-        # miss in the cache is a miss in the database too, and needs no query.
+        # miss in the cache is a miss in the database too, and needs no query. After that,
+        # 64-bit hashes of every key added tell "certainly new" keys apart without a query.
         self.complete = True
+        self._hashes = KeyHashes()
 
     def get(self, key: Any) -> int | None:
         return self.get_many([key])[0]
@@ -132,6 +162,8 @@ class KeyResolver:
                     young[key] = rowid
             found.append(rowid)
         if misses and not self.complete:
+            misses = self._hashes.maybe_known([keys[i] for i in misses], misses)
+        if misses and not self.complete:
             looked_up = self._lookup([keys[i] for i in misses])
             for i in misses:
                 found[i] = looked_up.get(keys[i])
@@ -143,6 +175,7 @@ class KeyResolver:
     def add(self, key: Any, rowid: int) -> None:
         self.pending[key] = rowid
         self._young[key] = rowid
+        self._hashes.add([key])
         self._trim()
 
     def add_many(self, keys: list[Any], rowids: list[int], *, pending: bool = True) -> None:
@@ -150,6 +183,7 @@ class KeyResolver:
         if pending:
             self.pending.update(pairs)
         self._young.update(pairs)
+        self._hashes.add(keys)
         self._trim()
 
     def _trim(self) -> None:

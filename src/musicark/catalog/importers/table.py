@@ -52,6 +52,7 @@ ALBUM_COLUMNS = {"album": "name", "album_mbid": "mbid", "album_type": "album_typ
                  "label": "label", "total_tracks": "total_tracks",
                  "album_popularity": "popularity"}
 JSONL_BATCH = 20_000
+CSV_BATCH_ROWS = 30_000
 
 
 def table_format(path: Path, explicit: str | None) -> str:
@@ -119,17 +120,27 @@ class TableImporter:
 
         with open_binary(path, progress) as raw:
             try:
+                # Small blocks keep Arrow's read-ahead small (RSS grows with block size);
+                # they are regrouped into batches of about CSV_BATCH_ROWS rows.
                 reader = pacsv.open_csv(
                     raw,
-                    read_options=pacsv.ReadOptions(block_size=8 << 20),
+                    read_options=pacsv.ReadOptions(block_size=1 << 20),
                     parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                                      invalid_row_handler=invalid),
                     convert_options=pacsv.ConvertOptions(
                         column_types={h: pa.string() for h in header}, null_values=[""],
                         strings_can_be_null=True),
                 )
+                group: list[pa.RecordBatch] = []
+                rows = 0
                 for batch in reader:
-                    yield pa.Table.from_batches([batch]), None
+                    group.append(batch)
+                    rows += batch.num_rows
+                    if rows >= CSV_BATCH_ROWS:
+                        yield pa.Table.from_batches(group), None
+                        group, rows = [], 0
+                if group:
+                    yield pa.Table.from_batches(group), None
             except pa.ArrowInvalid as exc:
                 raise BadSource(f"{path}: cannot read as {fmt.upper()}: {exc}") from exc
 
