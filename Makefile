@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-archive
-APT_PACKAGES := sqlite3
+# sqlite3: the benchmark's reference; libchromaprint-tools: fpcalc and libchromaprint1.
+APT_PACKAGES := sqlite3 libchromaprint-tools
 
 .PHONY: demo test bench lint system-deps install clean
 

@@ -152,4 +152,49 @@ CREATE TABLE events (
 );
 """ + ";\n".join(SECONDARY_INDEXES.values()) + ";\n"
 
-MIGRATIONS: list[str] = [MIGRATION_1]
+MIGRATION_2 = """
+-- The ledger: one row per distinct file content (sha256), whatever its status.
+CREATE TABLE files (
+    rowid INTEGER PRIMARY KEY,
+    sha256 TEXT UNIQUE,
+    size INTEGER,
+    container TEXT,
+    codec TEXT,
+    bitrate INTEGER,
+    sample_rate INTEGER,
+    channels INTEGER,
+    duration_ms INTEGER,
+    fingerprint BLOB,
+    tags TEXT,
+    common TEXT,
+    licence TEXT,
+    provenance TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'quarantined', 'withdrawn')),
+    reason TEXT,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX files_status ON files(status);
+
+-- Every path a file was found at (one content may sit at many paths), and what it was then.
+-- file_rowid is NULL for files that are not audio (skipped, remembered so reruns skip them).
+CREATE TABLE file_paths (
+    path TEXT PRIMARY KEY,
+    file_rowid INTEGER,
+    size INTEGER,
+    mtime_ns INTEGER,
+    seen_at TEXT NOT NULL,
+    note TEXT
+) WITHOUT ROWID;
+CREATE INDEX file_paths_file ON file_paths(file_rowid);
+
+CREATE TABLE track_files (
+    track_rowid INTEGER NOT NULL,
+    file_rowid INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    score REAL,
+    PRIMARY KEY (track_rowid, file_rowid)
+) WITHOUT ROWID;
+CREATE INDEX track_files_file ON track_files(file_rowid);
+"""
+
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import unicodedata
 from typing import Any
 
 from musicark.archive import Archive
@@ -15,6 +16,8 @@ MAX_QUERY_CHARS = 500
 MAX_LIMIT = 1000
 MAX_BATCH = 1000
 MAX_OFFSET = 10_000
+SEARCH_POOL = 400  # most popular matches that are sorted into match tiers
+WORD_RE = re.compile(r"[^\W_]+")  # unicode61: letters and digits
 
 ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
 BARCODE_RE = re.compile(r"^\d{8}$|^\d{12,14}$")
@@ -67,14 +70,26 @@ def fts_query(text: str, *, prefix: bool = True) -> str | None:
     return " ".join(quoted)
 
 
-def tier_queries(text: str, *, prefix: bool = True) -> list[str]:
-    """Match tiers, best first: the title starts with the text; the title holds every word;
-    every word is somewhere in title, artists or album."""
-    anywhere = fts_query(text, prefix=prefix)
-    if anywhere is None:
-        return []
-    phrase = _quote(" ".join(_words(text))) + ("*" if prefix else "")
-    return [f"name : ^{phrase}", f"name : ({anywhere})", anywhere]
+def _folded_words(text: str) -> list[str]:
+    """Words as the unicode61 tokenizer sees them: case-folded, diacritics removed."""
+    plain = "".join(c for c in unicodedata.normalize("NFKD", text)
+                    if not unicodedata.combining(c)).casefold()
+    return WORD_RE.findall(plain)
+
+
+def match_tier(name: str | None, words: list[str], prefix: bool) -> int:
+    """0: the title starts with the words; 1: the title holds every word; 2: elsewhere."""
+    title = _folded_words(name or "")
+
+    def hit(have: str, want: str, last: bool) -> bool:
+        return have.startswith(want) if (last and prefix) else have == want
+
+    n = len(words)
+    if len(title) >= n and all(hit(title[i], words[i], i == n - 1) for i in range(n)):
+        return 0
+    if all(any(hit(t, w, i == n - 1) for t in title) for i, w in enumerate(words)):
+        return 1
+    return 2
 
 
 def _rows(cur) -> list[dict[str, Any]]:
@@ -98,35 +113,33 @@ def search(
 ) -> list[dict[str, Any]]:
     """Tracks matching all words of `text`: best match tier first, then the most popular.
 
-    The index is keyed by popularity (see writer.SEARCH_KEY_SQL), so each tier reads only as
-    many matches as it returns: a query costs the same for 10 or 10 million matches.
+    The index is keyed by popularity (see writer.SEARCH_KEY_SQL), so FTS5 streams matches
+    most popular first and stops after a pool of SEARCH_POOL; the pool is then ordered by
+    match tier (title starts with the words, title holds them, elsewhere), keeping popularity
+    order within a tier. The cost is bounded however many tracks match.
     """
     if len(text) > MAX_QUERY_CHARS:
         raise BadQuery(f"search text is limited to {MAX_QUERY_CHARS} characters")
     if not 0 <= offset <= MAX_OFFSET:
         raise BadQuery(f"offset must be between 0 and {MAX_OFFSET}")
     need = offset + _limit(limit)
-    order: list[int] = []
-    seen: set[int] = set()
+    query = fts_query(text, prefix=prefix)
+    if query is None:
+        return []
+    words = _folded_words(" ".join(_words(text)))
+    pool = max(SEARCH_POOL, 2 * need)
+    keys = [k for (k,) in archive.conn.execute(
+        "SELECT rowid FROM track_fts WHERE track_fts MATCH ? ORDER BY rowid LIMIT ?",
+        (query, pool))]
     mask = (1 << SEARCH_KEY_BITS) - 1
-    for query in tier_queries(text, prefix=prefix):
-        if len(order) >= need:
-            break
-        keys = archive.conn.execute(
-            "SELECT rowid FROM track_fts WHERE track_fts MATCH ? ORDER BY rowid LIMIT ?",
-            (query, need + len(order)),
-        ).fetchall()
-        for (key,) in keys:
-            rowid = key & mask
-            if rowid not in seen:
-                seen.add(rowid)
-                order.append(rowid)
-    page = order[offset:need]
-    if not page:
+    rowids = [k & mask for k in keys]
+    if not rowids:
         return []
     found = {r["rowid"]: r for r in _rows(archive.conn.execute(
-        f"{TRACK_SUMMARY_SQL} WHERE t.rowid IN ({','.join('?' * len(page))})", page))}
-    return [found[r] for r in page if r in found]
+        f"{TRACK_SUMMARY_SQL} WHERE t.rowid IN ({','.join('?' * len(rowids))})", rowids))}
+    ranked = sorted((r for r in rowids if r in found),
+                    key=lambda r: match_tier(found[r]["name"], words, prefix))  # stable
+    return [found[r] for r in ranked[offset:need]]
 
 
 def identifier_kind(ident: str) -> str:

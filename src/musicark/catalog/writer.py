@@ -100,29 +100,31 @@ class ImportReport:
 
 
 class KeyHashes:
-    """A set of 64-bit key hashes in sorted numpy arrays (8 bytes a key): answers "certainly
+    """A set of 64-bit key hashes in a sorted numpy array (8 bytes a key): answers "certainly
     never added" for most new keys, so only possible repeats cost a database lookup."""
 
     RECENT = 1 << 16
 
     def __init__(self) -> None:
         self._sorted = np.zeros(0, np.int64)
-        self._recent: list[int] = []
+        self._recent: set[int] = set()
 
     def add(self, keys: list[Any]) -> None:
-        self._recent.extend(hash(k) for k in keys)
+        self._recent.update(hash(k) for k in keys)
         if len(self._recent) > self.RECENT:
-            merged = np.concatenate([self._sorted, np.array(self._recent, np.int64)])
+            merged = np.concatenate([self._sorted, np.fromiter(self._recent, np.int64)])
             merged.sort()
-            self._sorted, self._recent = merged, []
+            self._sorted, self._recent = merged, set()
 
     def maybe_known(self, keys: list[Any], positions: list[int]) -> list[int]:
         """The positions whose key may have been added (a hash seen before)."""
-        hashes = np.array([hash(k) for k in keys], np.int64)
-        hit = np.isin(hashes, self._sorted)
-        if self._recent:
-            hit |= np.isin(hashes, np.array(self._recent, np.int64))
-        return [p for p, h in zip(positions, hit, strict=True) if h]
+        hashes = np.fromiter((hash(k) for k in keys), np.int64, len(keys))
+        at = np.searchsorted(self._sorted, hashes)
+        hit = self._sorted[np.minimum(at, len(self._sorted) - 1)] == hashes if len(
+            self._sorted) else np.zeros(len(hashes), bool)
+        recent = self._recent
+        return [p for p, h, k in zip(positions, hit, hashes.tolist(), strict=True)
+                if h or k in recent]
 
 
 class KeyResolver:
@@ -226,7 +228,9 @@ class CatalogWriter:
     # -- transaction -----------------------------------------------------------------------
     def __enter__(self) -> CatalogWriter:
         conn = self.conn
-        conn.execute("PRAGMA cache_size = -262144")
+        # 128 MiB of page cache, and a soft heap limit so index sorts stay within ~1 GiB RSS.
+        conn.execute("PRAGMA cache_size = -131072")
+        conn.execute("PRAGMA soft_heap_limit = 402653184")
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._start()
@@ -248,6 +252,7 @@ class CatalogWriter:
             raise
         finally:
             self.conn.execute("PRAGMA cache_size = -65536")
+            self.conn.execute("PRAGMA soft_heap_limit = 0")
             self.conn.execute("DROP TABLE IF EXISTS temp.import_keys")
 
     def _start(self) -> None:

@@ -1,0 +1,112 @@
+"""The content-addressed store: immutable files at store/sha256/ab/cd/<sha256>.
+
+A file enters through a temporary file in the same filesystem: write (or hardlink), fsync,
+verify the SHA-256 of what landed, then an atomic rename. A kill at any point leaves at most
+an orphan in store/tmp/, which `clean_tmp` removes; never a half file under its final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+from musicark.errors import MusicarkError
+
+CHUNK = 1 << 20
+
+
+class ChecksumMismatch(MusicarkError):
+    """Bytes that landed in the store are not the bytes that were read."""
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """SHA-256 hex digest and size of a file, read in 1 MiB chunks (hashlib drops the GIL)."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tmp = root / "tmp"
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
+
+    def has(self, sha256: str) -> bool:
+        return self.path_for(sha256).is_file()
+
+    def put(self, src: Path, *, link: bool = False, expected: str | None = None) -> tuple[str, int]:
+        """Add a file's bytes; returns (sha256, size). Idempotent: known content is not copied.
+
+        With `link`, a hardlink is tried first (same filesystem, source never modified
+        afterwards), else the bytes are copied.
+        """
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+        try:
+            linked = False
+            if link:
+                try:
+                    os.link(src, tmp)
+                    linked = True
+                except OSError:
+                    linked = False
+            if linked:
+                sha, size = sha256_file(tmp)
+            else:
+                sha, size = self._copy(src, tmp)
+                verify, _ = sha256_file(tmp)
+                if verify != sha:
+                    raise ChecksumMismatch(f"{src}: bytes changed while copying into the store")
+            if expected is not None and sha != expected:
+                raise ChecksumMismatch(f"{src}: SHA-256 {sha} differs from the expected {expected}")
+            final = self.path_for(sha)
+            if final.exists():
+                return sha, size
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+            if not linked:
+                os.chmod(final, 0o444)
+            _fsync_dir(final.parent)
+            return sha, size
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _copy(src: Path, dst: Path) -> tuple[str, int]:
+        digest = hashlib.sha256()
+        size = 0
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            while chunk := fin.read(CHUNK):
+                digest.update(chunk)
+                fout.write(chunk)
+                size += len(chunk)
+            fout.flush()
+            os.fsync(fout.fileno())
+        return digest.hexdigest(), size
+
+    def clean_tmp(self) -> int:
+        """Remove temporary files a killed run left behind; returns how many."""
+        if not self.tmp.is_dir():
+            return 0
+        removed = 0
+        for part in self.tmp.glob("*.part"):
+            part.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
