@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from musicark.archive import Archive
+from musicark.ingest.dedup import groups
 from musicark.ingest.ledger import list_files
 from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import Store, sha256_file
@@ -65,6 +66,15 @@ def test_shared_audio_is_ingested_or_quarantined(archive: Archive, testdata: Pat
     licences = {r["licence"] for r in list_files(archive, limit=10_000)
                 if "singularity" in (r["path"] or "")}
     assert licences == {"http://creativecommons.org/licenses/by-sa/3.0/"}
+    # Near-duplicates: each librosa pair, and the excerpt in three codecs, group; nothing else.
+    names = dict(archive.conn.execute(
+        "SELECT f.rowid, p.path FROM files f JOIN file_paths p ON p.file_rowid = f.rowid"))
+    found = sorted(sorted(Path(names[r]).name for r in group) for group in groups(archive))
+    pairs = sorted(sorted([f.name, f.name.replace(".hq.ogg", ".ogg")])
+                   for f in (audio / "music" / "librosa-data").glob("*.hq.ogg"))
+    three = sorted(f.name for f in (audio / "music" / "espressif-samples-kevin-macleod")
+                   .iterdir() if f.name.startswith("gs-"))
+    assert found == sorted([*pairs, three])
     again = ingest(archive, [audio], workers=2)
     assert (again.examined, again.unchanged) == (0, report.examined)
     assert _by_path(archive) == ledger

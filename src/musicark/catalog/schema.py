@@ -187,6 +187,20 @@ CREATE TABLE file_paths (
 ) WITHOUT ROWID;
 CREATE INDEX file_paths_file ON file_paths(file_rowid);
 
+-- Acoustic near-duplicates: sampled fingerprint terms (an inverted index, so candidates are
+-- found without comparing all pairs) and the group each fingerprinted file belongs to.
+CREATE TABLE fingerprint_terms (
+    term INTEGER NOT NULL,
+    file_rowid INTEGER NOT NULL,
+    PRIMARY KEY (term, file_rowid)
+) WITHOUT ROWID;
+CREATE TABLE file_groups (
+    file_rowid INTEGER PRIMARY KEY,
+    group_rowid INTEGER NOT NULL,
+    score REAL
+);
+CREATE INDEX file_groups_group ON file_groups(group_rowid);
+
 CREATE TABLE track_files (
     track_rowid INTEGER NOT NULL,
     file_rowid INTEGER NOT NULL,

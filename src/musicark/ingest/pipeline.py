@@ -19,6 +19,7 @@ from pathlib import Path
 
 from musicark.archive import Archive, utc_now
 from musicark.errors import BadQuery, MusicarkError
+from musicark.ingest.dedup import group_new_files
 from musicark.ingest.examine import FileResult, examine, path_text
 from musicark.ingest.store import Store
 
@@ -43,6 +44,7 @@ class IngestReport:
     seconds: float = 0.0
     orphans_removed: int = 0
     path_notes: Counter = field(default_factory=Counter)
+    near_duplicates: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -55,6 +57,7 @@ class IngestReport:
             "files_per_second": round(self.examined / self.seconds, 1) if self.seconds else None,
             "orphans_removed": self.orphans_removed,
             "path_notes": dict(self.path_notes),
+            "near_duplicates": self.near_duplicates,
         }
 
 
@@ -206,6 +209,7 @@ def ingest(
                 progress(report.examined, result)
         finally:
             ledger.commit()
+        report.near_duplicates = group_new_files(archive)["grouped"]
     finally:
         lock.close()
     report.seconds = time.monotonic() - started
