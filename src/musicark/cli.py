@@ -435,6 +435,37 @@ def ingest(
 
 @app.command()
 @handle_errors
+def match(
+    rematch: Annotated[bool, typer.Option(help="Recompute every automatic link.")] = False,
+    report: Annotated[Path | None, typer.Option(help="Write ambiguous and unmatched files "
+                                                "to this JSON file for review.")] = None,
+    archive: ArchiveOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Match ledger files to catalog tracks (ISRC, MBID, fuzzy tags, fingerprint).
+
+    Run it again after a new catalog import. Example: musicark match --report review.json
+    """
+    from musicark.ingest.match import match_files
+
+    result = match_files(Archive.locate(archive), rematch=rematch).as_dict()
+    if report is not None:
+        report.write_text(json.dumps({k: result[k] for k in ("ambiguous", "unmatched")},
+                                     ensure_ascii=False, indent=2), encoding="utf-8")
+    if as_json:
+        print_json(result)
+        return
+    methods = ", ".join(f"{n:,} by {m}" for m, n in result["matched"].items()) or "none"
+    out.print(f"matched {result['matched_files']:,} files ({methods}); "
+              f"{len(result['ambiguous']):,} ambiguous, {len(result['unmatched']):,} unmatched")
+    for item in result["ambiguous"][:10]:
+        names = "; ".join(f"track:{c['track']} {c['name']} ({c['score']:.2f})"
+                          for c in item["candidates"][:3])
+        out.print(f"  ambiguous file {item['file']} {item['title']!r}: {names}", highlight=False)
+
+
+@app.command()
+@handle_errors
 def ledger(
     status: Annotated[str | None, typer.Option(help="ok, quarantined or withdrawn.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows (1-10000).")] = 50,
@@ -483,6 +514,29 @@ def synth_catalog(
         n = write_catalog(output, tracks, fmt, seed=seed,
                           progress=lambda done, total: bar.update(task, completed=done))
     err.print(f"wrote {n:,} tracks to {output}")
+
+
+@synth_app.command("audio")
+@handle_errors
+def synth_audio(
+    output: Annotated[Path, typer.Argument(help="Folder to write the audio files into.")],
+    files: Annotated[int, typer.Option("--tracks", help="Number of audio files.")] = 40,
+    seed: Annotated[int, typer.Option(help="The synthetic catalog's seed.")] = 0,
+    catalog_tracks: Annotated[int, typer.Option(help="The synthetic catalog's size (its "
+                                                "--tracks).")] = 100_000,
+) -> None:
+    """Render tagged audio (FLAC, MP3, Opus, M4A) for tracks of a synthetic catalog.
+
+    Example: musicark synth audio --tracks 40 music/
+    """
+    from musicark.synth_audio import write_audio
+
+    with Progress(TextColumn("[bold]rendering"), BarColumn(), TextColumn("{task.completed}"
+                  " files"), console=err, transient=True) as bar:
+        task = bar.add_task("audio", total=files)
+        paths = write_audio(output, files, seed=seed, catalog_tracks=catalog_tracks,
+                            progress=lambda done, total: bar.update(task, completed=done))
+    err.print(f"wrote {len(paths)} audio files to {output}")
 
 
 def main() -> None:

@@ -45,6 +45,7 @@ class IngestReport:
     orphans_removed: int = 0
     path_notes: Counter = field(default_factory=Counter)
     near_duplicates: int = 0
+    matched: int = 0
 
     def as_dict(self) -> dict:
         return {
@@ -58,6 +59,7 @@ class IngestReport:
             "orphans_removed": self.orphans_removed,
             "path_notes": dict(self.path_notes),
             "near_duplicates": self.near_duplicates,
+            "matched_to_catalog": self.matched,
         }
 
 
@@ -159,6 +161,7 @@ def ingest(
     licence: str | None = None,
     provenance: str | None = None,
     fingerprint: bool = True,
+    match: bool = True,
     progress: Callable[[int, FileResult], None] = lambda n, r: None,
 ) -> IngestReport:
     """Ingest every file under `paths`. The source files are never modified or moved.
@@ -210,6 +213,10 @@ def ingest(
         finally:
             ledger.commit()
         report.near_duplicates = group_new_files(archive)["grouped"]
+        if match:
+            from musicark.ingest.match import match_files
+
+            report.matched = match_files(archive).as_dict()["matched_files"]
     finally:
         lock.close()
     report.seconds = time.monotonic() - started
