@@ -1,7 +1,9 @@
 """`make demo`: the main job on an embedded default, shown as the commands a user would type.
 
 Creates an archive, synthesizes a 100k-track catalog, imports it, prints statistics (and
-charts), a search, a lookup and a shuffle. Later stages of the pipeline join here as they land.
+charts), a search, a lookup and a shuffle; then renders tagged audio for some of its tracks,
+ingests it (store, ledger, fingerprints) and matches it to the catalog. Later stages of the
+pipeline join here as they land.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ def main(target: str = "demo-archive", tracks: int = 100_000) -> None:
     if isrc:
         run("lookup", isrc, env=env)
     run("shuffle", "-n", "5", env=env)
+    music = base / "music"
+    run("synth", "audio", "--tracks", "24", "--catalog-tracks", str(tracks), str(music), env=env)
+    run("ingest", str(music), "--licence", "CC0-1.0", "--provenance", "musicark demo", env=env)
+    run("match", env=env)
+    run("ledger", "-n", "8", env=env)
     print(f"\nThe demo archive is in {archive} (charts in {base / 'charts'}).")
     print(f"Try: export MUSICARK_ARCHIVE={archive}; musicark search 'your words'")
 

@@ -128,18 +128,31 @@ def search(
         return []
     words = _folded_words(" ".join(_words(text)))
     pool = max(SEARCH_POOL, 2 * need)
-    keys = [k for (k,) in archive.conn.execute(
-        "SELECT rowid FROM track_fts WHERE track_fts MATCH ? ORDER BY rowid LIMIT ?",
-        (query, pool))]
+    # Whole words first: FTS5 streams a term's matches, but expands a prefix without a prefix
+    # index (4+ letters) into a full doclist merge; a completed common word ("love") would
+    # cost tens of ms as a prefix. The prefix form runs when whole words find too few.
+    keys = []
+    for fts in dict.fromkeys([fts_query(text, prefix=False), query]):
+        keys = [k for (k,) in archive.conn.execute(
+            "SELECT rowid FROM track_fts WHERE track_fts MATCH ? ORDER BY rowid LIMIT ?",
+            (fts, pool))]
+        if len(keys) >= pool:
+            break
     mask = (1 << SEARCH_KEY_BITS) - 1
     rowids = [k & mask for k in keys]
     if not rowids:
         return []
+    marks = ",".join("?" * len(rowids))
+    names = dict(archive.conn.execute(
+        f"SELECT rowid, name FROM tracks WHERE rowid IN ({marks})", rowids).fetchall())
+    ranked = sorted((r for r in rowids if r in names),
+                    key=lambda r: match_tier(names[r], words, prefix))  # stable
+    page = ranked[offset:need]
+    if not page:
+        return []
     found = {r["rowid"]: r for r in _rows(archive.conn.execute(
-        f"{TRACK_SUMMARY_SQL} WHERE t.rowid IN ({','.join('?' * len(rowids))})", rowids))}
-    ranked = sorted((r for r in rowids if r in found),
-                    key=lambda r: match_tier(found[r]["name"], words, prefix))  # stable
-    return [found[r] for r in ranked[offset:need]]
+        f"{TRACK_SUMMARY_SQL} WHERE t.rowid IN ({','.join('?' * len(page))})", page))}
+    return [found[r] for r in page]
 
 
 def identifier_kind(ident: str) -> str:
