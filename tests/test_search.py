@@ -12,7 +12,8 @@ from musicark.catalog.search import fts_query, lookup, search, show, shuffle
 from musicark.errors import BadQuery, NotInCatalog
 
 HOSTILE = ['"', '""', "*", "-", "NEAR", "AND", "OR NOT", "NEAR(a b)", "a:b", "(", ")", "^x",
-           "'; DROP TABLE tracks; --", "\\", "{col}", "a AND", "-b", "\u202e", "𝄞", "   "]
+           "'; DROP TABLE tracks; --", "\\", "{col}", "a AND", "-b", "\u202e", "𝄞", "   ",
+           "nul\x00byte", "\x00"]
 
 
 def _tracks(path: Path, records: list[dict]) -> Path:

@@ -52,7 +52,8 @@ def _quote(word: str) -> str:
 
 
 def _words(text: str) -> list[str]:
-    return [w for w in text.split() if any(c.isalnum() for c in w)]
+    # NUL would end an FTS5 string early; tags from files do contain it.
+    return [w for w in text.replace("\x00", " ").split() if any(c.isalnum() for c in w)]
 
 
 def fts_query(text: str, *, prefix: bool = True) -> str | None:
