@@ -425,6 +425,8 @@ def ingest(
               f"{data['seconds']:.1f} s; {data['duplicates']:,} exact duplicates, "
               f"{data['unchanged']:,} unchanged since the last run, "
               f"{data['skipped_not_audio']:,} not audio")
+    out.print(f"matched {data['matched_to_catalog']:,} files to catalog tracks; "
+              f"{data['near_duplicates']:,} sound like a file already held")
     if data["quarantined"]:
         table = Table("quarantined because", "files", title="quarantine", title_justify="left")
         for reason, n in data["quarantined_by_reason"].items():
@@ -487,8 +489,7 @@ def ledger(
         length = r["duration_ms"]
         table.add_row(str(r["rowid"]), r["status"], r["codec"] or "",
                       "" if length is None else f"{length // 60000}:{length // 1000 % 60:02d}",
-                      f"{(r['size'] or 0) / 1e6:.1f} MB", r["path"] or "", r["reason"] or "",
-                      overflow="fold")
+                      f"{(r['size'] or 0) / 1e6:.1f} MB", r["path"] or "", r["reason"] or "")
     out.print(table)
 
 

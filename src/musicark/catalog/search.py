@@ -156,6 +156,30 @@ def search(
     return [found[r] for r in page]
 
 
+def candidates(archive: Archive, title: str, artists: str = "", *, limit: int = 400
+               ) -> list[dict[str, Any]]:
+    """Tracks whose title holds every title word and, when given, whose artists hold every
+    artist word (column-filtered FTS, most popular first): candidates for tag matching."""
+    title_q = fts_query(title, prefix=False)
+    if title_q is None:
+        return []
+    queries = []
+    artists_q = fts_query(artists, prefix=False)
+    if artists_q:
+        queries.append(f"name : ({title_q}) AND artists : ({artists_q})")
+    queries.append(f"name : ({title_q})")
+    mask = (1 << SEARCH_KEY_BITS) - 1
+    for query in queries:
+        rowids = [k & mask for (k,) in archive.conn.execute(
+            "SELECT rowid FROM track_fts WHERE track_fts MATCH ? ORDER BY rowid LIMIT ?",
+            (query, _limit(limit)))]
+        if rowids:
+            return _rows(archive.conn.execute(
+                f"{TRACK_SUMMARY_SQL} WHERE t.rowid IN ({','.join('?' * len(rowids))})",
+                rowids))
+    return []
+
+
 def identifier_kind(ident: str) -> str:
     """Classify an identifier: isrc, upc, mbid or (anything else) a source id."""
     if ISRC_RE.match(ident.upper()) and not ident.isdigit():

@@ -23,7 +23,7 @@ from typing import Any
 from rapidfuzz import fuzz
 
 from musicark.archive import Archive
-from musicark.catalog.search import search
+from musicark.catalog.search import candidates
 
 WEIGHTS = {"title": 13.0, "length": 10.0, "album": 5.0, "artist": 4.0}
 THRESHOLD = 0.80
@@ -78,11 +78,8 @@ def _fuzzy(archive: Archive, tags: dict, duration_ms: int | None) -> list[dict]:
     if not title:
         return []
     artists = " ".join(tags.get("artists") or [])
-    seen: dict[int, dict] = {}
-    for text in (f"{title} {artists}", title):
-        for hit in search(archive, text, limit=25, prefix=False):
-            seen.setdefault(hit["rowid"], hit)
-    scored = [{**hit, "score": round(score(tags, duration_ms, hit), 4)} for hit in seen.values()]
+    hits = candidates(archive, title, artists)
+    scored = [{**hit, "score": round(score(tags, duration_ms, hit), 4)} for hit in hits]
     return sorted(scored, key=lambda h: -h["score"])
 
 
