@@ -93,3 +93,20 @@ def test_every_command_has_help_and_is_documented() -> None:
         assert "Usage:" in text and "Example:" in text or path == ["version"], path
     assert (ROOT / "docs" / "cli.md").read_text(encoding="utf-8") == module.render(), (
         "docs/cli.md is stale: run `python scripts/cli_docs.py > docs/cli.md`")
+
+
+def test_ingest_ledger_and_match_verbs(tmp_path: Path) -> None:
+    shared = ROOT.parent / "shared" / "testdata" / "audio" / "mutagen"
+    arc = tmp_path / "arc"
+    assert invoke("init", str(arc)).exit_code == 0
+    result = invoke("ingest", str(shared / "emptyfile.mp3"), str(shared / "xing.mp3"),
+                    "--workers", "1", "--json", archive=arc)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["quarantined_by_reason"] == {"empty file": 1}
+    rows = json.loads(invoke("ledger", "--status", "quarantined", "--json",
+                             archive=arc).stdout)
+    assert [r["reason"] for r in rows] == ["empty file"]
+    assert invoke("ledger", "--status", "lost", archive=arc).exit_code == 2
+    matched = json.loads(invoke("match", "--json", archive=arc).stdout)
+    assert matched["matched_files"] == 0 and len(matched["unmatched"]) == 1
+    assert invoke("ingest", str(tmp_path / "missing"), archive=arc).exit_code == 2

@@ -66,24 +66,39 @@ def test_scores_follow_title_then_length() -> None:
     assert exact > 0.95 and wrong_length < 0.8 and other_title < 0.8
 
 
+def _tone_flac(path: Path, tags: dict[str, str], seconds: int = 5) -> None:
+    from mutagen.flac import FLAC
+
+    with av.open(str(path), "w", format="flac") as out:
+        stream = out.add_stream("flac", rate=22_050, layout="mono")
+        pcm = (np.sin(np.arange(22_050 * seconds) / 7) * 8000).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = 22_050, 0, Fraction(1, 22_050)
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    audio = FLAC(path)
+    audio.update(tags)
+    audio.save()
+
+
+def test_musicbrainz_recording_id_matches(archive: Archive, tmp_path: Path) -> None:
+    mbid = "8883356e-3c5e-4eb0-ad1c-89c05cc4a835"
+    src = tmp_path / "c.csv"
+    src.write_text(f"track_id,name,mbid\n1,Yeh Mojeza,{mbid}\n2,Other,\n")
+    import_source(archive, "table", src)
+    _tone_flac(tmp_path / "m.flac", {"title": "Untitled", "musicbrainz_trackid": mbid.upper()})
+    assert ingest(archive, [tmp_path / "m.flac"], workers=1).matched == 1
+    assert archive.conn.execute("SELECT track_rowid, method, score FROM track_files"
+                                ).fetchall() == [(1, "mbid", 1.0)]
+
+
 def test_nothing_is_guessed(archive: Archive, tmp_path: Path) -> None:
     """A file whose tags resemble no catalog track stays unmatched and is reported."""
     src = tmp_path / "c.csv"
     src.write_text("track_id,name,artists,duration_ms\n1,Completely Different,Nobody,60000\n")
     import_source(archive, "table", src)
     path = tmp_path / "x.flac"
-    with av.open(str(path), "w", format="flac") as out:
-        stream = out.add_stream("flac", rate=22_050, layout="mono")
-        pcm = (np.sin(np.arange(22_050 * 5) / 7) * 8000).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = 22_050, 0, Fraction(1, 22_050)
-        out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    from mutagen.flac import FLAC
-
-    tags = FLAC(path)
-    tags["title"], tags["artist"] = "Something Else Entirely", "Somebody"
-    tags.save()
+    _tone_flac(path, {"title": "Something Else Entirely", "artist": "Somebody"})
     report = ingest(archive, [path], workers=1)
     assert report.matched == 0
     result = match_files(archive)
