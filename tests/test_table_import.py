@@ -86,11 +86,11 @@ def test_keys_found_again_after_the_cache_drops_them(archive: Archive, tmp_path:
                                                       monkeypatch) -> None:
     """With a tiny cache, albums and artists seen long ago are found in the database."""
     import musicark.catalog.importers.table as table
-    import musicark.catalog.writer as writer
+    import musicark.catalog.keys as keys
 
-    monkeypatch.setattr(writer, "CACHE_SIZE", 8)
+    monkeypatch.setattr(keys, "CACHE_SIZE", 8)
     monkeypatch.setattr(table, "JSONL_BATCH", 7)  # many batches, so repeats cross batches
-    monkeypatch.setattr(writer.KeyHashes, "RECENT", 4)  # and hashes reach the sorted array
+    monkeypatch.setattr(keys.KeyHashes, "RECENT", 4)  # and hashes reach the sorted array
     lines = [json.dumps({"track_id": f"t{i}", "name": f"Song {i}", "album_id": f"al{i % 30}",
                          "album": f"Album {i % 30}", "artist_ids": [f"ar{i % 20}"],
                          "artists": [f"Artist {i % 20}"]}) for i in range(60)]
