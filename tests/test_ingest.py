@@ -197,3 +197,25 @@ def test_dask_gives_the_same_ledger(tmp_path: Path, testdata: Path) -> None:
     query = ("SELECT sha256, codec, sample_rate, channels, duration_ms, fingerprint, tags, "
              "status FROM files ORDER BY sha256")
     assert pool.conn.execute(query).fetchall() == on_dask.conn.execute(query).fetchall()
+
+
+def test_link_mode_and_huge_tags(archive: Archive, tmp_path: Path, testdata: Path) -> None:
+    """--link stores without a byte copy where it can; 2 MB of tag text is quarantined."""
+    from mutagen.flac import FLAC
+
+    song = tmp_path / "song.mp3"
+    shutil.copy(testdata / "audio" / "music" / "fma" / "000002.mp3", song)
+    huge = tmp_path / "huge.flac"
+    shutil.copy(testdata / "audio" / "mutagen" / "silence-44-s.flac", huge)
+    tags = FLAC(huge)
+    tags["comment"] = ["x" * 16_000] * 130
+    tags.save()
+    report = ingest(archive, [song, huge], link=True, workers=1)
+    assert report.quarantined == {"tags too large": 1}
+    reason = archive.conn.execute("SELECT reason FROM files WHERE status = 'quarantined'")
+    assert reason.fetchone()[0].startswith("tags too large (2,080,")
+    sha = sha256_file(song)[0]
+    stored = Store(archive.store_path).path_for(sha)
+    assert sha256_file(stored)[0] == sha
+    same_inode = os.stat(stored).st_ino == os.stat(song).st_ino
+    assert same_inode or os.stat(stored).st_nlink == 1  # hardlinked, or reflinked/copied

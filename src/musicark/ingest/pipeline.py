@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -61,6 +62,12 @@ class IngestReport:
             "near_duplicates": self.near_duplicates,
             "matched_to_catalog": self.matched,
         }
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a quarantine reason, for summaries: 'tags too large (2,080,052
+    characters); ...' → 'tags too large'."""
+    return re.sub(r"\s*\(.*?\)", "", reason.split(";")[0].split(":")[0]).strip()
 
 
 def walk(paths: Iterable[Path]) -> Iterator[bytes]:
@@ -205,7 +212,7 @@ def ingest(
                 elif not new:
                     report.duplicates += 1
                 elif result.status == "quarantined":
-                    report.quarantined[result.reason.split(":")[0].split(";")[0]] += 1
+                    report.quarantined[reason_kind(result.reason)] += 1
                 else:
                     report.ingested += 1
                     report.bytes += result.size or 0

@@ -7,6 +7,7 @@ an orphan in store/tmp/, which `clean_tmp` removes; never a half file under its 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import uuid
@@ -46,19 +47,14 @@ class Store:
     def put(self, src: Path, *, link: bool = False, expected: str | None = None) -> tuple[str, int]:
         """Add a file's bytes; returns (sha256, size). Idempotent: known content is not copied.
 
-        With `link`, a hardlink is tried first (same filesystem, source never modified
-        afterwards), else the bytes are copied.
+        With `link`, a reflink (copy-on-write clone: Btrfs, XFS; independent of the source
+        afterwards) is tried first, then a hardlink (same filesystem; the source must never
+        be modified afterwards), else the bytes are copied.
         """
         self.tmp.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
         try:
-            linked = False
-            if link:
-                try:
-                    os.link(src, tmp)
-                    linked = True
-                except OSError:
-                    linked = False
+            linked = link and (_reflink(src, tmp) or _hardlink(src, tmp))
             if linked:
                 sha, size = sha256_file(tmp)
             else:
@@ -102,6 +98,28 @@ class Store:
             part.unlink(missing_ok=True)
             removed += 1
         return removed
+
+
+FICLONE = 0x40049409  # ioctl number of the Linux copy-on-write clone
+
+
+def _reflink(src: Path, dst: Path) -> bool:
+    try:
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
+            os.fsync(fout.fileno())
+        return True
+    except OSError:
+        dst.unlink(missing_ok=True)
+        return False
+
+
+def _hardlink(src: Path, dst: Path) -> bool:
+    try:
+        os.link(src, dst)
+        return True
+    except OSError:
+        return False
 
 
 def _fsync_dir(path: Path) -> None:
