@@ -484,7 +484,9 @@ def ledger(
     if as_json:
         print_json(rows)
         return
-    table = Table("file", "status", "codec", "length", "size", "path", "reason")
+    table = Table("file", "status", "codec", "length", "size")
+    table.add_column("path", overflow="fold", ratio=3)
+    table.add_column("reason", overflow="fold", ratio=2)
     for r in rows:
         length = r["duration_ms"]
         table.add_row(str(r["rowid"]), r["status"], r["codec"] or "",
