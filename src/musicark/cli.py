@@ -2,7 +2,7 @@
 
 Exit codes: 0 success, 1 unexpected error, 2 bad usage or query, 3 no archive, 4 archive
 exists, 5 source exists, 6 unreadable source, 7 not in catalog, 8 bad config, 9 bad rows
-with --strict.
+with --strict, 10 another ingest is running, 130 interrupted (docs/cli.md lists them too).
 """
 
 from __future__ import annotations
