@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -63,6 +64,15 @@ def handle_errors(func):
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/yellow]: nothing partial was kept")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # a bug: one line for users, the traceback on request
+            if os.environ.get("MUSICARK_DEBUG"):
+                raise
+            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
+                      "(run again with MUSICARK_DEBUG=1 for the traceback, and please report "
+                      "it)", highlight=False)
+            raise typer.Exit(1) from None
 
     return wrapper
 
