@@ -1,0 +1,16 @@
+"""The `musicark` command line (Typer): one module per group of verbs, thin over the library.
+
+Exit codes: 0 success, 1 unexpected error, 2 bad usage or query, 3 no archive, 4 archive
+exists, 5 source exists, 6 unreadable source, 7 not in catalog, 8 bad config, 9 bad rows
+with --strict, 10 another ingest is running, 130 interrupted (docs/cli.md lists them too).
+"""
+
+from musicark.cli import catalog, ingest, synth  # noqa: F401 - registers the verbs
+from musicark.cli.app import app
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,103 @@
+"""Shared pieces of the command line: the Typer apps, options, error handling, rendering.
+
+Each verb parses arguments, makes one library call and renders the result; library errors
+become one-line messages and the exit codes listed in `musicark.cli`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from musicark.archive import ENV_VAR
+from musicark.errors import MusicarkError
+
+app = typer.Typer(
+    help="Build music preservation archives: catalog, plan, ingest, derive, release, verify.",
+    no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False,
+)
+catalog_app = typer.Typer(help="Import, export and list catalog sources.", no_args_is_help=True)
+synth_app = typer.Typer(help="Generate synthetic data for demos, tests and benchmarks.",
+                        no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(synth_app, name="synth")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+ArchiveOpt = Annotated[Path | None, typer.Option(
+    "--archive", "-a", envvar=ENV_VAR, show_envvar=True,
+    help="Archive directory (default: $MUSICARK_ARCHIVE, else the current directory).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def handle_errors(func):
+    """Turn library errors into one-line messages and documented exit codes."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except MusicarkError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/yellow]: nothing partial was kept")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:  # a bug: one line for users, the traceback on request
+            if os.environ.get("MUSICARK_DEBUG"):
+                raise
+            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
+                      "(run again with MUSICARK_DEBUG=1 for the traceback, and please report "
+                      "it)", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def byte_progress(label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+    )
+
+
+def track_table(rows: list[dict], title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for col, style in (("ref", "dim"), ("title", "bold"), ("artists", ""), ("album", ""),
+                       ("year", "dim"), ("isrc", "dim"), ("pop", "cyan"), ("length", "dim")):
+        table.add_column(col, style=style, overflow="fold",
+                         no_wrap=col in ("ref", "year", "isrc", "pop", "length"),
+                         justify="right" if col in ("pop", "length") else "left")
+    for r in rows:
+        length = r.get("duration_ms")
+        table.add_row(
+            f"track:{r['rowid']}", r.get("name") or "", r.get("artists") or "",
+            r.get("album") or "", r.get("year") or "", r.get("isrc") or "",
+            "" if r.get("popularity") is None else str(r["popularity"]),
+            "" if length is None else f"{length // 60000}:{length // 1000 % 60:02d}",
+        )
+    return table

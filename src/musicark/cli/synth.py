@@ -1,0 +1,62 @@
+"""Synthetic data verbs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from musicark.cli.app import (
+    err,
+    handle_errors,
+    synth_app,
+)
+
+
+# -- synthetic data ------------------------------------------------------------------------
+@synth_app.command("catalog")
+@handle_errors
+def synth_catalog(
+    output: Annotated[Path, typer.Argument(help="File to write (.csv or .jsonl).")],
+    tracks: Annotated[int, typer.Option(help="Number of tracks.")] = 100_000,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table (CSV) or api-json.")]
+    = "table",
+    seed: Annotated[int, typer.Option(help="Same seed, same catalog.")] = 0,
+) -> None:
+    """Write a realistic synthetic catalog (reference-like popularity and listens).
+
+    Example: musicark synth catalog --tracks 1000000 catalog.csv
+    """
+    from musicark.synth import write_catalog
+
+    with Progress(TextColumn("[bold]synthesizing"), BarColumn(), TextColumn("{task.completed:,}"
+                  " tracks"), TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("synth", total=tracks)
+        n = write_catalog(output, tracks, fmt, seed=seed,
+                          progress=lambda done, total: bar.update(task, completed=done))
+    err.print(f"wrote {n:,} tracks to {output}")
+
+
+@synth_app.command("audio")
+@handle_errors
+def synth_audio(
+    output: Annotated[Path, typer.Argument(help="Folder to write the audio files into.")],
+    files: Annotated[int, typer.Option("--tracks", help="Number of audio files.")] = 40,
+    seed: Annotated[int, typer.Option(help="The synthetic catalog's seed.")] = 0,
+    catalog_tracks: Annotated[int, typer.Option(help="The synthetic catalog's size (its "
+                                                "--tracks).")] = 100_000,
+) -> None:
+    """Render tagged audio (FLAC, MP3, Opus, M4A) for tracks of a synthetic catalog.
+
+    Example: musicark synth audio --tracks 40 music/
+    """
+    from musicark.synth_audio import write_audio
+
+    with Progress(TextColumn("[bold]rendering"), BarColumn(), TextColumn("{task.completed}"
+                  " files"), console=err, transient=True) as bar:
+        task = bar.add_task("audio", total=files)
+        paths = write_audio(output, files, seed=seed, catalog_tracks=catalog_tracks,
+                            progress=lambda done, total: bar.update(task, completed=done))
+    err.print(f"wrote {len(paths)} audio files to {output}")
