@@ -37,7 +37,7 @@ CREATE INDEX raw_album ON raw(album_id, disc_number, track_number);
 CREATE INDEX raw_popularity ON raw(popularity);
 CREATE INDEX raw_artist ON raw(artist_ids);
 CREATE VIRTUAL TABLE raw_fts USING fts5(name, artists, album,
-    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3');
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3 4');
 INSERT INTO raw_fts(rowid, name, artists, album) SELECT rowid, name, artists, album FROM raw;
 """
 

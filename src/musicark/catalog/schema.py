@@ -137,7 +137,7 @@ CREATE VIRTUAL TABLE track_fts USING fts5(
     name, artists, album,
     content = '',
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
+    prefix = '2 3 4'
 );
 -- A match in the track name weighs most, then artists, then the album.
 INSERT INTO track_fts(track_fts, rank) VALUES ('rank', 'bm25(4.0, 2.0, 1.0)');
