@@ -211,4 +211,22 @@ CREATE TABLE track_files (
 CREATE INDEX track_files_file ON track_files(file_rowid);
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2]
+MIGRATION_3 = """
+CREATE TABLE plans (
+    id INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    budget_bytes REAL NOT NULL,
+    options TEXT NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE TABLE plan_items (
+    plan_id INTEGER NOT NULL,
+    track_rowid INTEGER NOT NULL,
+    tier TEXT NOT NULL,
+    expected_listens REAL,
+    bytes REAL,
+    PRIMARY KEY (plan_id, track_rowid)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3]

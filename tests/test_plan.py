@@ -1,0 +1,99 @@
+"""Budgeted selection and plans: bounds, the reference rule, ISRC dedup, saved plans."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from musicark.archive import Archive
+from musicark.catalog import import_source
+from musicark.errors import BadQuery
+from musicark.plan.budget import select
+from musicark.plan.coverage import coverage, plot
+from musicark.plan.planner import (
+    TIER_NONE,
+    TIER_OPUS,
+    TIER_ORIGINAL,
+    TIER_SAME_ISRC,
+    PlanInput,
+    make_plan,
+)
+from musicark.plan.plans import create_plan, parse_size
+from musicark.synth import listens_sample, popularity_sample, write_catalog
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_greedy_is_feasible_and_the_bound_holds(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 10
+    value = rng.integers(1, 100, n).astype(float)
+    cost = rng.integers(1, 50, n).astype(float)
+    budget = float(rng.integers(20, 200))
+    sel = select(value, cost, budget)
+    assert cost[sel.chosen].sum() <= budget
+    best = max(value[list(c)].sum() for k in range(n + 1)
+               for c in itertools.combinations(range(n), k) if cost[list(c)].sum() <= budget)
+    assert sel.value <= best + 1e-9 <= sel.lp_bound + 1e-9
+    assert sel.value >= best - value.max()  # greedy + boundary: within one item of optimal
+
+
+def _synthetic(n: int, seed: int = 0) -> PlanInput:
+    rng = np.random.default_rng(seed)
+    pop = popularity_sample(n, rng)
+    duration = rng.integers(60_000, 400_000, n).astype(float)
+    return PlanInput(listens=listens_sample(pop, rng).astype(float), popularity=pop,
+                     duration_ms=duration, original_bytes=duration / 1000 * 160_000 / 8,
+                     isrc_group=np.where(rng.random(n) < 0.3, rng.integers(0, n // 4, n), -1),
+                     priority=rng.random(n))
+
+
+@pytest.mark.parametrize("budget_share", [0.01, 0.1, 0.3, 0.6, 1.2])
+def test_plan_never_covers_less_than_the_reference_rule(budget_share: float) -> None:
+    inp = _synthetic(20_000)
+    budget = float(inp.original_bytes.sum()) * budget_share
+    plan = make_plan(inp, budget)
+    summary = plan.summary()
+    assert plan.bytes.sum() <= budget * (1 + 1e-9)
+    assert summary["coverage"] >= summary["reference_rule"]["coverage"] - 1e-12
+    assert summary["coverage"] <= summary["lp_bound_coverage"] + 1e-12
+    assert summary["gap_to_lp_bound"] < 0.001
+    if budget_share >= 1.2:  # room for everything: every file is an original
+        assert summary["tiers"]["original"]["listen_share"] > 0.99
+
+
+def test_isrc_dedup_in_the_tail_keeps_one_file() -> None:
+    inp = PlanInput(listens=np.array([5.0, 5.0, 5.0, 900.0]),
+                    popularity=np.array([0, 0, 0, 60]),
+                    duration_ms=np.full(4, 180_000.0),
+                    original_bytes=np.full(4, 3.6e6),
+                    isrc_group=np.array([7, 7, -1, 7]), priority=np.array([1.0, 2.0, 0, 0]))
+    plan = make_plan(inp, budget=1e9)
+    # Tracks 0 and 1 share an ISRC in the tail: track 1 (higher priority) keeps the file.
+    assert plan.tier.tolist() == [TIER_SAME_ISRC, TIER_ORIGINAL, TIER_ORIGINAL, TIER_ORIGINAL]
+    tight = make_plan(inp, budget=2e6)  # room for one Opus file only: the most listened
+    assert tight.tier.tolist() == [TIER_NONE, TIER_NONE, TIER_NONE, TIER_OPUS]
+
+
+def test_parse_size() -> None:
+    assert parse_size("40TB") == 40e12 and parse_size("2 TiB") == 2 * 2**40
+    with pytest.raises(BadQuery):
+        parse_size("lots")
+
+
+def test_plans_on_an_archive(archive: Archive, tmp_path: Path) -> None:
+    src = tmp_path / "c.csv"
+    write_catalog(src, 5000, seed=2)
+    import_source(archive, "table", src)
+    data = coverage(archive)
+    assert data["tracks"] == 5000 and abs(sum(b["listen_share"] for b in data["bands"]) - 1) < 1e-9
+    assert plot(data, tmp_path / "c.png").stat().st_size > 10_000
+    plan_id, summary = create_plan(archive, "2GB")
+    assert summary["coverage"] >= summary["reference_rule"]["coverage"]
+    kept = archive.conn.execute(
+        "SELECT count(*), sum(bytes) FROM plan_items WHERE plan_id = ?", (plan_id,)).fetchone()
+    assert kept[0] == 5000 - summary["tiers"]["skip"]["tracks"] and kept[1] <= 2e9
+    with pytest.raises(BadQuery):
+        create_plan(archive, "1TB", tiers=("flac",))
