@@ -2,8 +2,8 @@
 
 Creates an archive, synthesizes a 100k-track catalog, imports it, prints statistics (and
 charts), a search, a lookup and a shuffle; then renders tagged audio for some of its tracks,
-ingests it (store, ledger, fingerprints) and matches it to the catalog. Later stages of the
-pipeline join here as they land.
+ingests it (store, ledger, fingerprints) and matches it to the catalog; plans what to keep
+for a 100 GB budget. Later stages of the pipeline join here as they land.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def main(target: str = "demo-archive", tracks: int = 100_000) -> None:
     run("ingest", str(music), "--licence", "CC0-1.0", "--provenance", "musicark demo", env=env)
     run("match", env=env)
     run("ledger", "-n", "8", env=env)
+    run("plan", "coverage", "--plot", str(base / "charts" / "plan-coverage.png"), env=env)
+    run("plan", "create", "--budget", "100GB", env=env)
     print(f"\nThe demo archive is in {archive} (charts in {base / 'charts'}).")
     print(f"Try: export MUSICARK_ARCHIVE={archive}; musicark search 'your words'")
 
