@@ -17,7 +17,7 @@ app.add_typer(plan_app, name="plan")
 
 
 def _tb(n: float) -> str:
-    return f"{n / 1e12:,.3f} TB" if n >= 1e11 else f"{n / 1e9:,.2f} GB"
+    return f"{n / 1e12:,.2f} TB" if n >= 1e12 else f"{n / 1e9:,.1f} GB"
 
 
 @plan_app.command("coverage")
