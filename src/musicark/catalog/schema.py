@@ -229,4 +229,18 @@ CREATE TABLE plan_items (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3]
+MIGRATION_4 = """
+-- What was made from what: Opus encodes, tagged copies (and the patch that restores the input).
+CREATE TABLE derivations (
+    input_file INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    output_file INTEGER NOT NULL,
+    params TEXT NOT NULL,
+    patch_file INTEGER,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (input_file, kind)
+) WITHOUT ROWID;
+CREATE INDEX derivations_output ON derivations(output_file);
+"""
+
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4]

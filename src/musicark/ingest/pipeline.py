@@ -14,7 +14,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from musicark.errors import BadQuery, MusicarkError
 from musicark.ingest.dedup import group_new_files
 from musicark.ingest.examine import FileResult, examine, path_text
 from musicark.ingest.store import Store
+from musicark.runner import fan_out
 
 COMMIT_EVERY = 200
 
@@ -199,8 +199,8 @@ def ingest(
                     yield raw
 
         args = (str(store.root), link, fingerprint)
-        results = _run_dask(todo(), args, dask) if dask is not None else \
-            _run_pool(todo(), args, workers or os.cpu_count() or 1)
+        results = fan_out(examine, ((raw, *args) for raw in todo()), workers=workers,
+                          dask=dask)
         try:
             for result in results:
                 report.examined += 1
@@ -229,40 +229,3 @@ def ingest(
     report.seconds = time.monotonic() - started
     archive.record_event("ingest.run", ", ".join(map(str, paths)), "ok", report.as_dict())
     return report
-
-
-def _run_pool(raws: Iterator[bytes], args: tuple, workers: int) -> Iterator[FileResult]:
-    """A bounded window of futures in a process pool: memory stays flat for any tree."""
-    if workers == 1:
-        for raw in raws:
-            yield examine(raw, *args)
-        return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        window: set[Future] = set()
-        for raw in raws:
-            window.add(pool.submit(examine, raw, *args))
-            if len(window) >= workers * 4:
-                done, window = wait(window, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    yield fut.result()
-        for fut in window:
-            yield fut.result()
-
-
-def _run_dask(raws: Iterator[bytes], args: tuple, dask: str | object) -> Iterator[FileResult]:
-    from distributed import Client, as_completed
-
-    client = Client(dask) if isinstance(dask, str) else dask
-    try:
-        batch: list = []
-        for raw in raws:
-            batch.append(client.submit(examine, raw, *args, pure=False))
-            if len(batch) >= 256:
-                for fut in as_completed(batch):
-                    yield fut.result()
-                batch = []
-        for fut in as_completed(batch):
-            yield fut.result()
-    finally:
-        if isinstance(dask, str):
-            client.close()

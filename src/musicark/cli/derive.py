@@ -1,0 +1,46 @@
+"""Derive verbs: Opus encodes for a plan."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from musicark.archive import Archive
+from musicark.cli.app import ArchiveOpt, JsonOpt, app, err, handle_errors, out, print_json
+
+
+@app.command()
+@handle_errors
+def derive(
+    plan: Annotated[int | None, typer.Option(help="Plan id (default: the latest).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
+    = None,
+    dask: Annotated[str | None, typer.Option(help="Dask scheduler address to fan out on.")]
+    = None,
+    archive: ArchiveOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Encode Opus 75 kbit/s for files of tracks the plan keeps as opus75 (verified, stored).
+
+    Running it again encodes nothing new. Example: musicark derive --plan 3
+    """
+    from musicark.derive.run import derive as run_derive
+
+    with Progress(TextColumn("[bold]encoding"), BarColumn(), TextColumn("{task.completed}/"
+                  "{task.total}"), TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("derive", total=None)
+        report = run_derive(Archive.locate(archive), plan, workers=workers, dask=dask,
+                            progress=lambda d, t: bar.update(task, completed=d, total=t))
+    data = report.as_dict()
+    if as_json:
+        print_json(data)
+        return
+    ratio = data["bytes_out"] / data["bytes_in"] if data["bytes_in"] else 0
+    out.print(f"plan {data['plan']}: encoded {data['encoded']:,} files to Opus "
+              f"({data['bytes_in'] / 1e6:,.1f} MB → {data['bytes_out'] / 1e6:,.1f} MB, "
+              f"{ratio:.0%}); {data['already_derived']:,} already derived; "
+              f"{len(data['failed']):,} failed")
+    for failure in data["failed"][:10]:
+        err.print(f"  file {failure['file']}: {failure['reason']}", highlight=False)

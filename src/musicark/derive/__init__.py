@@ -1,0 +1,1 @@
+"""Derive: Opus encodes for the long tail, tagged copies with byte-exact restore patches."""

@@ -1,0 +1,42 @@
+"""Derive: verified Opus encodes for a plan's opus75 tracks; idempotent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from musicark.archive import Archive
+from musicark.catalog import import_source
+from musicark.derive.run import derive
+from musicark.ingest.pipeline import ingest
+from musicark.ingest.probe import probe
+from musicark.ingest.store import Store, sha256_file
+from musicark.plan.plans import create_plan
+from musicark.synth import write_catalog
+from musicark.synth_audio import write_audio
+
+
+def test_derive_encodes_plan_opus_tracks_once(archive: Archive, tmp_path: Path) -> None:
+    catalog = tmp_path / "catalog.csv"
+    write_catalog(catalog, 3000, seed=5)
+    import_source(archive, "table", catalog)
+    ingest(archive, write_audio(tmp_path / "music", 4, seed=5, catalog_tracks=3000), workers=2)
+    plan_id, summary = create_plan(archive, "3GB", tiers=("opus75",))
+    report = derive(archive, plan_id, workers=2)
+    inputs = archive.conn.execute(
+        "SELECT count(DISTINCT tf.file_rowid) FROM plan_items pi JOIN track_files tf "
+        "ON tf.track_rowid = pi.track_rowid WHERE pi.plan_id = ? AND pi.tier = 'opus75'",
+        (plan_id,)).fetchone()[0]
+    assert inputs == 4 and report.encoded == 4 and not report.failed
+    store = Store(archive.store_path)
+    rows = archive.conn.execute(
+        "SELECT i.duration_ms, o.sha256, o.codec, o.duration_ms FROM derivations d "
+        "JOIN files i ON i.rowid = d.input_file JOIN files o ON o.rowid = d.output_file "
+        "WHERE d.kind = 'opus75'").fetchall()
+    for input_ms, sha, codec, output_ms in rows:
+        path = store.path_for(sha)
+        assert sha256_file(path)[0] == sha and codec == "opus"
+        facts = probe(path, fingerprint=False)
+        assert facts.codec == "opus" and abs(facts.duration_ms - input_ms) <= 50
+        assert abs(output_ms - input_ms) <= 50
+    again = derive(archive, plan_id, workers=2)
+    assert (again.encoded, again.already) == (0, 4)
