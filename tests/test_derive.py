@@ -40,3 +40,24 @@ def test_derive_encodes_plan_opus_tracks_once(archive: Archive, tmp_path: Path) 
         assert abs(output_ms - input_ms) <= 50
     again = derive(archive, plan_id, workers=2)
     assert (again.encoded, again.already) == (0, 4)
+
+
+def test_tag_files_and_restore_through_the_archive(archive: Archive, tmp_path: Path) -> None:
+    from musicark.derive.tagging import restore_file, tag_files
+
+    catalog = tmp_path / "catalog.csv"
+    write_catalog(catalog, 3000, seed=6)
+    import_source(archive, "table", catalog)
+    ingest(archive, write_audio(tmp_path / "music", 4, seed=6, catalog_tracks=3000), workers=2)
+    plan_id, _ = create_plan(archive, "3GB", tiers=("opus75",))
+    derive(archive, plan_id, workers=2)
+    report = tag_files(archive, plan_id, workers=2)
+    assert report["tagged"] == 4 and not report["failed"]
+    assert tag_files(archive, plan_id)["already"] == 4
+    rows = archive.conn.execute(
+        "SELECT i.sha256, o.sha256 FROM derivations d JOIN files i ON i.rowid = d.input_file "
+        "JOIN files o ON o.rowid = d.output_file WHERE d.kind = 'tagged'").fetchall()
+    for input_sha, tagged_sha in rows:
+        out = tmp_path / "restored.opus"
+        assert restore_file(archive, tagged_sha, out) == input_sha
+        assert sha256_file(out)[0] == input_sha

@@ -60,6 +60,7 @@ def main(target: str = "demo-archive", tracks: int = 100_000) -> None:
     run("plan", "coverage", "--plot", str(base / "charts" / "plan-coverage.png"), env=env)
     run("plan", "create", "--budget", "100GB", env=env)
     run("derive", env=env)
+    run("tag", env=env)
     print(f"\nThe demo archive is in {archive} (charts in {base / 'charts'}).")
     print(f"Try: export MUSICARK_ARCHIVE={archive}; musicark search 'your words'")
 

@@ -5,7 +5,14 @@ exists, 5 source exists, 6 unreadable source, 7 not in catalog, 8 bad config, 9 
 with --strict, 10 another ingest is running, 130 interrupted (docs/cli.md lists them too).
 """
 
-from musicark.cli import catalog, derive, ingest, plan, synth  # noqa: F401 - registers verbs
+from musicark.cli import (  # noqa: F401 - registers the verbs
+    catalog,
+    derive,
+    ingest,
+    plan,
+    synth,
+    tagging,
+)
 from musicark.cli.app import app
 
 
