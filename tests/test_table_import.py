@@ -100,3 +100,21 @@ def test_keys_found_again_after_the_cache_drops_them(archive: Archive, tmp_path:
     assert report.counts == {"tracks": 60, "albums": 30, "artists": 20}
     rows = list(flat_rows(archive))
     assert rows[45]["album_id"] == "al15" and rows[45]["artist_ids"] == ["ar5"]
+
+
+def test_compressed_inputs(archive: Archive, tmp_path: Path) -> None:
+    """.gz, .bz2, .xz and .zst inputs are read transparently (JSONL through line reading)."""
+    import bz2
+    import gzip
+    import lzma
+
+    import zstandard
+
+    rows = "".join(json.dumps({"track_id": f"{i}", "name": f"Song {i}"}) + "\n"
+                   for i in range(50)).encode()
+    writers = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress,
+               ".zst": lambda b: zstandard.ZstdCompressor().compress(b)}
+    for suffix, compress in writers.items():
+        src = tmp_path / f"songs.jsonl{suffix}"
+        src.write_bytes(compress(rows))
+        assert import_source(archive, "table", src, name=suffix).counts["tracks"] == 50

@@ -71,8 +71,9 @@ def open_binary(path: Path, progress: Progress = no_progress) -> BinaryIO:
 def numbered_lines(path: Path, progress: Progress = no_progress) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based line number, raw line without its newline)."""
     with open_binary(path, progress) as fh:
-        for number, line in enumerate(io.BufferedReader(fh, 1 << 20) if not isinstance(
-                fh, io.BufferedReader) else fh, start=1):
+        # Decompressors return raw streams; a buffered reader makes line iteration fast.
+        lines = fh if isinstance(fh, io.BufferedReader) else io.BufferedReader(fh, 1 << 20)
+        for number, line in enumerate(lines, start=1):
             yield number, line.rstrip(b"\r\n")
 
 
