@@ -25,41 +25,52 @@ def parse_size(text: str) -> float:
     return float(match.group(1)) * UNITS[match.group(2).upper()]
 
 
+LOAD_SQL = """
+    SELECT t.rowid, coalesce(t.popularity, -1), coalesce(t.listens, -1),
+           coalesce(t.duration_ms, 0), t.isrc,
+           coalesce(al.popularity, 0) * 1e9 + coalesce(ar.followers, 0),
+           (SELECT max(f.size) FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid
+             WHERE tf.track_rowid = t.rowid AND f.status = 'ok')
+      FROM tracks t
+      LEFT JOIN albums al ON al.rowid = t.album_rowid
+      LEFT JOIN track_artists ta ON ta.track_rowid = t.rowid AND ta.position = 0
+      LEFT JOIN artists ar ON ar.rowid = ta.artist_rowid
+     ORDER BY t.rowid"""
+CHUNK = 100_000
+
+
 def load_input(archive: Archive) -> tuple[np.ndarray, PlanInput]:
-    """Track rowids and the planner's arrays, straight from SQLite (one pass over tracks)."""
-    rows = archive.conn.execute("""
-        SELECT t.rowid, coalesce(t.popularity, -1), coalesce(t.listens, -1),
-               coalesce(t.duration_ms, 0), t.isrc,
-               coalesce(al.popularity, 0) * 1e9 + coalesce(ar.followers, 0),
-               (SELECT max(f.size) FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid
-                 WHERE tf.track_rowid = t.rowid AND f.status = 'ok')
-          FROM tracks t
-          LEFT JOIN albums al ON al.rowid = t.album_rowid
-          LEFT JOIN track_artists ta ON ta.track_rowid = t.rowid AND ta.position = 0
-          LEFT JOIN artists ar ON ar.rowid = ta.artist_rowid
-         ORDER BY t.rowid""").fetchall()
-    if not rows:
+    """Track rowids and the planner's arrays, streamed from SQLite into preallocated numpy
+    arrays (no Python object per track survives a chunk)."""
+    n = archive.conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+    if not n:
         raise BadQuery("the catalog is empty: import a catalog first")
-    rowid, pop, listens, duration, isrc, priority, size = zip(*rows, strict=True)
-    pop_a = np.array(pop, np.int16)
-    known = np.array(listens, np.float64)
-    expected = expected_listens(archive.settings.popularity,
-                                np.where(pop_a < 0, np.nan, pop_a),
-                                np.where(known < 0, np.nan, known))
-    duration_a = np.array(duration, np.float64)
-    modelled = duration_a / 1000 * BITRATES["original"] / 8
-    sizes = np.array([s if s is not None else np.nan for s in size], np.float64)
-    isrc_ids = _factorize(isrc)
-    return np.array(rowid, np.int64), PlanInput(
-        listens=expected, popularity=pop_a, duration_ms=duration_a,
-        original_bytes=np.where(np.isnan(sizes), modelled, sizes), isrc_group=isrc_ids,
-        priority=np.array(priority, np.float64))
-
-
-def _factorize(values: tuple) -> np.ndarray:
+    rowid = np.empty(n, np.int64)
+    pop = np.empty(n, np.int16)
+    known = np.empty(n, np.float64)
+    duration = np.empty(n, np.float64)
+    priority = np.empty(n, np.float64)
+    sizes = np.empty(n, np.float64)
+    isrc_ids = np.empty(n, np.int64)
     ids: dict[str, int] = {}
-    return np.array([-1 if v is None else ids.setdefault(v, len(ids)) for v in values],
-                    np.int64)
+    cur = archive.conn.execute(LOAD_SQL)
+    at = 0
+    while rows := cur.fetchmany(CHUNK):
+        cols = list(zip(*rows, strict=True))
+        end = at + len(rows)
+        rowid[at:end], pop[at:end], known[at:end], duration[at:end] = cols[:4]
+        isrc_ids[at:end] = [-1 if v is None else ids.setdefault(v, len(ids)) for v in cols[4]]
+        priority[at:end] = cols[5]
+        sizes[at:end] = [np.nan if v is None else v for v in cols[6]]
+        at = end
+    expected = expected_listens(archive.settings.popularity,
+                                np.where(pop < 0, np.nan, pop),
+                                np.where(known < 0, np.nan, known))
+    modelled = duration / 1000 * BITRATES["original"] / 8
+    return rowid[:at], PlanInput(
+        listens=expected[:at], popularity=pop[:at], duration_ms=duration[:at],
+        original_bytes=np.where(np.isnan(sizes), modelled, sizes)[:at],
+        isrc_group=isrc_ids[:at], priority=priority[:at])
 
 
 def create_plan(archive: Archive, budget: str | float, *,
