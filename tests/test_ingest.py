@@ -219,3 +219,20 @@ def test_link_mode_and_huge_tags(archive: Archive, tmp_path: Path, testdata: Pat
     assert sha256_file(stored)[0] == sha
     same_inode = os.stat(stored).st_ino == os.stat(song).st_ino
     assert same_inode or os.stat(stored).st_nlink == 1  # hardlinked, or reflinked/copied
+
+
+def test_orphans_are_kept_while_another_run_writes(archive: Archive, tmp_path: Path,
+                                                   testdata: Path) -> None:
+    """An ingest removes orphan temporary files, but not while a derive or tag is writing."""
+    store = Store(archive.store_path)
+    store.tmp.mkdir(parents=True, exist_ok=True)
+    orphan = store.tmp / "left-by-a-kill.part"
+    orphan.write_bytes(b"half")
+    song = testdata / "audio" / "music" / "fma" / "000002.mp3"
+    with store.writing():  # as a running derive holds it
+        assert ingest(archive, [song], workers=1).orphans_removed == 0
+    assert orphan.exists()
+    other = tmp_path / "other.mp3"
+    shutil.copy(song, other)
+    assert ingest(archive, [other], workers=1).orphans_removed == 1
+    assert not orphan.exists()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from musicark.archive import Archive, utc_now
 from musicark.derive.opus import KIND, PARAMS, Encoded, encode_opus
 from musicark.errors import BadQuery
+from musicark.ingest.store import Store
 from musicark.runner import fan_out
 
 
@@ -58,9 +59,11 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
     report.already = len(inputs) - len(todo)
     by_sha = {row[1]: row for row in todo}
     calls = ((str(archive.store_path), sha, row[2]) for sha, row in by_sha.items())
-    for done, result in enumerate(fan_out(encode_opus, calls, workers=workers, dask=dask), 1):
-        _record(archive, by_sha[result.input_sha], result, report)
-        progress(done, len(todo))
+    with Store(archive.store_path).writing():
+        for done, result in enumerate(fan_out(encode_opus, calls, workers=workers, dask=dask),
+                                      1):
+            _record(archive, by_sha[result.input_sha], result, report)
+            progress(done, len(todo))
     archive.record_event("derive.run", str(plan_id), "ok", report.as_dict())
     return report
 

@@ -64,15 +64,16 @@ def tag_files(archive: Archive, plan_id: int | None = None, *, workers: int | No
         calls.append((str(archive.store_path), sha, fields, extension(container, codec)))
     report = {"plan": plan_id, "tagged": 0, "already": len(targets) - len(todo), "failed": [],
               "patch_bytes": []}
-    for n, result in enumerate(fan_out(_tag_call, calls, workers=workers), 1):
-        file, fields = meta[result["input"]]
-        if result["ok"]:
-            _record(archive, file, result, fields)
-            report["tagged"] += 1
-            report["patch_bytes"].append(result["patch_size"])
-        else:
-            report["failed"].append({"file": file, "reason": result["reason"]})
-        progress(n, len(calls))
+    with Store(archive.store_path).writing():
+        for n, result in enumerate(fan_out(_tag_call, calls, workers=workers), 1):
+            file, fields = meta[result["input"]]
+            if result["ok"]:
+                _record(archive, file, result, fields)
+                report["tagged"] += 1
+                report["patch_bytes"].append(result["patch_size"])
+            else:
+                report["failed"].append({"file": file, "reason": result["reason"]})
+            progress(n, len(calls))
     sizes = sorted(report.pop("patch_bytes"))
     report["median_patch_bytes"] = sizes[len(sizes) // 2] if sizes else None
     archive.record_event("derive.tag", str(plan_id), "ok", report)

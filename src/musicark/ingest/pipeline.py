@@ -14,6 +14,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -182,13 +183,13 @@ def ingest(
     started = time.monotonic()
     report = IngestReport()
     store = Store(archive.store_path)
-    lock = open(archive.path / ".ingest.lock", "w")  # noqa: SIM115 - held for the run
-    try:
+    with ExitStack() as held:
+        lock = held.enter_context(open(archive.path / ".ingest.lock", "w"))
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise IngestBusy("another ingest is running on this archive") from exc
-        report.orphans_removed = store.clean_tmp()
+        report.orphans_removed = held.enter_context(store.writing(clean=True))
         ledger = Ledger(archive, licence, provenance)
 
         def todo() -> Iterator[bytes]:
@@ -224,8 +225,6 @@ def ingest(
             from musicark.ingest.match import match_files
 
             report.matched = match_files(archive).as_dict()["matched_files"]
-    finally:
-        lock.close()
     report.seconds = time.monotonic() - started
     archive.record_event("ingest.run", ", ".join(map(str, paths)), "ok", report.as_dict())
     return report

@@ -11,6 +11,8 @@ import fcntl
 import hashlib
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from musicark.errors import MusicarkError
@@ -89,8 +91,26 @@ class Store:
             os.fsync(fout.fileno())
         return digest.hexdigest(), size
 
+    @contextmanager
+    def writing(self, *, clean: bool = False) -> Iterator[int]:
+        """Hold the store's shared writer lock for a run (ingest, derive, tag). With `clean`,
+        first remove orphan temporary files, but only when no other run is writing; yields
+        how many were removed."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        with open(self.tmp / ".lock", "w") as lock:
+            removed = 0
+            if clean:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    removed = self.clean_tmp()
+                except BlockingIOError:
+                    pass  # another run is writing: its temporary files are not orphans
+            fcntl.flock(lock, fcntl.LOCK_SH)
+            yield removed
+
     def clean_tmp(self) -> int:
-        """Remove temporary files a killed run left behind; returns how many."""
+        """Remove temporary files a killed run left behind; returns how many. Call it only
+        under `writing(clean=True)`, which makes sure no other run is writing."""
         if not self.tmp.is_dir():
             return 0
         removed = 0
