@@ -7,6 +7,7 @@ from pathlib import Path
 from musicark.archive import Archive
 from musicark.catalog import import_source
 from musicark.derive.run import derive
+from musicark.ingest.match import match_files
 from musicark.ingest.pipeline import ingest
 from musicark.ingest.probe import probe
 from musicark.ingest.store import Store, sha256_file
@@ -15,12 +16,18 @@ from musicark.synth import write_catalog
 from musicark.synth_audio import write_audio
 
 
-def test_derive_encodes_plan_opus_tracks_once(archive: Archive, tmp_path: Path) -> None:
+def _planned(archive: Archive, tmp_path: Path, seed: int) -> int:
+    """A catalog, four matched synthetic files, and a plan keeping every track as Opus."""
     catalog = tmp_path / "catalog.csv"
-    write_catalog(catalog, 3000, seed=5)
+    write_catalog(catalog, 3000, seed=seed)
     import_source(archive, "table", catalog)
-    ingest(archive, write_audio(tmp_path / "music", 4, seed=5, catalog_tracks=3000), workers=2)
-    plan_id, summary = create_plan(archive, "3GB", tiers=("opus75",))
+    music = write_audio(tmp_path / "music", 4, seed=seed, catalog_tracks=3000)
+    assert ingest(archive, music, workers=2).matched == 4
+    return create_plan(archive, "3GB", tiers=("opus75",))[0]
+
+
+def test_derive_encodes_plan_opus_tracks_once(archive: Archive, tmp_path: Path) -> None:
+    plan_id = _planned(archive, tmp_path, seed=5)
     report = derive(archive, plan_id, workers=2)
     inputs = archive.conn.execute(
         "SELECT count(DISTINCT tf.file_rowid) FROM plan_items pi JOIN track_files tf "
@@ -45,11 +52,7 @@ def test_derive_encodes_plan_opus_tracks_once(archive: Archive, tmp_path: Path) 
 def test_tag_files_and_restore_through_the_archive(archive: Archive, tmp_path: Path) -> None:
     from musicark.derive.tagging import restore_file, tag_files
 
-    catalog = tmp_path / "catalog.csv"
-    write_catalog(catalog, 3000, seed=6)
-    import_source(archive, "table", catalog)
-    ingest(archive, write_audio(tmp_path / "music", 4, seed=6, catalog_tracks=3000), workers=2)
-    plan_id, _ = create_plan(archive, "3GB", tiers=("opus75",))
+    plan_id = _planned(archive, tmp_path, seed=6)
     derive(archive, plan_id, workers=2)
     report = tag_files(archive, plan_id, workers=2)
     assert report["tagged"] == 4 and not report["failed"]
@@ -61,3 +64,6 @@ def test_tag_files_and_restore_through_the_archive(archive: Archive, tmp_path: P
         out = tmp_path / "restored.opus"
         assert restore_file(archive, tagged_sha, out) == input_sha
         assert sha256_file(out)[0] == input_sha
+    # Files musicark made (Opus encodes, tagged copies, patches) are not matching material.
+    assert match_files(archive).unmatched == []
+    assert match_files(archive, unchecked_only=True).matched == {}

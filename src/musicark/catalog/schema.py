@@ -243,4 +243,10 @@ CREATE TABLE derivations (
 CREATE INDEX derivations_output ON derivations(output_file);
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4]
+MIGRATION_5 = """
+-- When matching last looked at a file (linked or not), so an ingest matches only files no
+-- matching has seen yet, including those of a run that was killed before it matched.
+ALTER TABLE files ADD COLUMN match_checked_at TEXT;
+"""
+
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5]

@@ -46,6 +46,10 @@ ArchiveOpt = Annotated[Path | None, typer.Option(
     "--archive", "-a", envvar=ENV_VAR, show_envvar=True,
     help="Archive directory (default: $MUSICARK_ARCHIVE, else the current directory).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+WorkersOpt = Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
+DaskOpt = Annotated[str | None, typer.Option(
+    help="Dask scheduler address (tcp://host:8786) to fan out on instead of local processes.")]
+PlanOpt = Annotated[int | None, typer.Option(help="Plan id (default: the latest).")]
 
 
 def handle_errors(func):

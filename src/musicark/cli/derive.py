@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from musicark.archive import Archive
-from musicark.cli.app import ArchiveOpt, JsonOpt, app, err, handle_errors, out, print_json
+from musicark.cli.app import (
+    ArchiveOpt,
+    DaskOpt,
+    JsonOpt,
+    PlanOpt,
+    WorkersOpt,
+    app,
+    err,
+    handle_errors,
+    out,
+    print_json,
+)
 
 
 @app.command()
 @handle_errors
 def derive(
-    plan: Annotated[int | None, typer.Option(help="Plan id (default: the latest).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
-    = None,
-    dask: Annotated[str | None, typer.Option(help="Dask scheduler address to fan out on.")]
-    = None,
+    plan: PlanOpt = None,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = None,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -13,7 +13,9 @@ from rich.table import Table
 from musicark.archive import Archive
 from musicark.cli.app import (
     ArchiveOpt,
+    DaskOpt,
     JsonOpt,
+    WorkersOpt,
     app,
     err,
     handle_errors,
@@ -30,10 +32,8 @@ def ingest(
     link: Annotated[bool, typer.Option("--link/--copy", help="Hardlink into the store where "
                                        "the filesystem allows (sources must stay unchanged), "
                                        "else copy.")] = False,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
-    = None,
-    dask: Annotated[str | None, typer.Option(help="Dask scheduler address (tcp://host:8786) to "
-                                             "fan out on instead.")] = None,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = None,
     licence: Annotated[str | None, typer.Option(help="Licence of these files.")] = None,
     provenance: Annotated[str | None, typer.Option(help="Where these files came from.")] = None,
     no_fingerprint: Annotated[bool, typer.Option("--no-fingerprint",

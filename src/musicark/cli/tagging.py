@@ -8,15 +8,24 @@ from typing import Annotated
 import typer
 
 from musicark.archive import Archive
-from musicark.cli.app import ArchiveOpt, JsonOpt, app, err, handle_errors, out, print_json
+from musicark.cli.app import (
+    ArchiveOpt,
+    JsonOpt,
+    PlanOpt,
+    WorkersOpt,
+    app,
+    err,
+    handle_errors,
+    out,
+    print_json,
+)
 
 
 @app.command()
 @handle_errors
 def tag(
-    plan: Annotated[int | None, typer.Option(help="Plan id (default: the latest).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")]
-    = None,
+    plan: PlanOpt = None,
+    workers: WorkersOpt = None,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from musicark.archive import Archive
+from musicark.archive import Archive, utc_now
 from musicark.catalog.search import candidates
 
 WEIGHTS = {"title": 13.0, "length": 10.0, "album": 5.0, "artist": 4.0}
@@ -84,15 +84,23 @@ def _fuzzy(archive: Archive, tags: dict, duration_ms: int | None) -> list[dict]:
 
 
 def match_files(archive: Archive, *, rematch: bool = False,
-                resolver: Resolver = leave_unmatched) -> MatchReport:
-    """Link ok files to tracks; with `rematch`, recompute every automatic link."""
+                resolver: Resolver = leave_unmatched,
+                unchecked_only: bool = False) -> MatchReport:
+    """Link ok ingested files to tracks; with `rematch`, recompute every automatic link;
+    with `unchecked_only`, look only at files no matching has seen (what ingest does, so it
+    does not re-run fuzzy matching over files that stay unmatched).
+    Files musicark made itself (Opus encodes, tagged copies, patches) are never matched:
+    they reach their tracks through their derivation."""
     conn = archive.conn
     report = MatchReport()
     if rematch:
         conn.execute("DELETE FROM track_files WHERE method != 'manual'")
     files = conn.execute(
         "SELECT rowid, common, duration_ms FROM files WHERE status = 'ok' AND rowid NOT IN "
-        "(SELECT file_rowid FROM track_files) ORDER BY rowid").fetchall()
+        "(SELECT file_rowid FROM track_files) AND rowid NOT IN (SELECT output_file FROM "
+        "derivations UNION SELECT patch_file FROM derivations WHERE patch_file IS NOT NULL) "
+        "AND (:all OR match_checked_at IS NULL) ORDER BY rowid",
+        {"all": not unchecked_only}).fetchall()
     unresolved = []
     for rowid, common, duration_ms in files:
         tags = json.loads(common) if common else {}
@@ -126,6 +134,8 @@ def match_files(archive: Archive, *, rematch: bool = False,
         else:
             report.unmatched.append({"file": rowid, "title": tags.get("title"),
                                      "artists": tags.get("artists")})
+    conn.executemany("UPDATE files SET match_checked_at = ? WHERE rowid = ?",
+                     [(utc_now(), rowid) for rowid, _, _ in files])
     archive.record_event("catalog.match", None, "ok", {"matched": dict(report.matched),
                          "ambiguous": len(report.ambiguous), "unmatched": len(report.unmatched)})
     return report

@@ -224,7 +224,8 @@ def ingest(
         if match:
             from musicark.ingest.match import match_files
 
-            report.matched = match_files(archive).as_dict()["matched_files"]
+            report.matched = match_files(archive, unchecked_only=True).as_dict()[
+                "matched_files"]
     report.seconds = time.monotonic() - started
     archive.record_event("ingest.run", ", ".join(map(str, paths)), "ok", report.as_dict())
     return report
