@@ -4,8 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-archive
-# sqlite3: the benchmark's reference; libchromaprint-tools: fpcalc and libchromaprint1.
-APT_PACKAGES := sqlite3 libchromaprint-tools
+# sqlite3: the benchmark's reference; libchromaprint-tools: fpcalc and libchromaprint1;
+# transmission-cli: transmission-show, a second client that must parse our torrents;
+# zstd: the CLI that restores originals from a release's patches (tested).
+APT_PACKAGES := sqlite3 libchromaprint-tools transmission-cli zstd
+# References the benchmarks measure against.
+BENCH_PACKAGES := ffmpeg mktorrent
 
 .PHONY: demo test bench lint system-deps install clean
 
@@ -33,6 +37,7 @@ test: install
 	$(BIN)/pytest -q
 
 bench: install
+	$(MAKE) system-deps APT_PACKAGES="$(BENCH_PACKAGES)"
 	$(BIN)/python benchmarks/run.py
 
 clean:

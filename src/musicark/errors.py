@@ -49,3 +49,9 @@ class BadConfig(MusicarkError):
     """musicark.toml is malformed or holds a value out of range."""
 
     exit_code = 8
+
+
+class FixityError(MusicarkError):
+    """Stored bytes no longer match the SHA-256 the ledger holds for them."""
+
+    exit_code = 11

@@ -249,4 +249,57 @@ MIGRATION_5 = """
 ALTER TABLE files ADD COLUMN match_checked_at TEXT;
 """
 
-MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5]
+MIGRATION_6 = """
+-- Releases: each shard is a BagIt bag and a hybrid torrent; a later release only adds shards.
+CREATE TABLE releases (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    plan_id INTEGER,
+    release_date TEXT,
+    options TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE torrents (
+    id INTEGER PRIMARY KEY,
+    release_id INTEGER NOT NULL,
+    name TEXT NOT NULL UNIQUE,
+    bucket TEXT,
+    metadata INTEGER NOT NULL DEFAULT 0,
+    infohash_v1 TEXT NOT NULL,
+    infohash_v2 TEXT NOT NULL,
+    piece_length INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    torrent_size INTEGER NOT NULL,
+    num_files INTEGER NOT NULL,
+    popularity_min INTEGER,
+    popularity_max INTEGER,
+    listens_covered REAL,
+    path TEXT NOT NULL
+);
+CREATE TABLE release_files (
+    torrent_id INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    file_rowid INTEGER NOT NULL,
+    PRIMARY KEY (torrent_id, path)
+) WITHOUT ROWID;
+CREATE TABLE release_tracks (
+    track_rowid INTEGER NOT NULL,
+    torrent_id INTEGER NOT NULL,
+    PRIMARY KEY (track_rowid, torrent_id)
+) WITHOUT ROWID;
+CREATE INDEX release_files_file ON release_files(file_rowid);
+
+-- Withdrawals: what was taken out, why and when. Tombstoned items never enter new shards.
+CREATE TABLE tombstones (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('track', 'file')),
+    ref INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL,
+    UNIQUE (kind, ref)
+);
+"""
+
+MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
+                         MIGRATION_6]

@@ -1,0 +1,284 @@
+"""`release create`: shards as BagIt bags, a hybrid torrent each, the catalog snapshot as
+its own torrent, and `torrents.json`.
+
+The release is built in a hidden sibling directory and renamed into place when complete,
+then recorded in the catalog in one transaction: a killed build leaves nothing half made,
+and the next run starts it again. Nothing depends on the clock unless `on` (a date) is given,
+so the same archive state and options give byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from musicark.archive import Archive, utc_now
+from musicark.errors import BadQuery, FixityError
+from musicark.ingest.store import Store
+from musicark.release.bag import write_bag
+from musicark.release.hashing import hash_files
+from musicark.release.items import ReleaseItem, dumps, select_items
+from musicark.release.metainfo import Torrent, build_torrent
+from musicark.release.paths import resolve_collisions, sanitize, track_path
+from musicark.release.shards import (
+    Shard,
+    bucket_of,
+    group_shards,
+    parse_buckets,
+    parse_piece_length,
+    slug,
+)
+from musicark.release.snapshot import write_snapshot
+
+GIB = 1 << 30
+
+
+@dataclass
+class ReleaseOptions:
+    plan_id: int | None = None
+    max_shard_bytes: int = 100 * GIB
+    max_files: int = 60_000
+    piece_size: str | None = None  # None/"auto" or a size like "4MiB"
+    web_seeds: tuple[str, ...] = ()
+    buckets: str | None = None  # "50,20,0"; None: the reference's buckets
+    on: date | None = None
+    verify: bool = False
+    all_matched: bool = False  # ignore plans: every matched track, as its original
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"plan": self.plan_id, "all_matched": self.all_matched,
+                "max_shard_bytes": self.max_shard_bytes,
+                "max_files": self.max_files, "piece_size": self.piece_size or "auto",
+                "web_seeds": list(self.web_seeds), "buckets": self.buckets,
+                "date": self.on.isoformat() if self.on else None}
+
+
+@dataclass
+class TorrentEntry:
+    name: str
+    bucket: str | None
+    metadata: bool
+    torrent: Torrent
+    size: int
+    num_files: int
+    popularity_min: int | None
+    popularity_max: int | None
+    listens: float
+    path: str  # of the .torrent, relative to the release directory
+    files: list[tuple[str, int]] = field(default_factory=list)  # payload path, file rowid
+    tracks: list[int] = field(default_factory=list)
+
+
+@dataclass
+class ReleaseReport:
+    name: str
+    path: str
+    torrents: list[dict]
+    selection: dict
+    linked: int = 0
+    copied: int = 0
+    bytes_hashed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def create_release(archive: Archive, name: str, options: ReleaseOptions | None = None, *,
+                   out: Path | None = None,
+                   progress: Callable[[int, int], None] = lambda done, total: None
+                   ) -> ReleaseReport:
+    """Build release `name` from what no earlier release holds; see the module docstring."""
+    options = options or ReleaseOptions()
+    conn = archive.conn
+    if sanitize(name) != name or "/" in name:
+        raise BadQuery(f"release names must be portable file names: {name!r}")
+    if conn.execute("SELECT 1 FROM releases WHERE name = ?", (name,)).fetchone():
+        raise BadQuery(f"release {name!r} exists; releases are immutable, pick a new name")
+    target = Path(out) if out else archive.path / "releases" / name
+    if target.exists():
+        raise BadQuery(f"{target} exists and is not a recorded release; remove it first")
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)  # a killed earlier attempt
+
+    if options.plan_id is None and not options.all_matched:
+        latest = conn.execute("SELECT max(id) FROM plans").fetchone()[0]
+        options = replace(options, plan_id=latest)
+    bounds = parse_buckets(options.buckets)
+    selection = select_items(archive, options.plan_id)
+    if not selection.items:
+        raise BadQuery("nothing new to release: " + json.dumps(selection.as_dict()["skipped"]))
+    prefix = slug(archive.settings.name)
+    shards = _shards(conn, selection.items, bounds, prefix, options)
+    store = Store(archive.store_path)
+    total = sum(s.size for s in shards)
+    report = ReleaseReport(name, str(target), [], selection.as_dict())
+    entries: list[TorrentEntry] = []
+    done = 0
+
+    def advance(nbytes: int) -> None:
+        nonlocal done
+        done += nbytes
+        progress(done, total)
+
+    try:
+        for shard in shards:
+            entries.append(_build_shard(shard, partial, store, archive, name, options, report,
+                                        advance))
+        entries.append(_build_metadata(archive, name, prefix, partial, options))
+        listing = _torrent_list(conn, name, entries, options.on)
+        (partial / "torrents.json").write_text(listing, encoding="utf-8")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.rename(target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    _record(archive, name, options, entries, report)
+    report.torrents = json.loads(listing)["torrents"][-len(entries):]
+    return report
+
+
+def _shards(conn, items: list[ReleaseItem], bounds, prefix: str,
+            options: ReleaseOptions) -> list[Shard]:
+    placed = []
+    for item in items:
+        bucket = bucket_of(item.popularity, bounds)
+        parts = track_path(bucket.name, ext=item.ext, **item.path_fields)
+        placed.append((parts, item, bucket))
+    # Collisions resolve in a fixed order: path, then the payload's content hash.
+    placed.sort(key=lambda e: (e[0], e[1].sha256))
+    resolved = resolve_collisions([p for p, _, _ in placed])
+    placed = [(parts, item, bucket) for parts, (_, item, bucket)
+              in zip(resolved, placed, strict=True)]
+    used: dict[str, int] = {}
+    for bucket, count in conn.execute(
+            "SELECT bucket, count(*) FROM torrents WHERE metadata = 0 GROUP BY bucket"):
+        used[bucket] = count + 1
+    return group_shards(placed, prefix=prefix,
+                        max_bytes=options.max_shard_bytes, max_files=options.max_files,
+                        next_number=used)
+
+
+def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, release: str,
+                 options: ReleaseOptions, report: ReleaseReport,
+                 advance: Callable[[int], None]) -> TorrentEntry:
+    root = partial / "shards" / shard.name
+    bag = write_bag(root, shard, store, group=f"{archive.settings.name} / {release}",
+                    on=options.on)
+    report.linked += bag.linked
+    report.copied += bag.copied
+    piece = parse_piece_length(options.piece_size, [i.size for _, i in shard.entries])
+    expected = {("data", *parts): item.sha256 for parts, item in shard.entries}
+    hashed = []
+    for (rel, path), hashes in zip(bag.entries, hash_files(
+            [p for _, p in bag.entries], piece, with_sha256=options.verify,
+            progress=advance), strict=True):
+        if options.verify and rel in expected and hashes.sha256 != expected[rel]:
+            raise FixityError(f"{path}: SHA-256 {hashes.sha256} but the ledger says "
+                              f"{expected[rel]}; run a fixity check and repair the store")
+        hashed.append((rel, hashes))
+        report.bytes_hashed += hashes.size
+    torrent = build_torrent(shard.name, hashed, piece, web_seeds=options.web_seeds,
+                            on=options.on, comment=f"{archive.settings.name} / {release}")
+    path = partial / "torrents" / f"{shard.name}.torrent"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(torrent.data)
+    pops = [i.popularity for _, i in shard.entries if i.popularity is not None]
+    return TorrentEntry(
+        shard.name, shard.bucket.name, False, torrent,
+        sum(h.size for _, h in hashed), len(hashed),
+        min(pops) if pops else None, max(pops) if pops else None,
+        sum(i.listens for _, i in shard.entries), f"torrents/{shard.name}.torrent",
+        files=[("/".join(("data", *parts)), i.file_rowid) for parts, i in shard.entries],
+        tracks=sorted({t.rowid for _, i in shard.entries for t in i.tracks}))
+
+
+def _build_metadata(archive: Archive, release: str, prefix: str, partial: Path,
+                    options: ReleaseOptions) -> TorrentEntry:
+    name = f"{prefix}-{slug(release)}-metadata"
+    root = partial / "metadata" / name
+    root.mkdir(parents=True)
+    snapshot = root / "catalog.sqlite.zst"
+    write_snapshot(archive.conn, snapshot)
+    files = [(("catalog.sqlite.zst",), snapshot)]
+    piece = parse_piece_length(options.piece_size, [snapshot.stat().st_size])
+    hashed = [(rel, h) for (rel, _), h in zip(files, hash_files([p for _, p in files], piece),
+                                                 strict=True)]
+    torrent = build_torrent(name, hashed, piece, web_seeds=options.web_seeds, on=options.on,
+                            comment=f"{archive.settings.name} / {release}: catalog snapshot")
+    path = partial / "torrents" / f"{name}.torrent"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(torrent.data)
+    return TorrentEntry(name, None, True, torrent, sum(h.size for _, h in hashed), 1,
+                        None, None, 0.0, f"torrents/{name}.torrent")
+
+
+def entry_json(release: str, e: TorrentEntry, added: str | None) -> dict[str, Any]:
+    return {"name": e.name, "release": release, "shard": None if e.metadata else e.name,
+            "bucket": e.bucket, "metadata": e.metadata, "btih": e.torrent.btih,
+            "btmh": e.torrent.btmh, "magnet": e.torrent.magnet, "torrent": e.path,
+            "torrent_size": len(e.torrent.data), "data_size": e.size, "num_files": e.num_files,
+            "piece_length": e.torrent.piece_length, "popularity_min": e.popularity_min,
+            "popularity_max": e.popularity_max, "listens_covered": round(e.listens, 3),
+            "added": added, "seeders": None}
+
+
+def _torrent_list(conn, release: str, entries: list[TorrentEntry], on: date | None) -> str:
+    """Every torrent of the archive so far (earlier releases first), then this release's."""
+    earlier = []
+    for row in conn.execute("""
+            SELECT r.name, r.release_date, t.name, t.bucket, t.metadata, t.infohash_v1,
+                   t.infohash_v2, t.path, t.torrent_size, t.size, t.num_files, t.piece_length,
+                   t.popularity_min, t.popularity_max, t.listens_covered
+              FROM torrents t JOIN releases r ON r.id = t.release_id ORDER BY t.id"""):
+        (rel, added, name, bucket, metadata, btih, btmh, path, tsize, size, nfiles, piece,
+         pmin, pmax, listens) = row
+        earlier.append({
+            "name": name, "release": rel, "shard": None if metadata else name,
+            "bucket": bucket, "metadata": bool(metadata), "btih": btih, "btmh": btmh,
+            "magnet": f"magnet:?xt=urn:btih:{btih}&xt=urn:btmh:1220{btmh}",
+            "torrent": f"../{rel}/{path}", "torrent_size": tsize, "data_size": size,
+            "num_files": nfiles, "piece_length": piece, "popularity_min": pmin,
+            "popularity_max": pmax, "listens_covered": listens, "added": added,
+            "seeders": None})
+    added = on.isoformat() if on else None
+    listing = {"release": release, "generator": "musicark",
+               "torrents": earlier + [entry_json(release, e, added) for e in entries]}
+    return json.dumps(listing, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _record(archive: Archive, name: str, options: ReleaseOptions,
+            entries: list[TorrentEntry], report: ReleaseReport) -> None:
+    conn = archive.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        release_id = conn.execute(
+            "INSERT INTO releases(name, plan_id, release_date, options, summary, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (name, options.plan_id, options.on.isoformat() if options.on else None,
+             dumps(options.as_dict()), dumps(report.selection), utc_now())).lastrowid
+        for e in entries:
+            torrent_id = conn.execute(
+                "INSERT INTO torrents(release_id, name, bucket, metadata, infohash_v1, "
+                "infohash_v2, piece_length, size, torrent_size, num_files, popularity_min, "
+                "popularity_max, listens_covered, path) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (release_id, e.name, e.bucket, int(e.metadata), e.torrent.btih, e.torrent.btmh,
+                 e.torrent.piece_length, e.size, len(e.torrent.data), e.num_files,
+                 e.popularity_min, e.popularity_max, round(e.listens, 3), e.path)).lastrowid
+            conn.executemany("INSERT INTO release_files(torrent_id, path, file_rowid) "
+                             "VALUES (?, ?, ?)", [(torrent_id, p, f) for p, f in e.files])
+            conn.executemany("INSERT INTO release_tracks(track_rowid, torrent_id) VALUES (?, ?)",
+                             [(t, torrent_id) for t in e.tracks])
+        conn.execute(
+            "INSERT INTO events(at, kind, subject, outcome, detail) VALUES (?, ?, ?, ?, ?)",
+            (utc_now(), "release.create", name, "ok",
+             dumps({"torrents": len(entries), "selection": report.selection})))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,114 @@
+"""One read pass per file: v1 SHA-1 pieces, the v2 merkle tree and, on request, the SHA-256.
+
+In a hybrid torrent every file starts on a piece boundary (BEP 47 pad files follow each
+file), so each file's pieces are independent: files are hashed in parallel threads
+(hashlib releases the GIL on large buffers) and each byte is read once.
+
+A v2 `pieces root` (BEP 52) is the root of a SHA-256 merkle tree over 16 KiB blocks, padded
+with zero leaves to a power of two; it is not the file's SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+BLOCK = 16 * 1024
+ZERO_LEAF = bytes(32)
+READ_SIZE = 8 << 20
+
+
+@dataclass(frozen=True)
+class FileHashes:
+    size: int
+    pieces_v1: bytes  # concatenated SHA-1 of each piece, the last one zero-padded
+    pieces_root: bytes | None  # None for an empty file
+    piece_layer: bytes | None  # concatenated piece hashes; only for files over one piece
+    sha256: str | None  # the whole file's SHA-256, when asked for
+
+
+def merkle_root(leaves: list[bytes], width: int, pad: bytes = ZERO_LEAF) -> bytes:
+    """Root of a binary SHA-256 tree over `leaves`, padded with `pad` nodes to `width` (2^k)."""
+    level = leaves + [pad] * (width - len(leaves))
+    sha256 = hashlib.sha256
+    while len(level) > 1:
+        level = [sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def _pow2_at_least(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+def hash_file(path: Path, piece_length: int, *, with_sha256: bool = False) -> FileHashes:
+    """Hash one file for a hybrid torrent with `piece_length` (a power of two ≥ 16 KiB)."""
+    blocks_per_piece = piece_length // BLOCK
+    sha1, sha256 = hashlib.sha1, hashlib.sha256
+    whole = sha256() if with_sha256 else None
+    v1: list[bytes] = []
+    piece_hashes: list[bytes] = []
+    first_leaves: list[bytes] = []
+    size = 0
+    read_size = max(READ_SIZE - READ_SIZE % piece_length, piece_length)
+    buffer = bytearray(read_size)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as fh:
+        while True:
+            got = fh.readinto(buffer)
+            if not got:
+                break
+            data = view[:got]
+            size += got
+            if whole is not None:
+                whole.update(data)
+            for start in range(0, got, piece_length):
+                piece = data[start:start + piece_length]
+                if len(piece) == piece_length:
+                    v1.append(sha1(piece).digest())
+                else:  # the file's last piece: the pad file's zeros complete it
+                    digest = sha1(piece)
+                    digest.update(bytes(piece_length - len(piece)))
+                    v1.append(digest.digest())
+                leaves = [sha256(piece[i:i + BLOCK]).digest() for i in range(0, len(piece), BLOCK)]
+                if not piece_hashes and not first_leaves:
+                    first_leaves = leaves
+                piece_hashes.append(merkle_root(leaves, blocks_per_piece))
+            if got < read_size:
+                break
+    digest_hex = whole.hexdigest() if whole is not None else None
+    if size == 0:
+        return FileHashes(0, b"", None, None, digest_hex)
+    if len(piece_hashes) == 1:
+        # One piece or less: the tree is only as wide as the file's own blocks.
+        root = merkle_root(first_leaves, _pow2_at_least(len(first_leaves)))
+        return FileHashes(size, b"".join(v1), root, None, digest_hex)
+    zero_piece = merkle_root([], blocks_per_piece)
+    root = merkle_root(piece_hashes, _pow2_at_least(len(piece_hashes)), zero_piece)
+    return FileHashes(size, b"".join(v1), root, b"".join(piece_hashes), digest_hex)
+
+
+def hash_files(paths: Iterable[Path], piece_length: int, *, with_sha256: bool = False,
+               threads: int | None = None,
+               progress: Callable[[int], None] = lambda nbytes: None) -> Iterator[FileHashes]:
+    """Hash files in parallel threads, yielding results in input order."""
+    threads = threads or os.cpu_count() or 1
+    paths = list(paths)
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        # A bounded window keeps memory flat on shards of 60,000 files.
+        window = threads * 4
+        futures = [pool.submit(hash_file, p, piece_length, with_sha256=with_sha256)
+                   for p in paths[:window]]
+        next_index = len(futures)
+        for i in range(len(paths)):
+            result = futures[i].result()
+            futures[i] = None  # type: ignore[call-overload]
+            if next_index < len(paths):
+                futures.append(pool.submit(hash_file, paths[next_index], piece_length,
+                                           with_sha256=with_sha256))
+                next_index += 1
+            progress(result.size)
+            yield result
