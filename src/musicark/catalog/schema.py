@@ -267,7 +267,7 @@ CREATE TABLE torrents (
     bucket TEXT,
     metadata INTEGER NOT NULL DEFAULT 0,
     infohash_v1 TEXT NOT NULL,
-    infohash_v2 TEXT NOT NULL,
+    infohash_v2 TEXT,
     piece_length INTEGER NOT NULL,
     size INTEGER NOT NULL,
     torrent_size INTEGER NOT NULL,

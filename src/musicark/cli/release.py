@@ -57,6 +57,9 @@ def release_create(
     date_: Annotated[str | None, typer.Option(
         "--date", help="Release date (YYYY-MM-DD) for torrents and bags; without it no date "
         "is written, so builds are byte-identical.")] = None,
+    torrent_format: Annotated[str, typer.Option(
+        help="hybrid (v1+v2, default) or v1 (for clients without BitTorrent v2, such as "
+             "Transmission before 4.0).")] = "hybrid",
     verify: Annotated[bool, typer.Option(
         help="Recompute every payload's SHA-256 in the hashing pass and stop on a mismatch.")
     ] = False,
@@ -77,7 +80,10 @@ def release_create(
     options = ReleaseOptions(
         plan_id=plan, max_shard_bytes=int(parse_size(max_shard_size)), max_files=max_files,
         piece_size=piece_size, web_seeds=tuple(web_seed or ()), buckets=buckets,
-        on=_date(date_), verify=verify, all_matched=all_matched)
+        on=_date(date_), verify=verify, all_matched=all_matched,
+        hybrid=torrent_format == "hybrid")
+    if torrent_format not in ("hybrid", "v1"):
+        raise BadQuery("--torrent-format is hybrid or v1")
     if options.max_files < 1:
         raise BadQuery("--max-files must be at least 1")
     with byte_progress("hashing") as bar:

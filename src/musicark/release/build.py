@@ -23,7 +23,7 @@ from musicark.ingest.store import Store
 from musicark.release.bag import write_bag
 from musicark.release.hashing import hash_files
 from musicark.release.items import ReleaseItem, dumps, select_items
-from musicark.release.metainfo import Torrent, build_torrent
+from musicark.release.metainfo import Torrent, build_torrent, magnet
 from musicark.release.paths import resolve_collisions, sanitize, track_path
 from musicark.release.shards import (
     Shard,
@@ -49,13 +49,15 @@ class ReleaseOptions:
     on: date | None = None
     verify: bool = False
     all_matched: bool = False  # ignore plans: every matched track, as its original
+    hybrid: bool = True  # False: v1-only torrents, for clients without BEP 52
 
     def as_dict(self) -> dict[str, Any]:
         return {"plan": self.plan_id, "all_matched": self.all_matched,
                 "max_shard_bytes": self.max_shard_bytes,
                 "max_files": self.max_files, "piece_size": self.piece_size or "auto",
                 "web_seeds": list(self.web_seeds), "buckets": self.buckets,
-                "date": self.on.isoformat() if self.on else None}
+                "date": self.on.isoformat() if self.on else None,
+                "torrent_format": "hybrid" if self.hybrid else "v1"}
 
 
 @dataclass
@@ -183,7 +185,8 @@ def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, re
         hashed.append((rel, hashes))
         report.bytes_hashed += hashes.size
     torrent = build_torrent(shard.name, hashed, piece, web_seeds=options.web_seeds,
-                            on=options.on, comment=f"{archive.settings.name} / {release}")
+                            on=options.on, comment=f"{archive.settings.name} / {release}",
+                            hybrid=options.hybrid)
     path = partial / "torrents" / f"{shard.name}.torrent"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(torrent.data)
@@ -209,7 +212,8 @@ def _build_metadata(archive: Archive, release: str, prefix: str, partial: Path,
     hashed = [(rel, h) for (rel, _), h in zip(files, hash_files([p for _, p in files], piece),
                                                  strict=True)]
     torrent = build_torrent(name, hashed, piece, web_seeds=options.web_seeds, on=options.on,
-                            comment=f"{archive.settings.name} / {release}: catalog snapshot")
+                            comment=f"{archive.settings.name} / {release}: catalog snapshot",
+                            hybrid=options.hybrid)
     path = partial / "torrents" / f"{name}.torrent"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(torrent.data)
@@ -240,7 +244,7 @@ def _torrent_list(conn, release: str, entries: list[TorrentEntry], on: date | No
         earlier.append({
             "name": name, "release": rel, "shard": None if metadata else name,
             "bucket": bucket, "metadata": bool(metadata), "btih": btih, "btmh": btmh,
-            "magnet": f"magnet:?xt=urn:btih:{btih}&xt=urn:btmh:1220{btmh}",
+            "magnet": magnet(btih, btmh),
             "torrent": f"../{rel}/{path}", "torrent_size": tsize, "data_size": size,
             "num_files": nfiles, "piece_length": piece, "popularity_min": pmin,
             "popularity_max": pmax, "listens_covered": listens, "added": added,

@@ -23,18 +23,28 @@ from musicark.release.hashing import FileHashes
 class Torrent:
     data: bytes  # the .torrent file
     btih: str  # v1 infohash, hex
-    btmh: str  # v2 infohash (SHA-256), hex
+    btmh: str | None  # v2 infohash (SHA-256), hex; None for a v1-only torrent
     piece_length: int
 
     @property
     def magnet(self) -> str:
-        return f"magnet:?xt=urn:btih:{self.btih}&xt=urn:btmh:1220{self.btmh}"
+        return magnet(self.btih, self.btmh)
+
+
+def magnet(btih: str, btmh: str | None) -> str:
+    """A magnet naming both swarms of a hybrid torrent (BEP 9 `btih`, BEP 52 `btmh`)."""
+    return f"magnet:?xt=urn:btih:{btih}" + (f"&xt=urn:btmh:1220{btmh}" if btmh else "")
 
 
 def build_torrent(name: str, files: Sequence[tuple[Sequence[str], FileHashes]],
                   piece_length: int, *, web_seeds: Sequence[str] = (),
-                  on: date | None = None, comment: str | None = None) -> Torrent:
-    """Metainfo for `files` (path components under `name`, in the order given)."""
+                  on: date | None = None, comment: str | None = None,
+                  hybrid: bool = True) -> Torrent:
+    """Metainfo for `files` (path components under `name`, in the order given).
+
+    `hybrid=False` gives a v1-only torrent with the same layout (BEP 47 pads included) for
+    clients that reject hybrid torrents (Transmission before 4.0, as in Debian 12).
+    """
     v1_files: list[dict] = []
     tree: dict = {}
     layers: dict[bytes, bytes] = {}
@@ -56,10 +66,11 @@ def build_torrent(name: str, files: Sequence[tuple[Sequence[str], FileHashes]],
         if pad:
             v1_files.append({b"attr": b"p", b"length": pad, b"path": [b".pad", str(pad).encode()]})
     info = {b"name": name.encode("utf-8"), b"piece length": piece_length,
-            b"meta version": 2, b"file tree": tree, b"files": v1_files,
-            b"pieces": b"".join(pieces)}
+            b"files": v1_files, b"pieces": b"".join(pieces)}
+    if hybrid:
+        info.update({b"meta version": 2, b"file tree": tree})
     metainfo: dict = {b"info": info, b"created by": f"musicark {__version__}".encode()}
-    if layers:
+    if layers and hybrid:
         metainfo[b"piece layers"] = layers
     if web_seeds:
         metainfo[b"url-list"] = [url.encode() for url in web_seeds]
@@ -69,9 +80,5 @@ def build_torrent(name: str, files: Sequence[tuple[Sequence[str], FileHashes]],
         metainfo[b"comment"] = comment.encode("utf-8")
     data = lt.bencode(metainfo)
     info_hashes = lt.torrent_info(data).info_hashes()  # raises if layers or roots disagree
-    return Torrent(data, str(info_hashes.v1), str(info_hashes.v2), piece_length)
-
-
-def load_infohashes(data: bytes) -> tuple[str, str]:
-    hashes = lt.torrent_info(data).info_hashes()
-    return str(hashes.v1), str(hashes.v2)
+    return Torrent(data, str(info_hashes.v1), str(info_hashes.v2) if hybrid else None,
+                   piece_length)

@@ -1,0 +1,238 @@
+"""Release: BagIt shards, torrents that libtorrent and transmission accept, reproducible and
+incremental builds, withdrawals, restore patches the zstd CLI applies, a real download."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import bagit
+import libtorrent as lt
+import pytest
+
+from musicark.archive import Archive
+from musicark.catalog import import_source
+from musicark.derive.run import derive
+from musicark.derive.tagging import tag_files
+from musicark.errors import BadQuery
+from musicark.ingest.pipeline import ingest
+from musicark.ingest.store import sha256_file
+from musicark.plan.plans import create_plan
+from musicark.release import ReleaseOptions, create_release, withdraw
+from musicark.synth import write_catalog
+from musicark.synth_audio import write_audio
+
+TRACKS = 3000
+SEED = 11
+OPTIONS = ReleaseOptions(buckets="50,20,0", max_files=8)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive with 8 matched files, a plan (originals and Opus), encodes and tags."""
+    root = tmp_path_factory.mktemp("release-base")
+    catalog = root / "catalog.csv"
+    write_catalog(catalog, TRACKS, seed=SEED)
+    with Archive.create(root / "archive") as archive:
+        import_source(archive, "table", catalog)
+        music = write_audio(root / "music", 8, seed=SEED, catalog_tracks=TRACKS)
+        assert ingest(archive, music, workers=2).matched == 8
+        plan_id, _ = create_plan(archive, "3GB")
+        derive(archive, plan_id, workers=2)
+        tag_files(archive, plan_id, workers=2)
+    return root / "archive"
+
+
+def _copy(base: Path, dest: Path) -> Archive:
+    shutil.copytree(base, dest)
+    return Archive.open(dest)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def _shards(release: Path) -> list[Path]:
+    return sorted((release / "shards").iterdir())
+
+
+def test_shards_are_valid_bags_and_tampering_is_caught(base: Path, tmp_path: Path) -> None:
+    archive = _copy(base, tmp_path / "a")
+    report = create_release(archive, "r1", ReleaseOptions(buckets="50,20,0", all_matched=True))
+    release = Path(report.path)
+    assert report.selection["files"] == 8 and report.copied == 0
+    for shard in _shards(release):
+        bag = bagit.Bag(str(shard))
+        bag.validate()
+        lines = [json.loads(x) for x in (shard / "files.jsonl").read_text().splitlines()]
+        assert {x["path"] for x in lines} == set(bag.payload_entries())
+        for x in lines:  # payload files are hardlinks into the store
+            payload = shard / x["path"]
+            assert payload.stat().st_nlink >= 2 and sha256_file(payload)[0] == x["sha256"]
+            assert x["tracks"] and x["tracks"][0]["track"].startswith("track:")
+    tampered = tmp_path / "tampered"
+    shutil.copytree(_shards(release)[0], tampered)  # a byte copy: the store stays intact
+    victim = next((tampered / "data").rglob("*.*"))
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    with pytest.raises(bagit.BagValidationError):
+        bagit.Bag(str(tampered)).validate()
+
+
+def _session() -> lt.session:
+    return lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False,
+                       "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+                       "allow_multiple_connections_per_ip": True})
+
+
+def _add(session: lt.session, info: lt.torrent_info, save: Path) -> lt.torrent_handle:
+    params = lt.add_torrent_params()
+    params.ti = info
+    params.save_path = str(save)
+    return session.add_torrent(params)
+
+
+def _transmission_major() -> int:
+    shown = subprocess.run(["transmission-show", "--version"], capture_output=True, text=True)
+    words = (shown.stdout + shown.stderr).split()
+    return int(words[1].split(".")[0]) if len(words) > 1 else 0
+
+
+@pytest.mark.parametrize("hybrid", [True, False])
+def test_torrents_recheck_complete_and_transmission_parses_them(base: Path, tmp_path: Path,
+                                                               hybrid: bool) -> None:
+    archive = _copy(base, tmp_path / "a")
+    options = ReleaseOptions(buckets="50,20,0", max_files=8, hybrid=hybrid)
+    release = Path(create_release(archive, "r1", options).path)
+    listing = json.loads((release / "torrents.json").read_text())["torrents"]
+    assert any(t["metadata"] for t in listing) and len(listing) >= 3
+    session = _session()
+    handles = []
+    for t in listing:
+        info = lt.torrent_info(str(release / t["torrent"]))
+        v2 = str(info.info_hashes().v2) if hybrid else None
+        assert (str(info.info_hashes().v1), v2) == (t["btih"], t["btmh"])
+        save = release / ("metadata" if t["metadata"] else "shards")
+        handles.append(_add(session, info, save))
+        if hybrid and _transmission_major() < 4:
+            continue  # Transmission < 4.0 rejects every hybrid torrent (its issue #3386)
+        shown = subprocess.run(["transmission-show", str(release / t["torrent"])],
+                               capture_output=True, text=True, check=True).stdout
+        assert f"Name: {t['name']}" in shown and f"Hash: {t['btih']}" in shown
+    deadline = time.monotonic() + 60
+    while not all(h.status().is_seeding for h in handles):
+        assert time.monotonic() < deadline, [h.status().state for h in handles]
+        time.sleep(0.1)
+    assert all(h.status().progress == 1.0 for h in handles)
+
+
+def test_build_is_byte_reproducible(base: Path, tmp_path: Path) -> None:
+    first = _copy(base, tmp_path / "a")
+    second = _copy(base, tmp_path / "b")
+    options = ReleaseOptions(buckets="50,20,0", max_files=8, web_seeds=("https://m.example/",))
+    one = create_release(first, "r1", options, out=tmp_path / "out1")
+    two = create_release(second, "r1", options, out=tmp_path / "out2")
+    files_one, files_two = _files(Path(one.path)), _files(Path(two.path))
+    assert files_one.keys() == files_two.keys() and files_one == files_two
+    assert any(k.endswith(".torrent") for k in files_one)
+    # --date writes dates (bag-info's Bagging-Date, torrents' creation date, "added").
+    dated = _copy(base, tmp_path / "c")
+    from datetime import date
+
+    three = create_release(dated, "r1", ReleaseOptions(
+        buckets="50,20,0", max_files=8, web_seeds=("https://m.example/",),
+        on=date(2026, 11, 25)), out=tmp_path / "out3")
+    assert [t["added"] for t in three.torrents] == ["2026-11-25"] * len(one.torrents)
+    assert three.torrents[-1]["btih"] == one.torrents[-1]["btih"]  # the snapshot's
+    assert _files(Path(three.path)) != files_one
+
+
+def test_incremental_release_keeps_earlier_shards(base: Path, tmp_path: Path) -> None:
+    archive = _copy(base, tmp_path / "a")
+    options = ReleaseOptions(buckets="50,20,0", all_matched=True)
+    first = create_release(archive, "r1", options)
+    before = _files(Path(first.path))
+    with pytest.raises(BadQuery, match="nothing new"):
+        create_release(archive, "r2", options)
+    music = write_audio(tmp_path / "more", 12, seed=SEED, catalog_tracks=TRACKS)
+    assert ingest(archive, music, workers=2).matched >= 4
+    second = create_release(archive, "r2", options)
+    assert _files(Path(first.path)) == before
+    listing = json.loads((Path(second.path) / "torrents.json").read_text())["torrents"]
+    earlier = [t for t in listing if t["release"] == "r1"]
+    assert [t["btih"] for t in earlier] == [t["btih"] for t in first.torrents]
+    assert len({t["name"] for t in listing}) == len(listing)
+    tracks = archive.conn.execute(
+        "SELECT track_rowid, count(*) FROM release_tracks GROUP BY 1 HAVING count(*) > 1")
+    assert tracks.fetchall() == []
+    assert second.selection["files"] == 4
+
+
+def test_withdrawn_items_never_enter_new_shards(base: Path, tmp_path: Path) -> None:
+    archive = _copy(base, tmp_path / "a")
+    rows = archive.conn.execute(
+        "SELECT tf.track_rowid, f.sha256 FROM track_files tf JOIN files f "
+        "ON f.rowid = tf.file_rowid ORDER BY tf.track_rowid").fetchall()
+    track, _ = rows[0]
+    _, sha = rows[1]
+    report = withdraw(archive, f"track:{track}", "rights holder request")
+    assert report["withdrawn"] == [f"track:{track}"]
+    report = withdraw(archive, sha, "damaged source")
+    assert report["withdrawn"][0].startswith("file:")
+    released = create_release(archive, "r1", ReleaseOptions(buckets="50,20,0",
+                                                            all_matched=True))
+    jsonl = "".join((s / "files.jsonl").read_text() for s in _shards(Path(released.path)))
+    assert f'"track:{track}"' not in jsonl and sha not in jsonl
+    assert released.selection["files"] == 6
+    kinds = {k for (k,) in archive.conn.execute("SELECT kind FROM tombstones")}
+    assert kinds == {"track", "file"}
+    # Withdrawing something already published names the torrents that still carry it.
+    _, other = rows[3]
+    again = withdraw(archive, other, "late request")
+    assert again["still_in_published_torrents"]
+    with pytest.raises(BadQuery):
+        withdraw(archive, other, " ")
+
+
+def test_restore_patches_apply_with_the_zstd_cli(base: Path, tmp_path: Path) -> None:
+    archive = _copy(base, tmp_path / "a")
+    release = Path(create_release(archive, "r1", OPTIONS).path)
+    restored = 0
+    for shard in _shards(release):
+        for line in (shard / "files.jsonl").read_text().splitlines():
+            entry = json.loads(line)
+            if not entry["restore"]:
+                continue
+            out = tmp_path / "restored"
+            subprocess.run(["zstd", "-q", "-d", "-f", f"--patch-from={shard / entry['path']}",
+                            str(shard / entry["restore"]["patch"]), "-o", str(out)], check=True)
+            assert sha256_file(out)[0] == entry["restore"]["sha256"]
+            restored += 1
+    assert restored == 8
+
+
+def test_a_real_download_between_two_sessions(base: Path, tmp_path: Path) -> None:
+    archive = _copy(base, tmp_path / "a")
+    release = Path(create_release(archive, "r1", OPTIONS).path)
+    shard = _shards(release)[0]
+    info = lt.torrent_info(str(release / "torrents" / f"{shard.name}.torrent"))
+    seeder, leecher = _session(), _session()
+    seeding = _add(seeder, info, shard.parent)
+    deadline = time.monotonic() + 60
+    while not seeding.status().is_seeding:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    empty = tmp_path / "download"
+    empty.mkdir()
+    getting = _add(leecher, lt.torrent_info(info), empty)
+    getting.connect_peer(("127.0.0.1", seeder.listen_port()))
+    while not getting.status().is_seeding:
+        assert time.monotonic() < deadline, getting.status().state
+        time.sleep(0.05)
+    got = _files(empty / shard.name)
+    assert got == _files(shard) and len(got) > 4
