@@ -1,8 +1,10 @@
 """One read pass per file: v1 SHA-1 pieces, the v2 merkle tree and, on request, the SHA-256.
 
 In a hybrid torrent every file starts on a piece boundary (BEP 47 pad files follow each
-file), so each file's pieces are independent: files are hashed in parallel threads
-(hashlib releases the GIL on large buffers) and each byte is read once.
+file), so each file's pieces are independent: files are hashed in parallel and each byte is
+read once. Large batches go to worker processes: a v2 tree needs one hashlib call per
+16 KiB block, and threads handing the GIL back and forth at that rate scaled to only
+1.3 cores of 2 (measured in benchmarks/release.py); small batches stay in threads.
 
 A v2 `pieces root` (BEP 52) is the root of a SHA-256 merkle tree over 16 KiB blocks, padded
 with zero leaves to a power of two; it is not the file's SHA-256.
@@ -11,15 +13,16 @@ with zero leaves to a power of two; it is not the file's SHA-256.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 BLOCK = 16 * 1024
 ZERO_LEAF = bytes(32)
-READ_SIZE = 8 << 20
+PROCESS_THRESHOLD = 64 << 20  # bytes in a batch above which worker processes pay off
 
 
 @dataclass(frozen=True)
@@ -45,43 +48,43 @@ def _pow2_at_least(n: int) -> int:
 
 
 def hash_file(path: Path, piece_length: int, *, with_sha256: bool = False) -> FileHashes:
-    """Hash one file for a hybrid torrent with `piece_length` (a power of two ≥ 16 KiB)."""
+    """Hash one file for a hybrid torrent with `piece_length` (a power of two ≥ 16 KiB).
+
+    The file is memory-mapped: hashing reads the page cache directly, with no copy.
+    """
     blocks_per_piece = piece_length // BLOCK
     sha1, sha256 = hashlib.sha1, hashlib.sha256
-    whole = sha256() if with_sha256 else None
-    v1: list[bytes] = []
-    piece_hashes: list[bytes] = []
-    first_leaves: list[bytes] = []
-    size = 0
-    read_size = max(READ_SIZE - READ_SIZE % piece_length, piece_length)
-    buffer = bytearray(read_size)
-    view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as fh:
-        while True:
-            got = fh.readinto(buffer)
-            if not got:
-                break
-            data = view[:got]
-            size += got
-            if whole is not None:
-                whole.update(data)
-            for start in range(0, got, piece_length):
-                piece = data[start:start + piece_length]
-                if len(piece) == piece_length:
-                    v1.append(sha1(piece).digest())
-                else:  # the file's last piece: the pad file's zeros complete it
-                    digest = sha1(piece)
-                    digest.update(bytes(piece_length - len(piece)))
-                    v1.append(digest.digest())
-                leaves = [sha256(piece[i:i + BLOCK]).digest() for i in range(0, len(piece), BLOCK)]
-                if not piece_hashes and not first_leaves:
-                    first_leaves = leaves
-                piece_hashes.append(merkle_root(leaves, blocks_per_piece))
-            if got < read_size:
-                break
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return FileHashes(0, b"", None, None, sha256().hexdigest() if with_sha256 else None)
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
+            mapped.madvise(mmap.MADV_SEQUENTIAL)
+            data = memoryview(mapped)
+            try:
+                whole = sha256() if with_sha256 else None
+                v1: list[bytes] = []
+                piece_hashes: list[bytes] = []
+                first_leaves: list[bytes] = []
+                for start in range(0, size, piece_length):
+                    piece = data[start:start + piece_length]
+                    if whole is not None:
+                        whole.update(piece)
+                    if len(piece) == piece_length:
+                        v1.append(sha1(piece).digest())
+                    else:  # the file's last piece: the pad file's zeros complete it
+                        digest = sha1(piece)
+                        digest.update(bytes(piece_length - len(piece)))
+                        v1.append(digest.digest())
+                    leaves = [sha256(piece[i:i + BLOCK]).digest()
+                              for i in range(0, len(piece), BLOCK)]
+                    if start == 0:
+                        first_leaves = leaves
+                    piece_hashes.append(merkle_root(leaves, blocks_per_piece))
+                    piece.release()
+            finally:
+                data.release()
     digest_hex = whole.hexdigest() if whole is not None else None
-    if size == 0:
-        return FileHashes(0, b"", None, None, digest_hex)
     if len(piece_hashes) == 1:
         # One piece or less: the tree is only as wide as the file's own blocks.
         root = merkle_root(first_leaves, _pow2_at_least(len(first_leaves)))
@@ -91,15 +94,26 @@ def hash_file(path: Path, piece_length: int, *, with_sha256: bool = False) -> Fi
     return FileHashes(size, b"".join(v1), root, b"".join(piece_hashes), digest_hex)
 
 
+def _executor(paths: list[Path], workers: int) -> Executor:
+    total = 0
+    for p in paths:
+        total += os.stat(p).st_size
+        if total >= PROCESS_THRESHOLD and len(paths) > 1 and workers > 1:
+            # The platform's default start method, as `runner.fan_out`: forkserver and spawn
+            # would re-run the caller's __main__, breaking scripts without a main guard.
+            return ProcessPoolExecutor(max_workers=workers)
+    return ThreadPoolExecutor(max_workers=workers)
+
+
 def hash_files(paths: Iterable[Path], piece_length: int, *, with_sha256: bool = False,
-               threads: int | None = None,
+               workers: int | None = None,
                progress: Callable[[int], None] = lambda nbytes: None) -> Iterator[FileHashes]:
-    """Hash files in parallel threads, yielding results in input order."""
-    threads = threads or os.cpu_count() or 1
+    """Hash files in parallel, yielding results in input order."""
+    workers = workers or os.cpu_count() or 1
     paths = list(paths)
-    with ThreadPoolExecutor(max_workers=threads) as pool:
+    with _executor(paths, workers) as pool:
         # A bounded window keeps memory flat on shards of 60,000 files.
-        window = threads * 4
+        window = workers * 4
         futures = [pool.submit(hash_file, p, piece_length, with_sha256=with_sha256)
                    for p in paths[:window]]
         next_index = len(futures)
