@@ -115,7 +115,10 @@ def release_create(
 @release_app.command("list")
 @handle_errors
 def release_list(archive: ArchiveOpt = None, as_json: JsonOpt = False) -> None:
-    """Releases and their torrents, oldest first."""
+    """Releases and their torrents, oldest first.
+
+    Example: musicark release list --json
+    """
     conn = Archive.locate(archive, readonly=True).conn
     rows = conn.execute("""
         SELECT r.name, r.release_date, t.name, t.metadata, t.num_files, t.size,
