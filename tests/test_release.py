@@ -236,3 +236,29 @@ def test_a_real_download_between_two_sessions(base: Path, tmp_path: Path) -> Non
         time.sleep(0.05)
     got = _files(empty / shard.name)
     assert got == _files(shard) and len(got) > 4
+
+
+def test_cli_release_withdraw_and_list(base: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from musicark.cli import app
+
+    root = tmp_path / "a"
+    shutil.copytree(base, root)
+    runner = CliRunner()
+    args = ["--archive", str(root), "--json"]
+    track = Archive.open(root).conn.execute(
+        "SELECT min(track_rowid) FROM track_files").fetchone()[0]
+    result = runner.invoke(app, ["withdraw", f"track:{track}", "--reason", "test", *args])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["release", "create", "r1", "--buckets", "50,20,0", "--all",
+                                 "--verify", *args])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["selection"]["files"] == 7 and report["torrents"][-1]["metadata"]
+    again = runner.invoke(app, ["release", "create", "r1", *args])
+    assert again.exit_code == 2 and "exists" in again.output
+    listed = json.loads(runner.invoke(app, ["release", "list", *args]).stdout)
+    assert {t["torrent"] for t in listed} == {t["name"] for t in report["torrents"]}
+    bad = runner.invoke(app, ["release", "create", "r2", "--piece-size", "3KiB", *args])
+    assert bad.exit_code == 2 and "piece-size" in bad.output

@@ -3,7 +3,8 @@
 Creates an archive, synthesizes a 100k-track catalog, imports it, prints statistics (and
 charts), a search, a lookup and a shuffle; then renders tagged audio for some of its tracks,
 ingests it (store, ledger, fingerprints) and matches it to the catalog; plans what to keep
-for a 100 GB budget. Later stages of the pipeline join here as they land.
+for a 100 GB budget, encodes the long tail to Opus, tags copies with restore patches, and
+publishes a release: BagIt shards with hybrid torrents and torrents.json, then a seed plan.
 """
 
 from __future__ import annotations
@@ -61,7 +62,12 @@ def main(target: str = "demo-archive", tracks: int = 100_000) -> None:
     run("plan", "create", "--budget", "100GB", env=env)
     run("derive", env=env)
     run("tag", env=env)
+    run("release", "create", "demo-1", "--buckets", "50,20,0", env=env)
+    torrents = archive / "releases" / "demo-1" / "torrents.json"
+    run("seed-plan", str(torrents), "--max-tb", "0.00002", env=env)
     print(f"\nThe demo archive is in {archive} (charts in {base / 'charts'}).")
+    print(f"Its release: torrents in {torrents.parent / 'torrents'}, list in {torrents}, "
+          f"BagIt shards in {torrents.parent / 'shards'}.")
     print(f"Try: export MUSICARK_ARCHIVE={archive}; musicark search 'your words'")
 
 

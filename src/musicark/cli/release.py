@@ -21,6 +21,7 @@ from musicark.cli.app import (
     print_json,
 )
 from musicark.errors import BadQuery
+from musicark.release.seedplan import human_bytes
 
 release_app = typer.Typer(help="Publish shards as BagIt bags and hybrid torrents.",
                           no_args_is_help=True)
@@ -100,12 +101,12 @@ def release_create(
     for t in data["torrents"]:
         pops = ("" if t["popularity_min"] is None
                 else f"{t['popularity_min']}-{t['popularity_max']}")
-        table.add_row(t["name"], f"{t['num_files']:,}", f"{t['data_size'] / 1e6:,.1f} MB", pops,
+        table.add_row(t["name"], f"{t['num_files']:,}", human_bytes(t["data_size"]), pops,
                       f"{t['listens_covered']:,.0f}", t["btih"][:16])
     out.print(table)
     sel = data["selection"]
     out.print(f"{sel['files']:,} payload files for {sel['tracks']:,} tracks "
-              f"({sel['bytes'] / 1e6:,.1f} MB); {data['linked']:,} hardlinked, "
+              f"({human_bytes(sel['bytes'])}); {data['linked']:,} hardlinked, "
               f"{data['copied']:,} copied")
     for why, count in sel["skipped"].items():
         err.print(f"  left out: {count:,} tracks ({why})", highlight=False)
@@ -132,7 +133,7 @@ def release_list(archive: ArchiveOpt = None, as_json: JsonOpt = False) -> None:
     table = Table("release", "torrent", "files", "size", "btih")
     for d in data:
         table.add_row(d["release"], d["torrent"], f"{d['num_files']:,}",
-                      f"{d['data_size'] / 1e6:,.1f} MB", d["btih"])
+                      human_bytes(d["data_size"]), d["btih"])
     out.print(table)
 
 
@@ -194,9 +195,9 @@ def seed_plan_cmd(
     table = Table("torrent", "size", "seeders", "why", title=f"seed plan ({plan['rule']} rule)",
                   title_justify="left")
     for p in plan["picks"]:
-        table.add_row(p["name"], f"{p['size'] / 1e9:,.2f} GB",
+        table.add_row(p["name"], human_bytes(p["size"]),
                       "?" if p["seeders"] is None else str(p["seeders"]), p["why"])
     out.print(table)
-    out.print(f"{plan['torrents']} torrents, {plan['bytes'] / 1e12:,.3f} TB of "
-              f"{plan['max_bytes'] / 1e12:,.3f} TB; protects {plan['listens_protected']:,.0f} "
+    out.print(f"{plan['torrents']} torrents, {human_bytes(plan['bytes'])} of "
+              f"{human_bytes(plan['max_bytes'])}; protects {plan['listens_protected']:,.0f} "
               f"listens at risk ({plan['listens_covered']:,.0f} covered)")

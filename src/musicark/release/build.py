@@ -111,6 +111,7 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
         latest = conn.execute("SELECT max(id) FROM plans").fetchone()[0]
         options = replace(options, plan_id=latest)
     bounds = parse_buckets(options.buckets)
+    parse_piece_length(options.piece_size, [1])  # bad options fail before any work
     selection = select_items(archive, options.plan_id)
     if not selection.items:
         raise BadQuery("nothing new to release: " + json.dumps(selection.as_dict()["skipped"]))

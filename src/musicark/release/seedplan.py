@@ -26,6 +26,14 @@ from musicark.errors import BadQuery
 MB = 1_000_000
 
 
+def human_bytes(n: float) -> str:
+    """Decimal units, as disks are sold: 1.5 TB, 340 GB, 12.0 MB."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n:,.0f} B"
+
+
 def load_torrents(path: Path) -> list[dict[str, Any]]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -108,7 +116,7 @@ def _explain(row: dict, why: str) -> dict:
                else f"{row['seeders']} seeder{'s' * (row['seeders'] != 1)}")
     return {**row, "protects": round(row["protects"], 3),
             "why": f"{why}: {seeders}, {row['listens']:,.0f} listens in "
-                   f"{row['size'] / 1e9:,.2f} GB"}
+                   f"{human_bytes(row['size'])}"}
 
 
 def _musicark(rows: list[dict], budget: float) -> list[dict]:
