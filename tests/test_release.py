@@ -262,3 +262,27 @@ def test_cli_release_withdraw_and_list(base: Path, tmp_path: Path) -> None:
     assert {t["torrent"] for t in listed} == {t["name"] for t in report["torrents"]}
     bad = runner.invoke(app, ["release", "create", "r2", "--piece-size", "3KiB", *args])
     assert bad.exit_code == 2 and "piece-size" in bad.output
+
+
+def test_a_failed_build_leaves_nothing_and_the_next_run_completes(
+        base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import musicark.release.build as build
+
+    archive = _copy(base, tmp_path / "a")
+    real, calls = build.build_torrent, []
+
+    def dies_on_the_second_shard(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(build, "build_torrent", dies_on_the_second_shard)
+    with pytest.raises(KeyboardInterrupt):
+        create_release(archive, "r1", OPTIONS)
+    releases = archive.path / "releases"
+    assert list(releases.iterdir()) == [] if releases.exists() else True
+    assert archive.conn.execute("SELECT count(*) FROM torrents").fetchone()[0] == 0
+    monkeypatch.setattr(build, "build_torrent", real)
+    report = create_release(archive, "r1", OPTIONS)
+    assert [p.name for p in releases.iterdir()] == ["r1"] and len(report.torrents) >= 3
