@@ -286,3 +286,22 @@ def test_a_failed_build_leaves_nothing_and_the_next_run_completes(
     monkeypatch.setattr(build, "build_torrent", real)
     report = create_release(archive, "r1", OPTIONS)
     assert [p.name for p in releases.iterdir()] == ["r1"] and len(report.torrents) >= 3
+
+
+def test_verify_stops_on_a_store_file_that_lost_its_bytes(base: Path, tmp_path: Path) -> None:
+    from musicark.errors import FixityError
+    from musicark.ingest.store import Store
+
+    archive = _copy(base, tmp_path / "a")
+    sha = archive.conn.execute(
+        "SELECT f.sha256 FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid "
+        "ORDER BY f.rowid LIMIT 1").fetchone()[0]
+    path = Store(archive.store_path).path_for(sha)
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    options = ReleaseOptions(buckets="50,20,0", all_matched=True, verify=True)
+    with pytest.raises(FixityError, match=sha):
+        create_release(archive, "r1", options)
+    assert not (archive.path / "releases" / "r1").exists()
