@@ -1,7 +1,8 @@
 """Planner benchmark (issue #4): time and peak RSS of a plan over N synthetic tracks.
 
-Each size runs in its own process (so peak RSS is that plan's), on synthetic arrays with the
-reference's popularity shape; the budget is a third of the bytes all originals would take.
+Each size runs in its own process (so peak RSS is that plan's, inputs included), on compact
+synthetic arrays (float32 listens and sizes, int8 popularity, int32 durations and ISRC ids)
+with the reference's popularity shape; the budget is a third of the bytes of all originals.
 
     python benchmarks/plan.py 1000000 10000000
 """
@@ -15,25 +16,46 @@ import sys
 import time
 
 
-def one(n: int) -> dict:
+def synthetic_input(n: int, chunk: int = 1 << 22):
+    """Compact arrays (21 bytes a track), filled chunk by chunk so generating them never
+    holds a float64 copy of the whole catalog."""
     import numpy as np
 
-    from musicark.plan.planner import PlanInput, make_plan
+    from musicark.plan.planner import PlanInput
     from musicark.synth import listens_sample, popularity_sample
 
     rng = np.random.default_rng(0)
-    pop = popularity_sample(n, rng)
-    duration = rng.integers(60_000, 400_000, n).astype(np.float64)
-    inp = PlanInput(listens=listens_sample(pop, rng).astype(np.float64), popularity=pop,
-                    duration_ms=duration, original_bytes=duration / 1000 * 20_000,
-                    isrc_group=np.where(rng.random(n) < 0.2, rng.integers(0, n // 3, n), -1),
-                    priority=rng.random(n))
+    inp = PlanInput(listens=np.empty(n, np.float32), popularity=np.empty(n, np.int8),
+                    duration_ms=np.empty(n, np.int32), original_bytes=np.empty(n, np.float32),
+                    isrc_group=np.empty(n, np.int32), priority=np.empty(n, np.float32))
+    for start in range(0, n, chunk):
+        m = min(chunk, n - start)
+        sl = slice(start, start + m)
+        pop = popularity_sample(m, rng)
+        inp.popularity[sl] = pop
+        inp.listens[sl] = listens_sample(pop, rng)
+        duration = rng.integers(60_000, 400_000, m)
+        inp.duration_ms[sl] = duration
+        inp.original_bytes[sl] = duration / 1000 * 20_000
+        inp.isrc_group[sl] = np.where(rng.random(m) < 0.2, rng.integers(0, n // 3, m), -1)
+        inp.priority[sl] = rng.random(m)
+    return inp
+
+
+def one(n: int) -> dict:
+    from musicark.plan.budget import chunks
+    from musicark.plan.planner import make_plan
+
+    inp = synthetic_input(n)
+    input_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    budget = sum(float(inp.original_bytes[sl].sum(dtype="float64")) for sl in chunks(n)) / 3
     start = time.perf_counter()
-    plan = make_plan(inp, float(inp.original_bytes.sum()) / 3)
+    plan = make_plan(inp, budget)
     seconds = time.perf_counter() - start
     summary = plan.summary()
     return {"benchmark": "plan", "tracks": n, "plan_seconds": round(seconds, 2),
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+            "input_rss_mib": input_rss,
             "coverage": round(summary["coverage"], 6),
             "reference_coverage": round(summary["reference_rule"]["coverage"], 6),
             "gap_to_lp_bound": summary["gap_to_lp_bound"]}

@@ -9,6 +9,10 @@ then artist followers), covers them all, as in the reference release.
 
 The reference release's fixed rule at the same budget is computed alongside; if it ever
 covered more, its selection would be used instead, so the plan never covers less.
+
+Memory: inputs may be compact (float32 listens and sizes, int8 popularity, int32 durations
+and ISRC ids); the planner works chunk by chunk and keeps about 5 bytes a track of its own
+(a 2-byte bin, two 1-byte tiers, a 1-byte choice), so 256 M tracks plan in a few GB.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from musicark.plan.budget import select
+from musicark.plan.budget import chunks, fill_in_order, select_columns
 
 TIER_NONE, TIER_OPUS, TIER_ORIGINAL, TIER_SAME_ISRC = 0, 1, 2, 3
 TIER_NAMES = {TIER_NONE: "skip", TIER_OPUS: "opus75", TIER_ORIGINAL: "original",
@@ -37,29 +41,47 @@ class PlanInput:
     isrc_group: np.ndarray  # ISRC id per track, -1 where none
     priority: np.ndarray  # secondary priority within an ISRC (higher keeps the file)
 
-    def opus_bytes(self) -> np.ndarray:
-        return self.duration_ms.astype(np.float64) / 1000 * BITRATES["opus75"] / 8 * \
-            OPUS_OVERHEAD
+    def __len__(self) -> int:
+        return len(self.listens)
+
+    def opus_bytes(self, sl: slice = slice(None)) -> np.ndarray:
+        return self.duration_ms[sl].astype(np.float64) * (BITRATES["opus75"] / 8000 *
+                                                          OPUS_OVERHEAD)
+
+    def tier_bytes(self, tier: np.ndarray, sl: slice = slice(None)) -> np.ndarray:
+        """What each track of `sl` costs at its tier (`tier` holds the slice's tiers)."""
+        original = self.original_bytes[sl].astype(np.float64)
+        return np.where(tier == TIER_ORIGINAL, original,
+                        np.where(tier == TIER_OPUS, self.opus_bytes(sl), 0.0))
 
 
 @dataclass
 class PlanResult:
     tier: np.ndarray  # uint8 per track (TIER_*)
-    bytes: np.ndarray  # float64 per track: what it costs in this plan
+    inp: PlanInput
     budget: float
     covered_listens: float
     total_listens: float
     lp_bound: float
+    used_bytes: float = 0.0
     by_tier: dict[str, dict[str, float]] = field(default_factory=dict)
     reference: dict[str, float] = field(default_factory=dict)
     used_reference: bool = False
+
+    @property
+    def bytes(self) -> np.ndarray:
+        """Per track, what it costs in this plan (computed on demand: 8 bytes a track)."""
+        return self.inp.tier_bytes(self.tier)
+
+    def bytes_at(self, idx: np.ndarray) -> np.ndarray:
+        return self.inp.tier_bytes(self.tier[idx], idx)
 
     def summary(self) -> dict:
         return {
             "budget_bytes": self.budget, "coverage": self.covered_listens / self.total_listens
             if self.total_listens else None,
             "covered_listens": self.covered_listens, "total_listens": self.total_listens,
-            "bytes": float(self.bytes.sum()), "lp_bound_coverage": self.lp_bound /
+            "bytes": self.used_bytes, "lp_bound_coverage": self.lp_bound /
             self.total_listens if self.total_listens else None,
             "gap_to_lp_bound": (self.lp_bound - self.covered_listens) / self.lp_bound
             if self.lp_bound else 0.0,
@@ -68,94 +90,164 @@ class PlanResult:
         }
 
 
-def representatives(inp: PlanInput, below: int) -> np.ndarray:
-    """For tail tracks sharing an ISRC: index of the track that keeps the file (self if none)."""
-    n = len(inp.listens)
-    rep = np.arange(n)
-    tail = (inp.isrc_group >= 0) & (inp.popularity < below)
-    idx = np.flatnonzero(tail)
-    if not len(idx):
-        return rep
-    # Sort by (group, -priority, index): the first of each group is its representative.
-    order = idx[np.lexsort((idx, -inp.priority[idx], inp.isrc_group[idx]))]
+@dataclass
+class Followers:
+    """Tail tracks whose ISRC's file is kept on another track (`leader`), sorted by leader."""
+
+    track: np.ndarray
+    leader: np.ndarray
+
+    def extra_listens(self, listens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(leaders, the listens their followers add), leaders ascending."""
+        if not len(self.track):
+            return np.empty(0, np.int64), np.empty(0)
+        starts = np.flatnonzero(np.r_[True, self.leader[1:] != self.leader[:-1]])
+        added = np.add.reduceat(listens[self.track].astype(np.float64), starts)
+        return self.leader[starts], added
+
+
+def followers_of(inp: PlanInput, below: int) -> Followers:
+    """For tail tracks sharing an ISRC, the one with the highest priority keeps the file.
+    int32 indices and one sort: a few hundred MB for 30 M such tracks."""
+    tail = np.flatnonzero((inp.isrc_group >= 0) & (inp.popularity < below)).astype(np.int32)
+    if not len(tail):
+        return Followers(np.empty(0, np.int32), np.empty(0, np.int32))
+    # Stable sort by (group, -priority): ties stay in index order; each group's first leads.
+    order = tail[np.lexsort((-inp.priority[tail], inp.isrc_group[tail]))]
+    del tail
     groups = inp.isrc_group[order]
-    first = np.r_[True, groups[1:] != groups[:-1]]
-    leader = order[np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))]
-    rep[order] = leader
+    first = np.empty(len(order), bool)
+    first[0] = True
+    np.not_equal(groups[1:], groups[:-1], out=first[1:])
+    del groups
+    leader = order[first][np.cumsum(first, dtype=np.int32) - 1]
+    track, leader = order[~first], leader[~first]
+    by_leader = np.argsort(leader, kind="stable")
+    return Followers(track[by_leader], leader[by_leader])
+
+
+def representatives(inp: PlanInput, below: int) -> np.ndarray:
+    """Per track, the index of the track whose file covers it (itself where none other)."""
+    rep = np.arange(len(inp))
+    f = followers_of(inp, below)
+    rep[f.track] = f.leader
     return rep
+
+
+def _chunk_add(values: np.ndarray, sl: slice, at: np.ndarray, added: np.ndarray) -> None:
+    """values[at - sl.start] += added, for the sorted indices `at` inside the slice."""
+    lo, hi = np.searchsorted(at, [sl.start, sl.stop])
+    values[at[lo:hi] - sl.start] += added[lo:hi]
 
 
 def make_plan(inp: PlanInput, budget: float, *, tiers: tuple[str, ...] = ("original", "opus75"),
               isrc_dedup_below: int = 1) -> PlanResult:
-    n = len(inp.listens)
-    listens = inp.listens.astype(np.float64)
-    rep = representatives(inp, isrc_dedup_below)
-    is_rep = rep == np.arange(n)
-    # A representative carries the listens of every track its file covers.
-    value = np.bincount(rep, weights=listens, minlength=n)
-    original = inp.original_bytes.astype(np.float64)
-    opus = inp.opus_bytes() if "opus75" in tiers else np.full(n, np.inf)
-    if "original" not in tiers:
-        original = np.full(n, np.inf)
-    cheapest = np.minimum(original, opus)
-    cover = select(value, np.where(np.isfinite(cheapest), cheapest, 0), budget,
-                   eligible=is_rep & np.isfinite(cheapest))
-    tier = np.where(cover.chosen, np.where(opus <= original, TIER_OPUS, TIER_ORIGINAL),
-                    TIER_NONE).astype(np.uint8)
-    cost = np.where(cover.chosen, cheapest, 0.0)
-    left = budget - cover.cost
-    if left > 0 and "original" in tiers and "opus75" in tiers:
-        can = cover.chosen & (tier == TIER_OPUS) & np.isfinite(original)
-        extra = np.where(can, original - opus, 0.0)
-        upgrade = select(value, extra, left, eligible=can & (extra > 0))
-        tier[upgrade.chosen & can] = TIER_ORIGINAL
-        cost = np.where(tier == TIER_ORIGINAL, original, cost)
-    covered_by = tier[rep] != TIER_NONE
-    tier[~is_rep & covered_by] = TIER_SAME_ISRC
-    covered = float(listens[tier != TIER_NONE].sum())
-    result = PlanResult(tier=tier, bytes=cost, budget=budget, covered_listens=covered,
-                        total_listens=float(listens.sum()), lp_bound=cover.lp_bound)
-    ref_tier, ref_cost = reference_rule(inp, budget, rep, original, inp.opus_bytes())
-    ref_covered = float(listens[ref_tier != TIER_NONE].sum())
+    n = len(inp)
+    total = sum(float(inp.listens[sl].astype(np.float64).sum()) for sl in chunks(n))
+    followers = followers_of(inp, isrc_dedup_below)
+    leaders, added = followers.extra_listens(inp.listens)
+    is_follower = np.zeros(n, bool)
+    is_follower[followers.track] = True
+    use_original, use_opus = "original" in tiers, "opus75" in tiers
+
+    def costs(sl: slice) -> tuple[np.ndarray, np.ndarray]:
+        original = inp.original_bytes[sl].astype(np.float64) if use_original else \
+            np.full(sl.stop - sl.start, np.inf)
+        opus = inp.opus_bytes(sl) if use_opus else np.full(sl.stop - sl.start, np.inf)
+        return original, opus
+
+    def value(sl: slice) -> np.ndarray:
+        """A leader carries the listens of every track its file covers; followers none."""
+        v = inp.listens[sl].astype(np.float64)
+        _chunk_add(v, sl, leaders, added)
+        v[is_follower[sl]] = 0.0
+        return v
+
+    def cover_columns(sl: slice):
+        original, opus = costs(sl)
+        cheapest = np.minimum(original, opus)
+        finite = np.isfinite(cheapest)
+        return np.where(finite, value(sl), 0.0), np.where(finite, cheapest, 0.0)
+
+    cover = select_columns(n, cover_columns, budget)
+    tier = np.zeros(n, np.uint8)
+    for sl in chunks(n):
+        original, opus = costs(sl)
+        tier[sl] = np.where(cover.chosen[sl], np.where(opus <= original, TIER_OPUS,
+                                                       TIER_ORIGINAL), TIER_NONE)
+    lp_bound, left = cover.lp_bound, budget - cover.cost
+    del cover
+    if left > 0 and use_original and use_opus:
+        def upgrade_columns(sl: slice):
+            original, opus = costs(sl)
+            extra = original - opus
+            can = (tier[sl] == TIER_OPUS) & np.isfinite(original) & (extra > 0)
+            return np.where(can, value(sl), 0.0), np.where(can, extra, 0.0)
+
+        upgrade = select_columns(n, upgrade_columns, left)
+        tier[upgrade.chosen] = TIER_ORIGINAL
+        del upgrade
+    _mark_same_isrc(tier, followers)
+    covered, used, by_tier = _tally(inp, tier)
+    result = PlanResult(tier=tier, inp=inp, budget=budget, covered_listens=covered,
+                        total_listens=total, lp_bound=lp_bound, used_bytes=used)
+    ref_tier = reference_rule(inp, budget, followers, is_follower, tiers)
+    ref_covered, ref_used, ref_by_tier = _tally(inp, ref_tier)
     if ref_covered > covered:  # never cover less than the reference rule
-        result.tier, result.bytes, result.covered_listens = ref_tier, ref_cost, ref_covered
-        result.used_reference = True
-    result.by_tier = _by_tier(result.tier, result.bytes, listens)
-    result.reference = {"coverage": ref_covered / result.total_listens if result.total_listens
-                        else None, "bytes": float(ref_cost.sum()),
-                        "tiers": _by_tier(ref_tier, ref_cost, listens)}
+        result.tier, result.covered_listens, result.used_bytes = ref_tier, ref_covered, ref_used
+        result.used_reference, by_tier = True, ref_by_tier
+    result.by_tier = _shares(by_tier, total)
+    result.reference = {"coverage": ref_covered / total if total else None,
+                        "bytes": ref_used, "tiers": _shares(ref_by_tier, total)}
     return result
 
 
-def reference_rule(inp: PlanInput, budget: float, rep: np.ndarray, original: np.ndarray,
-                   opus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _mark_same_isrc(tier: np.ndarray, followers: Followers) -> None:
+    covered = (tier[followers.leader] != TIER_NONE) & (tier[followers.track] == TIER_NONE)
+    tier[followers.track[covered]] = TIER_SAME_ISRC
+
+
+def reference_rule(inp: PlanInput, budget: float, followers: Followers,
+                   is_follower: np.ndarray, tiers: tuple[str, ...] = ("original", "opus75")
+                   ) -> np.ndarray:
     """The reference release's fixed rule, filled in its order until the budget runs out:
     originals for popularity > 0 (most popular first), then Opus for popularity 0, one file
     per ISRC there (highest secondary priority first)."""
-    n = len(inp.listens)
+    n = len(inp)
     tier = np.zeros(n, np.uint8)
-    cost = np.zeros(n)
-    pop = inp.popularity
-    head = np.flatnonzero((pop > 0) & np.isfinite(original))
-    head = head[np.argsort(-pop[head], kind="stable")]
-    fits = np.cumsum(original[head]) <= budget
-    tier[head[fits]] = TIER_ORIGINAL
-    cost[head[fits]] = original[head[fits]]
-    left = budget - float(cost.sum())
-    tail = np.flatnonzero((pop <= 0) & (rep == np.arange(n)))
-    tail = tail[np.argsort(-inp.priority[tail], kind="stable")]
-    fits = np.cumsum(opus[tail]) <= left
-    tier[tail[fits]] = TIER_OPUS
-    cost[tail[fits]] = opus[tail[fits]]
-    dup = (rep != np.arange(n)) & (tier[rep] != TIER_NONE) & (tier == TIER_NONE)
-    tier[dup] = TIER_SAME_ISRC
-    return tier, cost
+    used = 0.0
+    if "original" in tiers:
+        def head(sl: slice):
+            pop = inp.popularity[sl]
+            original = inp.original_bytes[sl].astype(np.float64)
+            return pop, (pop > 0) & np.isfinite(original), original
+
+        chosen, used = fill_in_order(n, head, budget)
+        tier[chosen] = TIER_ORIGINAL
+        del chosen
+    if "opus75" in tiers:
+        def tail(sl: slice):
+            ok = (inp.popularity[sl] <= 0) & ~is_follower[sl]
+            return inp.priority[sl], ok, inp.opus_bytes(sl)
+
+        chosen, _ = fill_in_order(n, tail, budget - used)
+        tier[chosen] = TIER_OPUS
+    _mark_same_isrc(tier, followers)
+    return tier
 
 
-def _by_tier(tier: np.ndarray, cost: np.ndarray, listens: np.ndarray) -> dict:
-    total = float(listens.sum()) or 1.0
-    counts = np.bincount(tier, minlength=4)
-    sizes = np.bincount(tier, weights=cost, minlength=4)
-    shares = np.bincount(tier, weights=listens, minlength=4) / total
-    return {TIER_NAMES[t]: {"tracks": int(counts[t]), "bytes": float(sizes[t]),
-                            "listen_share": float(shares[t])} for t in TIER_NAMES}
+def _tally(inp: PlanInput, tier: np.ndarray) -> tuple[float, float, dict]:
+    """Covered listens, bytes, and per tier (tracks, bytes, listens)."""
+    counts, sizes, listens = np.zeros(4), np.zeros(4), np.zeros(4)
+    for sl in chunks(len(inp)):
+        t = tier[sl]
+        counts += np.bincount(t, minlength=4)
+        sizes += np.bincount(t, weights=inp.tier_bytes(t, sl), minlength=4)
+        listens += np.bincount(t, weights=inp.listens[sl].astype(np.float64), minlength=4)
+    per_tier = {t: (int(counts[t]), float(sizes[t]), float(listens[t])) for t in TIER_NAMES}
+    return float(listens[1:].sum()), float(sizes.sum()), per_tier
+
+
+def _shares(per_tier: dict, total: float) -> dict:
+    return {TIER_NAMES[t]: {"tracks": c, "bytes": b, "listen_share": lst / (total or 1.0)}
+            for t, (c, b, lst) in per_tier.items()}

@@ -99,7 +99,7 @@ def create_plan(archive: Archive, budget: str | float, *,
             "VALUES (?,?,?,?,?)",
             zip([plan_id] * len(keep), rowids[keep].tolist(),
                 [TIER_NAMES[t] for t in result.tier[keep].tolist()],
-                inp.listens[keep].tolist(), result.bytes[keep].tolist(), strict=True))
+                inp.listens[keep].tolist(), result.bytes_at(keep).tolist(), strict=True))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
