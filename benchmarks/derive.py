@@ -43,12 +43,20 @@ def _ours(args: tuple[str, str]) -> None:
     probe(Path(dst), fingerprint=False)  # the verification musicark always does
 
 
+def _ours_encode_only(args: tuple[str, str]) -> None:
+    from musicark.derive.opus import _encode
+
+    src, dst = args
+    _encode(Path(src), Path(dst))
+
+
 def bench_opus(files: list[Path]) -> dict:
     out = Path(tempfile.mkdtemp(dir=WORK))
     jobs = {name: [(str(f), str(out / f"{name}-{i}.opus")) for i, f in enumerate(files)]
-            for name in ("ffmpeg", "musicark")}
+            for name in ("ffmpeg", "musicark", "encode_only")}
     seconds = {}
-    for name, func in (("ffmpeg", _ffmpeg), ("musicark", _ours)):
+    for name, func in (("ffmpeg", _ffmpeg), ("musicark", _ours),
+                       ("encode_only", _ours_encode_only)):
         with ProcessPoolExecutor(CORES) as pool:
             list(pool.map(func, jobs[name][:CORES]))  # warm the workers
             start = time.perf_counter()
@@ -58,7 +66,9 @@ def bench_opus(files: list[Path]) -> dict:
     audio_s = sum(_duration(f) for f in files)
     return {"benchmark": "opus75", "files": len(files), "audio_hours": round(audio_s / 3600, 2),
             "ffmpeg_s": round(seconds["ffmpeg"], 2), "musicark_s": round(seconds["musicark"], 2),
-            "ratio_vs_ffmpeg": round(seconds["ffmpeg"] / seconds["musicark"], 2)}
+            "ratio_vs_ffmpeg": round(seconds["ffmpeg"] / seconds["musicark"], 2),
+            "encode_only_s": round(seconds["encode_only"], 2),
+            "encode_only_ratio_vs_ffmpeg": round(seconds["ffmpeg"] / seconds["encode_only"], 2)}
 
 
 def _duration(path: Path) -> float:

@@ -129,8 +129,7 @@ def test_chunked_planner_matches_plain_sorts_across_chunk_edges(
     budget = float(inp.original_bytes.sum()) * budget_share
     rep = representatives(inp, 1)
     followers = followers_of(inp, 1)
-    is_follower = rep != np.arange(len(rep))
-    assert (reference_rule(inp, budget, followers, is_follower) ==
+    assert (reference_rule(inp, budget, followers) ==
             _reference_oracle(inp, budget, rep)).all()
     plan = make_plan(inp, budget)
     monkeypatch.setattr(budget_module, "CHUNK", 1 << 22)
@@ -151,3 +150,22 @@ def test_compact_input_dtypes_give_the_same_plan() -> None:
     wide, narrow = make_plan(inp, budget), make_plan(compact, budget)
     assert narrow.summary()["coverage"] == pytest.approx(wide.summary()["coverage"], abs=1e-6)
     assert (narrow.tier != wide.tier).mean() < 0.001
+
+
+def test_isrc_leaders_match_a_plain_definition() -> None:
+    from musicark.plan.planner import representatives
+
+    inp = _synthetic(5_000, seed=9)
+    inp.priority = np.round(inp.priority * 5) / 5  # many ties
+    inp.priority[::7] = -inp.priority[::7]  # negative priorities sort too
+    rep = representatives(inp, 1)
+    expected = np.arange(5_000)
+    groups: dict[int, list[int]] = {}
+    for i in range(5_000):
+        if inp.isrc_group[i] >= 0 and inp.popularity[i] < 1:
+            groups.setdefault(int(inp.isrc_group[i]), []).append(i)
+    for members in groups.values():
+        best = max(inp.priority[i] for i in members)
+        leader = min(i for i in members if inp.priority[i] == best)
+        expected[members] = leader
+    assert (rep == expected).all() and (rep != np.arange(5_000)).sum() > 100

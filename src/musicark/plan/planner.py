@@ -92,7 +92,7 @@ class PlanResult:
 
 @dataclass
 class Followers:
-    """Tail tracks whose ISRC's file is kept on another track (`leader`), sorted by leader."""
+    """Tail tracks whose ISRC's file is kept on another track (`leader`), sorted by track."""
 
     track: np.ndarray
     leader: np.ndarray
@@ -101,29 +101,53 @@ class Followers:
         """(leaders, the listens their followers add), leaders ascending."""
         if not len(self.track):
             return np.empty(0, np.int64), np.empty(0)
-        starts = np.flatnonzero(np.r_[True, self.leader[1:] != self.leader[:-1]])
-        added = np.add.reduceat(listens[self.track].astype(np.float64), starts)
-        return self.leader[starts], added
+        order = np.argsort(self.leader)
+        leader = self.leader[order]
+        starts = np.flatnonzero(np.r_[True, leader[1:] != leader[:-1]])
+        added = np.add.reduceat(listens[self.track[order]].astype(np.float64), starts)
+        return leader[starts], added
+
+    def zero(self, values: np.ndarray, sl: slice) -> None:
+        """values[t - sl.start] = 0 for the followers t inside the slice."""
+        lo, hi = np.searchsorted(self.track, [sl.start, sl.stop])
+        values[self.track[lo:hi] - sl.start] = 0
+
+
+def _descending_u32(values: np.ndarray) -> np.ndarray:
+    """A uint32 per float whose ascending order is the floats' descending order (NaN last).
+    Priorities are compared at float32 precision."""
+    f = np.nan_to_num(values.astype(np.float32), nan=-np.inf)
+    bits = f.view(np.uint32)
+    ascending = bits ^ np.where(bits >> 31, np.uint32(0xFFFFFFFF), np.uint32(0x80000000))
+    return ~ascending
 
 
 def followers_of(inp: PlanInput, below: int) -> Followers:
-    """For tail tracks sharing an ISRC, the one with the highest priority keeps the file.
-    int32 indices and one sort: a few hundred MB for 30 M such tracks."""
-    tail = np.flatnonzero((inp.isrc_group >= 0) & (inp.popularity < below)).astype(np.int32)
+    """For tail tracks sharing an ISRC, the one with the highest priority keeps the file
+    (ties: the lowest index). One sort of a 64-bit key (group, priority), int32 indices."""
+    tail = np.flatnonzero(inp.isrc_group >= 0)
+    tail = tail[inp.popularity[tail] < below].astype(np.int32)
     if not len(tail):
         return Followers(np.empty(0, np.int32), np.empty(0, np.int32))
-    # Stable sort by (group, -priority): ties stay in index order; each group's first leads.
-    order = tail[np.lexsort((-inp.priority[tail], inp.isrc_group[tail]))]
-    del tail
-    groups = inp.isrc_group[order]
-    first = np.empty(len(order), bool)
+    key = (inp.isrc_group[tail].astype(np.uint64) << np.uint64(32)) | \
+        _descending_u32(inp.priority[tail]).astype(np.uint64)
+    order = np.argsort(key)
+    tail, key = tail[order], key[order]
+    del order
+    first = np.empty(len(tail), bool)  # the first row of each group
     first[0] = True
-    np.not_equal(groups[1:], groups[:-1], out=first[1:])
-    del groups
-    leader = order[first][np.cumsum(first, dtype=np.int32) - 1]
-    track, leader = order[~first], leader[~first]
-    by_leader = np.argsort(leader, kind="stable")
-    return Followers(track[by_leader], leader[by_leader])
+    np.not_equal(key[1:] >> np.uint64(32), key[:-1] >> np.uint64(32), out=first[1:])
+    starts = np.flatnonzero(first)
+    group = np.cumsum(first, dtype=np.int32) - 1
+    # The leader: the lowest index among the rows with the group's highest priority.
+    best = np.where(key == key[starts][group], tail, np.iinfo(np.int32).max)
+    del key
+    leader = np.minimum.reduceat(best, starts)[group]
+    del best, group
+    follows = tail != leader
+    track, leader = tail[follows], leader[follows]
+    by_track = np.argsort(track)
+    return Followers(track[by_track], leader[by_track])
 
 
 def representatives(inp: PlanInput, below: int) -> np.ndarray:
@@ -146,8 +170,6 @@ def make_plan(inp: PlanInput, budget: float, *, tiers: tuple[str, ...] = ("origi
     total = sum(float(inp.listens[sl].astype(np.float64).sum()) for sl in chunks(n))
     followers = followers_of(inp, isrc_dedup_below)
     leaders, added = followers.extra_listens(inp.listens)
-    is_follower = np.zeros(n, bool)
-    is_follower[followers.track] = True
     use_original, use_opus = "original" in tiers, "opus75" in tiers
 
     def costs(sl: slice) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +182,7 @@ def make_plan(inp: PlanInput, budget: float, *, tiers: tuple[str, ...] = ("origi
         """A leader carries the listens of every track its file covers; followers none."""
         v = inp.listens[sl].astype(np.float64)
         _chunk_add(v, sl, leaders, added)
-        v[is_follower[sl]] = 0.0
+        followers.zero(v, sl)
         return v
 
     def cover_columns(sl: slice):
@@ -191,7 +213,7 @@ def make_plan(inp: PlanInput, budget: float, *, tiers: tuple[str, ...] = ("origi
     covered, used, by_tier = _tally(inp, tier)
     result = PlanResult(tier=tier, inp=inp, budget=budget, covered_listens=covered,
                         total_listens=total, lp_bound=lp_bound, used_bytes=used)
-    ref_tier = reference_rule(inp, budget, followers, is_follower, tiers)
+    ref_tier = reference_rule(inp, budget, followers, tiers)
     ref_covered, ref_used, ref_by_tier = _tally(inp, ref_tier)
     if ref_covered > covered:  # never cover less than the reference rule
         result.tier, result.covered_listens, result.used_bytes = ref_tier, ref_covered, ref_used
@@ -208,8 +230,7 @@ def _mark_same_isrc(tier: np.ndarray, followers: Followers) -> None:
 
 
 def reference_rule(inp: PlanInput, budget: float, followers: Followers,
-                   is_follower: np.ndarray, tiers: tuple[str, ...] = ("original", "opus75")
-                   ) -> np.ndarray:
+                   tiers: tuple[str, ...] = ("original", "opus75")) -> np.ndarray:
     """The reference release's fixed rule, filled in its order until the budget runs out:
     originals for popularity > 0 (most popular first), then Opus for popularity 0, one file
     per ISRC there (highest secondary priority first)."""
@@ -227,8 +248,9 @@ def reference_rule(inp: PlanInput, budget: float, followers: Followers,
         del chosen
     if "opus75" in tiers:
         def tail(sl: slice):
-            ok = (inp.popularity[sl] <= 0) & ~is_follower[sl]
-            return inp.priority[sl], ok, inp.opus_bytes(sl)
+            ok = (inp.popularity[sl] <= 0).astype(np.uint8)
+            followers.zero(ok, sl)
+            return inp.priority[sl], ok.view(bool), inp.opus_bytes(sl)
 
         chosen, _ = fill_in_order(n, tail, budget - used)
         tier[chosen] = TIER_OPUS
