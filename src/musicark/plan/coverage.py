@@ -25,7 +25,7 @@ def _curve(value: np.ndarray, cost: np.ndarray) -> dict[str, list[float]]:
 
 def coverage(archive: Archive) -> dict[str, Any]:
     _, inp = load_input(archive)
-    listens = inp.listens
+    listens = inp.listens.astype(np.float64)  # sums over millions: float64
     total = float(listens.sum()) or 1.0
     order = np.argsort(-listens, kind="stable")
     tracks_x = np.linspace(0, 1, POINTS + 1)
@@ -37,7 +37,7 @@ def coverage(archive: Archive) -> dict[str, Any]:
         sel = (inp.popularity >= low) & (inp.popularity <= high)
         bands.append({"band": f"{low}" if low == high else f"{low}-{high}",
                       "tracks": int(sel.sum()), "listen_share": float(listens[sel].sum() / total),
-                      "original_bytes": float(inp.original_bytes[sel].sum()),
+                      "original_bytes": float(inp.original_bytes[sel].sum(dtype=np.float64)),
                       "opus75_bytes": float(opus[sel].sum())})
     return {
         "tracks": len(listens), "total_listens": total,

@@ -46,12 +46,12 @@ def load_input(archive: Archive) -> tuple[np.ndarray, PlanInput]:
     if not n:
         raise BadQuery("the catalog is empty: import a catalog first")
     rowid = np.empty(n, np.int64)
-    pop = np.empty(n, np.int16)
+    pop = np.empty(n, np.int8)
     known = np.empty(n, np.float64)
-    duration = np.empty(n, np.float64)
-    priority = np.empty(n, np.float64)
+    duration = np.empty(n, np.int32)
+    priority = np.empty(n, np.float32)
     sizes = np.empty(n, np.float64)
-    isrc_ids = np.empty(n, np.int64)
+    isrc_ids = np.empty(n, np.int32)
     ids: dict[str, int] = {}
     cur = archive.conn.execute(LOAD_SQL)
     at = 0
@@ -68,8 +68,9 @@ def load_input(archive: Archive) -> tuple[np.ndarray, PlanInput]:
                                 np.where(known < 0, np.nan, known))
     modelled = duration / 1000 * BITRATES["original"] / 8
     return rowid[:at], PlanInput(
-        listens=expected[:at], popularity=pop[:at], duration_ms=duration[:at],
-        original_bytes=np.where(np.isnan(sizes), modelled, sizes)[:at],
+        listens=expected[:at].astype(np.float32), popularity=pop[:at],
+        duration_ms=duration[:at],
+        original_bytes=np.where(np.isnan(sizes), modelled, sizes)[:at].astype(np.float32),
         isrc_group=isrc_ids[:at], priority=priority[:at])
 
 
