@@ -6,10 +6,11 @@ STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-archive
 # sqlite3: the benchmark's reference; libchromaprint-tools: fpcalc and libchromaprint1;
 # transmission-cli: transmission-show, a second client that must parse our torrents;
-# zstd: the CLI that restores originals from a release's patches (tested).
-APT_PACKAGES := sqlite3 libchromaprint-tools transmission-cli zstd
+# zstd: the CLI that restores originals from a release's patches (tested);
+# chromium: the browser the web UI's Playwright tests drive (never a downloaded one).
+APT_PACKAGES := sqlite3 libchromaprint-tools transmission-cli zstd chromium
 # References the benchmarks measure against.
-BENCH_PACKAGES := ffmpeg mktorrent
+BENCH_PACKAGES := ffmpeg mktorrent wrk
 
 .PHONY: demo test bench lint system-deps install clean
 

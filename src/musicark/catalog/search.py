@@ -109,26 +109,16 @@ def _limit(limit: int) -> int:
     return limit
 
 
-def search(
-    archive: Archive, text: str, *, limit: int = 20, offset: int = 0, prefix: bool = True
-) -> list[dict[str, Any]]:
-    """Tracks matching all words of `text`: best match tier first, then the most popular.
-
-    The index is keyed by popularity (see writer.SEARCH_KEY_SQL), so FTS5 streams matches
-    most popular first and stops after a pool of SEARCH_POOL; the pool is then ordered by
-    match tier (title starts with the words, title holds them, elsewhere), keeping popularity
-    order within a tier. The cost is bounded however many tracks match.
-    """
+def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True
+            ) -> list[tuple[int, int, int]]:
+    """(match tier, search key, track rowid) of the `pool` most popular matches, in rank
+    order: tier first, popularity (the search key) within a tier."""
     if len(text) > MAX_QUERY_CHARS:
         raise BadQuery(f"search text is limited to {MAX_QUERY_CHARS} characters")
-    if not 0 <= offset <= MAX_OFFSET:
-        raise BadQuery(f"offset must be between 0 and {MAX_OFFSET}")
-    need = offset + _limit(limit)
     query = fts_query(text, prefix=prefix)
     if query is None:
         return []
     words = _folded_words(" ".join(_words(text)))
-    pool = max(SEARCH_POOL, 2 * need)
     # Whole words first: FTS5 streams a term's matches, but expands a prefix without a prefix
     # index (4+ letters) into a full doclist merge; a completed common word ("love") would
     # cost tens of ms as a prefix. The prefix form runs when whole words find too few.
@@ -140,20 +130,61 @@ def search(
         if len(keys) >= pool:
             break
     mask = (1 << SEARCH_KEY_BITS) - 1
-    rowids = [k & mask for k in keys]
-    if not rowids:
+    if not keys:
         return []
+    rowids = [k & mask for k in keys]
     marks = ",".join("?" * len(rowids))
     names = dict(archive.conn.execute(
         f"SELECT rowid, name FROM tracks WHERE rowid IN ({marks})", rowids).fetchall())
-    ranked = sorted((r for r in rowids if r in names),
-                    key=lambda r: match_tier(names[r], words, prefix))  # stable
-    page = ranked[offset:need]
-    if not page:
+    ranked = [(match_tier(names[k & mask], words, prefix), k, k & mask)
+              for k in keys if k & mask in names]
+    ranked.sort(key=lambda r: r[0])  # stable: popularity order within a tier
+    return ranked
+
+
+def _summaries(archive: Archive, rowids: list[int]) -> list[dict[str, Any]]:
+    if not rowids:
         return []
     found = {r["rowid"]: r for r in _rows(archive.conn.execute(
-        f"{TRACK_SUMMARY_SQL} WHERE t.rowid IN ({','.join('?' * len(page))})", page))}
-    return [found[r] for r in page]
+        f"{TRACK_SUMMARY_SQL} WHERE t.rowid IN ({','.join('?' * len(rowids))})", rowids))}
+    return [found[r] for r in rowids if r in found]
+
+
+def search(
+    archive: Archive, text: str, *, limit: int = 20, offset: int = 0, prefix: bool = True
+) -> list[dict[str, Any]]:
+    """Tracks matching all words of `text`: best match tier first, then the most popular.
+
+    The index is keyed by popularity (see writer.SEARCH_KEY_SQL), so FTS5 streams matches
+    most popular first and stops after a pool of SEARCH_POOL; the pool is then ordered by
+    match tier (title starts with the words, title holds them, elsewhere), keeping popularity
+    order within a tier. The cost is bounded however many tracks match.
+    """
+    if not 0 <= offset <= MAX_OFFSET:
+        raise BadQuery(f"offset must be between 0 and {MAX_OFFSET}")
+    need = offset + _limit(limit)
+    ranked = _ranked(archive, text, max(SEARCH_POOL, 2 * need), prefix=prefix)
+    return _summaries(archive, [r for _, _, r in ranked[offset:need]])
+
+
+def search_page(archive: Archive, text: str, *, limit: int = 20, after: str | None = None
+                ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of `search` and the cursor of the next one (keyset paging over the best
+    SEARCH_POOL matches: a cursor names the last row seen, so pages never skip or repeat
+    rows when the catalog changes between requests)."""
+    _limit(limit)
+    ranked = _ranked(archive, text, SEARCH_POOL)
+    if after:
+        tier_text, _, key_text = after.partition(".")
+        if not (tier_text.isdigit() and key_text.isdigit()) or len(after) > 40:
+            raise BadQuery("not a search cursor")
+        # Rank order is (tier, key) ascending: keys arrive in order and the tier sort is stable.
+        mark = (int(tier_text), int(key_text))
+        ranked = [r for r in ranked if (r[0], r[1]) > mark]
+    page = ranked[:limit]
+    more = len(ranked) > limit
+    cursor = f"{page[-1][0]}.{page[-1][1]}" if page and more else None
+    return _summaries(archive, [r for _, _, r in page]), cursor
 
 
 def candidates(archive: Archive, title: str, artists: str = "", *, limit: int = 400

@@ -12,6 +12,7 @@ from musicark.cli import (  # noqa: F401 - registers the verbs
     ingest,
     plan,
     release,
+    serve,
     synth,
     tagging,
 )

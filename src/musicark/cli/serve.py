@@ -1,0 +1,44 @@
+"""`musicark serve`: the web UI and JSON API (read-only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from musicark.archive import ENV_VAR, Archive
+from musicark.cli.app import app, err, handle_errors, out
+
+
+@app.command()
+@handle_errors
+def serve(
+    archive: Annotated[Path | None, typer.Argument(
+        envvar=ENV_VAR, show_envvar=True,
+        help="Archive directory (default: $MUSICARK_ARCHIVE, else the current directory).")
+    ] = None,
+    host: Annotated[str, typer.Option(
+        help="Address to bind. Loopback by default; anything else exposes the archive.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8377,
+) -> None:
+    """Serve the web UI (search, browse, play, stats, radio, releases) and the JSON API
+    under /api/v1 (OpenAPI at /docs). Read-only: nothing served can change the archive.
+
+    Example: musicark serve ~/archive --port 8377
+    """
+    import uvicorn
+
+    from musicark.serve import create_app
+
+    located = Archive.locate(archive, readonly=True)
+    web = create_app(located.path)
+    located.close()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can "
+                  "read and stream the whole archive", highlight=False)
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"serving {located.path} at http://{shown}:{port}/ (Ctrl-C stops)",
+              highlight=False)
+    uvicorn.run(web, host=host, port=port, log_level="warning")

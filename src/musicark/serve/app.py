@@ -1,0 +1,81 @@
+"""The web application: FastAPI + Jinja2 over a read-only archive.
+
+`create_app(path)` is what `musicark serve` runs and what tests and embedders call. The
+catalog is opened read-only (one connection per server thread); the app has no endpoint
+that writes. Library errors become JSON (under /api) or an HTML page with the right 4xx
+status; anything unexpected is a 500 with no stack trace in the response.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from musicark import __version__
+from musicark.archive import Archive
+from musicark.errors import BadQuery, MusicarkError, NotInCatalog
+from musicark.serve import api, pages
+from musicark.serve.deps import Archives
+from musicark.serve.queries import PreservedTracks
+
+log = logging.getLogger("musicark.serve")
+STATUS = {NotInCatalog: 404, BadQuery: 400}
+
+
+def create_app(path: Path | str) -> FastAPI:
+    archive = Archive.open(path, readonly=True)  # fails early on a missing archive
+    name = archive.settings.name
+    archive.close()
+    app = FastAPI(title=f"musicark: {name}", version=__version__,
+                  description="Read-only API of a musicark archive: search, lookups, tracks, "
+                              "files, statistics, random tracks and releases.",
+                  openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None)
+    app.state.archives = Archives(Path(path))
+    app.state.archive_name = name
+    app.state.preserved = PreservedTracks()
+    app.state.art = pages.ArtCache()
+    app.state.charts = pages.ChartCache()
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
+
+    def is_api(request: Request) -> bool:
+        return request.url.path.startswith("/api/")
+
+    def error(request: Request, status: int, message: str) -> Response:
+        if is_api(request):
+            return JSONResponse({"error": message, "status": status}, status_code=status)
+        response = pages.page(request, "error.html", status=status, message=message)
+        response.status_code = status
+        return response
+
+    @app.exception_handler(MusicarkError)
+    async def library_error(request: Request, exc: MusicarkError) -> Response:
+        return error(request, STATUS.get(type(exc), 400), str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
+            for e in exc.errors()[:5])
+        return error(request, 422, f"invalid request: {problems}"[:500])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else "error"
+        if exc.status_code == 404 and message == "Not Found":
+            message = "no such page"
+        return error(request, exc.status_code, message)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> Response:
+        log.exception("internal error on %s", request.url.path)
+        return error(request, 500, "internal error (logged on the server)")
+
+    return app

@@ -1,0 +1,183 @@
+"""Server-rendered pages (Jinja2, autoescaped): fast without JavaScript; app.js adds search
+as you type, the radio and keyboard-free seeking."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from musicark.archive import Archive
+from musicark.catalog import search as catalog
+from musicark.serve import queries
+from musicark.serve.api import _with_preservation, stream
+from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+ArchiveDep = Annotated[Archive, Depends(archive_dep)]
+
+
+def page(request: Request, name: str, **context: Any) -> HTMLResponse:
+    archive_name = request.app.state.archive_name
+    return templates.TemplateResponse(request, name, {"archive_name": archive_name, **context})
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, archive: ArchiveDep) -> HTMLResponse:
+    counts = dict(zip(("tracks", "albums", "artists", "files"), archive.conn.execute(
+        "SELECT (SELECT count(*) FROM tracks), (SELECT count(*) FROM albums), "
+        "(SELECT count(*) FROM artists), (SELECT count(*) FROM files WHERE status = 'ok')"
+    ).fetchone(), strict=True))
+    return page(request, "home.html", counts=counts)
+
+
+@router.get("/search", response_class=HTMLResponse)
+def search(request: Request, archive: ArchiveDep,
+           q: Annotated[str, Query(max_length=500)] = "",
+           after: Annotated[str | None, Query(max_length=40)] = None,
+           fragment: bool = False) -> HTMLResponse:
+    rows, cursor = catalog.search_page(archive, q, limit=25, after=after) if q.strip() \
+        else ([], None)
+    context = {"q": q, "rows": _with_preservation(archive, rows), "next_cursor": cursor}
+    return page(request, "_results.html" if fragment else "search.html", **context)
+
+
+@router.get("/track/{rowid}", response_class=HTMLResponse)
+def track(request: Request, archive: ArchiveDep,
+          rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
+    info = catalog.track(archive, rowid)
+    files = queries.track_files(archive, rowid)
+    best = queries.best_playable(files)
+    art = next((f["sha256"] for f in files if f["status"] == "ok" and f["media_type"]
+                and request.app.state.art.get(archive, f["sha256"])), None)
+    return page(request, "track.html", t=info, files=files, play=best, art=art)
+
+
+@router.get("/album/{rowid}", response_class=HTMLResponse)
+def album(request: Request, archive: ArchiveDep,
+          rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
+    info = catalog.album(archive, rowid)
+    return page(request, "album.html", a=info, rows=_with_preservation(archive, info["tracks"]))
+
+
+@router.get("/artist/{rowid}", response_class=HTMLResponse)
+def artist(request: Request, archive: ArchiveDep,
+           rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
+    info = catalog.artist(archive, rowid)
+    return page(request, "artist.html", a=info,
+                rows=_with_preservation(archive, info["tracks"]))
+
+
+@router.get("/audio/{sha256}")
+def audio(archive: ArchiveDep, sha256: Annotated[str, SHA256_PATTERN]) -> Response:
+    return stream(archive, sha256)
+
+
+@router.get("/art/{sha256}")
+def art(request: Request, archive: ArchiveDep,
+        sha256: Annotated[str, SHA256_PATTERN]) -> Response:
+    found = request.app.state.art.get(archive, sha256)
+    if found is None:
+        return Response(status_code=404)
+    data, mime = found
+    return Response(data, media_type=mime,
+                    headers={"Cache-Control": "public, max-age=31536000, immutable"})
+
+
+@router.get("/radio", response_class=HTMLResponse)
+def radio(request: Request) -> HTMLResponse:
+    return page(request, "radio.html")
+
+
+@router.get("/stats", response_class=HTMLResponse)
+def stats(request: Request, archive: ArchiveDep) -> HTMLResponse:
+    charts = request.app.state.charts.names(archive)
+    return page(request, "stats.html", charts=charts)
+
+
+@router.get("/charts/{name}.png")
+def chart(request: Request, archive: ArchiveDep,
+          name: Annotated[str, PathParam(pattern=r"^[a-z0-9_-]{1,60}$")]) -> Response:
+    data = request.app.state.charts.png(archive, name)
+    if data is None:
+        return Response(status_code=404)
+    return Response(data, media_type="image/png", headers={"Cache-Control": "max-age=300"})
+
+
+@router.get("/releases", response_class=HTMLResponse)
+def releases(request: Request, archive: ArchiveDep) -> HTMLResponse:
+    return page(request, "releases.html", torrents=queries.releases(archive))
+
+
+@router.get("/releases/{release}/{name}.torrent")
+def torrent(archive: ArchiveDep, release: Annotated[str, PathParam(max_length=255)],
+            name: Annotated[str, PathParam(max_length=255)]) -> Response:
+    path = queries.torrent_file(archive, release, name)
+    return Response(path.read_bytes(), media_type="application/x-bittorrent",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.torrent"'})
+
+
+class ArtCache:
+    """Embedded cover art by file SHA-256 (None cached too: most files have none)."""
+
+    def __init__(self, size: int = 512) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[bytes, str] | None] = {}
+        self._size = size
+
+    def get(self, archive: Archive, sha256: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            if sha256 in self._items:
+                return self._items[sha256]
+        try:
+            path, _ = queries.stored_file(archive, sha256)
+        except Exception:  # noqa: BLE001 - unknown or withdrawn files have no art
+            return None
+        found = queries.cover_art(path)
+        with self._lock:
+            if len(self._items) >= self._size:
+                self._items.pop(next(iter(self._items)))
+            self._items[sha256] = found
+        return found
+
+
+class ChartCache:
+    """The charts of `musicark stats` and the coverage curve, rendered once per process
+    (matplotlib is not thread-safe: one lock) into memory."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._png: dict[str, bytes] | None = None
+
+    def _render(self, archive: Archive) -> dict[str, bytes]:
+        import tempfile
+
+        from musicark.catalog.plots import render
+        from musicark.catalog.stats import catalog_stats
+        from musicark.plan.coverage import coverage
+        from musicark.plan.coverage import plot as coverage_plot
+
+        with self._lock:
+            if self._png is None:
+                with tempfile.TemporaryDirectory() as tmp:
+                    out = Path(tmp)
+                    paths = render(catalog_stats(archive), out)
+                    # An empty catalog has no coverage curve.
+                    with contextlib.suppress(Exception):
+                        paths.append(coverage_plot(coverage(archive), out / "plan-coverage.png"))
+                    self._png = {p.stem: p.read_bytes() for p in paths}
+            return self._png
+
+    def names(self, archive: Archive) -> list[str]:
+        return sorted(self._render(archive))
+
+    def png(self, archive: Archive, name: str) -> bytes | None:
+        return self._render(archive).get(name)

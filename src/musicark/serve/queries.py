@@ -1,0 +1,218 @@
+"""What the web UI and API read beyond the catalog's own search and lookups: which files
+hold a recording, which one a browser can play, cover art, releases, random preserved tracks.
+
+Every file served is found here through the ledger, by SHA-256 or by a track id; nothing
+ever builds a path from request text.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from musicark.archive import Archive
+from musicark.errors import NotInCatalog
+from musicark.ingest.store import Store
+
+# Chromium plays all of these; ALAC (in M4A) and anything unknown it does not.
+PLAYABLE = {("ogg", "opus"): ("audio/ogg", 0), ("mp3", "mp3"): ("audio/mpeg", 1),
+            ("mov,mp4,m4a,3gp,3g2,mj2", "aac"): ("audio/mp4", 2),
+            ("ogg", "vorbis"): ("audio/ogg", 3), ("flac", "flac"): ("audio/flac", 4),
+            ("wav", "pcm_s16le"): ("audio/wav", 5)}
+RANDOM_LIST_LIMIT = 1_000_000  # below this many preserved tracks, draw from their list
+LIST_TTL = 60.0
+
+FILES_SQL = """
+SELECT f.rowid, f.sha256, f.size, f.container, f.codec, f.bitrate, f.sample_rate, f.channels,
+       f.duration_ms, f.licence, f.provenance, f.status, f.reason, f.added_at,
+       tf.method, tf.score, NULL AS derived_from, NULL AS kind
+  FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid
+ WHERE tf.track_rowid = ?
+UNION ALL
+SELECT o.rowid, o.sha256, o.size, o.container, o.codec, o.bitrate, o.sample_rate, o.channels,
+       o.duration_ms, o.licence, o.provenance, o.status, o.reason, o.added_at,
+       tf.method, tf.score, i.sha256, d.kind
+  FROM track_files tf JOIN derivations d ON d.input_file = tf.file_rowid
+  JOIN files i ON i.rowid = d.input_file JOIN files o ON o.rowid = d.output_file
+ WHERE tf.track_rowid = ?
+"""
+FILE_KEYS = ("rowid", "sha256", "size", "container", "codec", "bitrate", "sample_rate",
+             "channels", "duration_ms", "licence", "provenance", "status", "reason",
+             "added_at", "match_method", "match_score", "derived_from", "derivation")
+
+
+def media_type(container: str | None, codec: str | None) -> str | None:
+    found = PLAYABLE.get((container, codec))
+    return found[0] if found else None
+
+
+def track_files(archive: Archive, track_rowid: int) -> list[dict[str, Any]]:
+    """Every file that holds the recording: matched files and what was made from them."""
+    rows = archive.conn.execute(FILES_SQL, (track_rowid, track_rowid)).fetchall()
+    files = []
+    for row in rows:
+        item = dict(zip(FILE_KEYS, row, strict=True))
+        item["media_type"] = media_type(item["container"], item["codec"])
+        item["playable"] = item["status"] == "ok" and item["media_type"] is not None
+        files.append(item)
+    files.sort(key=lambda f: (f["derived_from"] is not None, f["rowid"]))
+    return files
+
+
+def best_playable(files: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The file a browser should get: small lossy formats first (Opus, MP3, AAC), then
+    Vorbis, FLAC, WAV; tagged copies before untagged ones of the same format."""
+    playable = [f for f in files if f["playable"]]
+    if not playable:
+        return None
+    return min(playable, key=lambda f: (PLAYABLE[(f["container"], f["codec"])][1],
+                                        f["derivation"] != "tagged", f["rowid"]))
+
+
+def preservation(archive: Archive, track_rowids: list[int]) -> dict[int, dict[str, Any]]:
+    """Per track: how many files hold it, in which formats, its tier in the latest plan, and
+    the file to play."""
+    if not track_rowids:
+        return {}
+    marks = ",".join("?" * len(track_rowids))
+    out: dict[int, dict[str, Any]] = {
+        r: {"files": 0, "codecs": [], "tier": None, "play": None} for r in track_rowids}
+    for track, files, codecs in archive.conn.execute(f"""
+            SELECT tf.track_rowid, count(*), group_concat(DISTINCT f.codec)
+              FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid AND f.status = 'ok'
+             WHERE tf.track_rowid IN ({marks}) GROUP BY 1""", track_rowids):
+        out[track]["files"] = files
+        out[track]["codecs"] = sorted((codecs or "").split(","))
+    plan = archive.conn.execute("SELECT max(id) FROM plans").fetchone()[0]
+    if plan is not None:
+        for track, tier in archive.conn.execute(
+                f"SELECT track_rowid, tier FROM plan_items WHERE plan_id = ? "
+                f"AND track_rowid IN ({marks})", [plan, *track_rowids]):
+            out[track]["tier"] = tier
+    for track, info in out.items():
+        if info["files"]:
+            best = best_playable(track_files(archive, track))
+            info["play"] = best["sha256"] if best else None
+    return out
+
+
+def stored_file(archive: Archive, sha256: str) -> tuple[Path, dict[str, Any]]:
+    """The store path and facts of a file the ledger holds as ok; NotInCatalog otherwise."""
+    row = archive.conn.execute(
+        "SELECT sha256, size, container, codec, status FROM files WHERE sha256 = ?",
+        (sha256,)).fetchone()
+    if row is None or row[4] != "ok":
+        raise NotInCatalog(f"no file {sha256} in the archive")
+    path = Store(archive.store_path).path_for(row[0])
+    if not path.is_file():
+        raise NotInCatalog(f"file {sha256} is in the ledger but not in the store")
+    return path, {"sha256": row[0], "size": row[1], "container": row[2], "codec": row[3],
+                  "media_type": media_type(row[2], row[3])}
+
+
+def cover_art(path: Path) -> tuple[bytes, str] | None:
+    """The first picture a file embeds (FLAC/Ogg pictures, ID3 APIC, MP4 covr)."""
+    import base64
+
+    import mutagen
+    from mutagen.flac import Picture
+
+    try:
+        audio = mutagen.File(path)
+    except Exception:  # noqa: BLE001 - a file mutagen cannot read has no art to show
+        return None
+    if audio is None:
+        return None
+    for picture in getattr(audio, "pictures", []) or []:
+        return picture.data, picture.mime or "image/jpeg"
+    tags = audio.tags or {}
+    for key in list(getattr(tags, "keys", list)()):
+        if str(key).startswith("APIC"):
+            frame = tags[key]
+            return frame.data, frame.mime or "image/jpeg"
+    for cover in tags.get("covr", []) if hasattr(tags, "get") else []:
+        mime = "image/png" if getattr(cover, "imageformat", 0) == 14 else "image/jpeg"
+        return bytes(cover), mime
+    for block in tags.get("metadata_block_picture", []) if hasattr(tags, "get") else []:
+        try:
+            picture = Picture(base64.b64decode(block))
+            return picture.data, picture.mime or "image/jpeg"
+        except Exception:  # noqa: BLE001 - a malformed picture block is skipped
+            continue
+    return None
+
+
+class PreservedTracks:
+    """Uniform draws over the tracks the archive holds a playable file for (true shuffle)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ids: list[int] | None = None
+        self._at = 0.0
+
+    def _list(self, archive: Archive) -> list[int] | None:
+        with self._lock:
+            if self._ids is None or time.monotonic() - self._at > LIST_TTL:
+                count = archive.conn.execute(
+                    "SELECT count(DISTINCT track_rowid) FROM track_files").fetchone()[0]
+                self._ids = None if count > RANDOM_LIST_LIMIT else [
+                    r for (r,) in archive.conn.execute(
+                        "SELECT DISTINCT tf.track_rowid FROM track_files tf JOIN files f "
+                        "ON f.rowid = tf.file_rowid AND f.status = 'ok' ORDER BY 1")]
+                self._at = time.monotonic()
+            return self._ids
+
+    def draw(self, archive: Archive, n: int, rng: random.Random) -> list[int]:
+        ids = self._list(archive)
+        if ids is not None:
+            return rng.sample(ids, min(n, len(ids)))
+        low, high = archive.conn.execute(
+            "SELECT min(track_rowid), max(track_rowid) FROM track_files").fetchone()
+        picked: list[int] = []
+        for _ in range(n * 10_000):  # rejection sampling: uniform over the preserved set
+            if len(picked) >= n:
+                break
+            candidate = rng.randint(low, high)
+            if candidate not in picked and archive.conn.execute(
+                    "SELECT 1 FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid "
+                    "WHERE tf.track_rowid = ? AND f.status = 'ok' LIMIT 1",
+                    (candidate,)).fetchone():
+                picked.append(candidate)
+        return picked
+
+
+def releases(archive: Archive) -> list[dict[str, Any]]:
+    from musicark.release.metainfo import magnet
+
+    rows = archive.conn.execute("""
+        SELECT r.name, r.release_date, t.name, t.bucket, t.metadata, t.infohash_v1,
+               t.infohash_v2, t.size, t.num_files, t.popularity_min, t.popularity_max,
+               t.listens_covered
+          FROM torrents t JOIN releases r ON r.id = t.release_id ORDER BY t.id""").fetchall()
+    keys = ("release", "date", "name", "bucket", "metadata", "btih", "btmh", "data_size",
+            "num_files", "popularity_min", "popularity_max", "listens_covered")
+    out = []
+    for row in rows:
+        item = dict(zip(keys, row, strict=True))
+        item["metadata"] = bool(item["metadata"])
+        item["magnet"] = magnet(item["btih"], item["btmh"])
+        item["torrent_url"] = f"/releases/{item['release']}/{item['name']}.torrent"
+        out.append(item)
+    return out
+
+
+def torrent_file(archive: Archive, release: str, name: str) -> Path:
+    """The .torrent of a recorded release, located from the catalog's own record."""
+    row = archive.conn.execute(
+        "SELECT r.name, t.path FROM torrents t JOIN releases r ON r.id = t.release_id "
+        "WHERE r.name = ? AND t.name = ?", (release, name)).fetchone()
+    if row is None:
+        raise NotInCatalog(f"no torrent {name!r} in release {release!r}")
+    root = (archive.path / "releases").resolve()
+    path = (root / row[0] / row[1]).resolve()
+    if root not in path.parents or not path.is_file():
+        raise NotInCatalog(f"torrent {name!r} is recorded but its file is missing")
+    return path
