@@ -1,0 +1,112 @@
+"""The web UI in a real browser: Playwright driving Debian's Chromium (never a downloaded
+one), against a live server: search as you type, open a track, play, seek, stats charts."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from musicark.archive import Archive
+from musicark.serve import create_app
+from serve_fixture import build
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    path = build(tmp_path_factory.mktemp("browser"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    web = uvicorn.Server(uvicorn.Config(create_app(path), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=web.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not web.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", path
+    web.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is missing: `make test` installs it (apt-get)")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-background-networking",
+                  "--autoplay-policy=no-user-gesture-required", "--mute-audio"])
+        yield chromium
+        chromium.close()
+
+
+def _preserved(path: Path) -> tuple[int, str]:
+    with Archive.open(path, readonly=True) as archive:
+        return archive.conn.execute(
+            "SELECT t.rowid, t.name FROM track_files tf JOIN tracks t ON t.rowid = "
+            "tf.track_rowid ORDER BY t.popularity DESC, t.rowid LIMIT 1").fetchone()
+
+
+def test_search_open_play_and_seek(server, browser, tmp_path: Path) -> None:
+    base, path = server
+    rowid, name = _preserved(path)
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.fill("#q", name)  # typed, not submitted: results arrive as you type
+    link = page.locator(f'#results a[href="/track/{rowid}"]')
+    link.wait_for(timeout=10_000)
+    assert "/search?q=" in page.url
+    page.screenshot(path=str(tmp_path / "search.png"))
+    link.click()
+    page.wait_for_url(re.compile(rf"/track/{rowid}$"))
+    player = page.locator("#player")
+    player.wait_for()
+    player.evaluate("a => a.play()")  # the play button of the native controls
+    page.wait_for_function(
+        "() => document.querySelector('#player').currentTime > 0.5", timeout=20_000)
+    duration = player.evaluate("a => a.duration")
+    assert duration > 5
+    player.evaluate(f"a => {{ a.currentTime = {duration / 2}; }}")  # seek: Range requests
+    page.wait_for_function(
+        f"() => document.querySelector('#player').currentTime >= {duration / 2}",
+        timeout=20_000)
+    assert player.evaluate("a => a.error") is None
+    page.screenshot(path=str(tmp_path / "track.png"))
+
+
+def test_stats_page_shows_its_charts(server, browser, tmp_path: Path) -> None:
+    base, _ = server
+    page = browser.new_page()
+    page.goto(base + "/stats")
+    charts = page.locator("img.chart")
+    assert charts.count() >= 3
+    for i in range(charts.count()):
+        charts.nth(i).scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 100",
+                               arg=charts.nth(i).element_handle(), timeout=20_000)
+    page.screenshot(path=str(tmp_path / "stats.png"), full_page=True)
+
+
+def test_radio_plays_uniformly_drawn_tracks(server, browser) -> None:
+    base, _ = server
+    page = browser.new_page()
+    page.goto(base + "/radio")
+    page.click("#radio-next")
+    page.wait_for_function(
+        "() => document.querySelector('#radio-player').currentTime > 0.3", timeout=20_000)
+    first = page.locator("#now a").get_attribute("href")
+    assert first.startswith("/track/")
