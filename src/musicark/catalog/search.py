@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import re
@@ -71,24 +72,33 @@ def fts_query(text: str, *, prefix: bool = True) -> str | None:
     return " ".join(quoted)
 
 
-def _folded_words(text: str) -> list[str]:
-    """Words as the unicode61 tokenizer sees them: case-folded, diacritics removed."""
+@functools.lru_cache(maxsize=65536)
+def _folded_words(text: str) -> tuple[str, ...]:
+    """Words as the unicode61 tokenizer sees them: case-folded, diacritics removed.
+    Cached: every search folds its pool's 400 titles, and popular titles recur."""
+    if text.isascii():
+        return tuple(WORD_RE.findall(text.lower()))
     plain = "".join(c for c in unicodedata.normalize("NFKD", text)
                     if not unicodedata.combining(c)).casefold()
-    return WORD_RE.findall(plain)
+    return tuple(WORD_RE.findall(plain))
 
 
-def match_tier(name: str | None, words: list[str], prefix: bool) -> int:
-    """0: the title starts with the words; 1: the title holds every word; 2: elsewhere."""
+def match_tier(name: str | None, words: tuple[str, ...] | list[str], prefix: bool) -> int:
+    """0: the title starts with the words; 1: the title holds every word; 2: elsewhere.
+    The last word matches as a prefix when `prefix` (as it does in the FTS query)."""
     title = _folded_words(name or "")
-
-    def hit(have: str, want: str, last: bool) -> bool:
-        return have.startswith(want) if (last and prefix) else have == want
-
     n = len(words)
-    if len(title) >= n and all(hit(title[i], words[i], i == n - 1) for i in range(n)):
+    if not n:
+        return 2
+    head, last = tuple(words[:-1]), words[-1]
+
+    def fits(token: str) -> bool:
+        return token.startswith(last) if prefix else token == last
+
+    if len(title) >= n and title[:n - 1] == head and fits(title[n - 1]):
         return 0
-    if all(any(hit(t, w, i == n - 1) for t in title) for i, w in enumerate(words)):
+    tokens = set(title)
+    if all(w in tokens for w in head) and any(fits(t) for t in tokens):
         return 1
     return 2
 
@@ -122,22 +132,17 @@ def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True
     # Whole words first: FTS5 streams a term's matches, but expands a prefix without a prefix
     # index (4+ letters) into a full doclist merge; a completed common word ("love") would
     # cost tens of ms as a prefix. The prefix form runs when whole words find too few.
-    keys = []
-    for fts in dict.fromkeys([fts_query(text, prefix=False), query]):
-        keys = [k for (k,) in archive.conn.execute(
-            "SELECT rowid FROM track_fts WHERE track_fts MATCH ? ORDER BY rowid LIMIT ?",
-            (fts, pool))]
-        if len(keys) >= pool:
-            break
     mask = (1 << SEARCH_KEY_BITS) - 1
-    if not keys:
-        return []
-    rowids = [k & mask for k in keys]
-    marks = ",".join("?" * len(rowids))
-    names = dict(archive.conn.execute(
-        f"SELECT rowid, name FROM tracks WHERE rowid IN ({marks})", rowids).fetchall())
-    ranked = [(match_tier(names[k & mask], words, prefix), k, k & mask)
-              for k in keys if k & mask in names]
+    found: list[tuple[int, str | None]] = []
+    for fts in dict.fromkeys([fts_query(text, prefix=False), query]):
+        # One statement: the FTS streams keys in popularity order, each joined to its title.
+        found = archive.conn.execute(
+            f"SELECT f.rowid, t.name FROM track_fts f JOIN tracks t ON t.rowid = "
+            f"(f.rowid & {mask}) WHERE track_fts MATCH ? ORDER BY f.rowid LIMIT ?",
+            (fts, pool)).fetchall()
+        if len(found) >= pool:
+            break
+    ranked = [(match_tier(name, words, prefix), key, key & mask) for key, name in found]
     ranked.sort(key=lambda r: r[0])  # stable: popularity order within a tier
     return ranked
 

@@ -22,23 +22,33 @@ def serve(
         help="Address to bind. Loopback by default; anything else exposes the archive.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8377,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="Server processes (one per core serves the most requests).")] = 1,
 ) -> None:
     """Serve the web UI (search, browse, play, stats, radio, releases) and the JSON API
     under /api/v1 (OpenAPI at /docs). Read-only: nothing served can change the archive.
 
     Example: musicark serve ~/archive --port 8377
     """
+    import os
+
     import uvicorn
 
     from musicark.serve import create_app
+    from musicark.serve.app import SERVE_ENV
 
-    located = Archive.locate(archive, readonly=True)
-    web = create_app(located.path)
+    located = Archive.locate(archive)  # read-write once: applies pending schema upgrades
     located.close()
+    web = create_app(located.path)  # fails here, once, on a bad archive
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can "
                   "read and stream the whole archive", highlight=False)
     shown = f"[{host}]" if ":" in host else host
     out.print(f"serving {located.path} at http://{shown}:{port}/ (Ctrl-C stops)",
               highlight=False)
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(web, host=host, port=port, log_level="warning")
+    else:
+        os.environ[SERVE_ENV] = str(located.path)
+        uvicorn.run("musicark.serve.app:from_environment", factory=True, workers=workers,
+                    host=host, port=port, log_level="warning")

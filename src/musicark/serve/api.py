@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import FileResponse, Response
 from pydantic import StringConstraints
@@ -13,10 +14,30 @@ from pydantic import StringConstraints
 from musicark.archive import Archive
 from musicark.catalog import search as catalog
 from musicark.serve import queries
-from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep, shuffle_dep
+from musicark.serve.deps import (
+    ID_MAX,
+    SHA256_PATTERN,
+    archive_dep,
+    shuffle_dep,
+    thread_archive_dep,
+)
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+
+class JSON(Response):
+    """Handlers return this directly: orjson, no per-request model serialization."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+router = APIRouter(prefix="/api/v1", tags=["api"], default_response_class=JSON)
+# Quick reads (about a millisecond of SQLite) are `async def`: they run on the event loop
+# with its one connection, with no thread hand-off or GIL contention. Slow ones (stats,
+# charts) stay plain `def` and run in the thread pool, each thread with its own connection.
 ArchiveDep = Annotated[Archive, Depends(archive_dep)]
+ThreadArchiveDep = Annotated[Archive, Depends(thread_archive_dep)]
 RowId = Annotated[int, "a catalog row id"]
 Sha = Annotated[str, "a SHA-256"]
 Limit = Annotated[int, Query(ge=1, le=100, description="Rows per page.")]
@@ -32,70 +53,70 @@ def _with_preservation(archive: Archive, rows: list[dict[str, Any]]) -> list[dic
 
 
 @router.get("/search", summary="Search tracks by title, artist and album words")
-def search(archive: ArchiveDep,
+async def search(archive: ArchiveDep,
            q: Annotated[str, Query(min_length=1, max_length=500)],
            limit: Limit = 20,
            after: Annotated[str | None, Query(max_length=40,
                                               description="Cursor from next_cursor.")] = None
-           ) -> dict[str, Any]:
+           ) -> JSON:
     rows, cursor = catalog.search_page(archive, q, limit=limit, after=after)
-    return {"query": q, "results": _with_preservation(archive, rows), "next_cursor": cursor}
+    return JSON({"query": q, "results": _with_preservation(archive, rows), "next_cursor": cursor})
 
 
 @router.get("/lookup", summary="Look up ISRCs, UPCs, MBIDs or source ids (up to 1,000)")
-def lookup_get(archive: ArchiveDep,
+async def lookup_get(archive: ArchiveDep,
                id: Annotated[list[str], Query(min_length=1, max_length=1000)]
-               ) -> dict[str, Any]:
-    return {"results": catalog.lookup(archive, id)}
+               ) -> JSON:
+    return JSON({"results": catalog.lookup(archive, id)})
 
 
 @router.post("/lookup", summary="Batch lookup of up to 1,000 identifiers (read-only)")
-def lookup_post(archive: ArchiveDep,
+async def lookup_post(archive: ArchiveDep,
                 ids: Annotated[list[Annotated[str, StringConstraints(max_length=200)]],
                                Body(embed=True, min_length=1, max_length=1000)]
-                ) -> dict[str, Any]:
-    return {"results": catalog.lookup(archive, ids)}
+                ) -> JSON:
+    return JSON({"results": catalog.lookup(archive, ids)})
 
 
 @router.get("/tracks/{rowid}", summary="A track, with every file that holds it")
-def track(archive: ArchiveDep, rowid: Annotated[int, RowId, ID_MAX]) -> dict[str, Any]:
+async def track(archive: ArchiveDep, rowid: Annotated[int, RowId, ID_MAX]) -> JSON:
     info = catalog.track(archive, rowid)
     info["files"] = queries.track_files(archive, rowid)
     best = queries.best_playable(info["files"])
     info["audio_url"] = f"/audio/{best['sha256']}" if best else None
-    return info
+    return JSON(info)
 
 
 @router.get("/tracks/{rowid}/files", summary="Files that hold a track")
-def track_files(archive: ArchiveDep, rowid: Annotated[int, RowId, ID_MAX]) -> dict[str, Any]:
+async def track_files(archive: ArchiveDep, rowid: Annotated[int, RowId, ID_MAX]) -> JSON:
     catalog.track(archive, rowid)  # 404 for unknown tracks
-    return {"track": rowid, "files": queries.track_files(archive, rowid)}
+    return JSON({"track": rowid, "files": queries.track_files(archive, rowid)})
 
 
 @router.get("/albums/{rowid}", summary="An album and its tracks")
-def album(archive: ArchiveDep, rowid: Annotated[int, RowId, ID_MAX]) -> dict[str, Any]:
+async def album(archive: ArchiveDep, rowid: Annotated[int, RowId, ID_MAX]) -> JSON:
     info = catalog.album(archive, rowid)
     _with_preservation(archive, info["tracks"])
-    return info
+    return JSON(info)
 
 
 @router.get("/artists/{rowid}", summary="An artist, albums and most popular tracks")
-def artist(archive: ArchiveDep, rowid: Annotated[int, RowId, ID_MAX],
-           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> dict[str, Any]:
+async def artist(archive: ArchiveDep, rowid: Annotated[int, RowId, ID_MAX],
+           limit: Annotated[int, Query(ge=1, le=500)] = 100) -> JSON:
     info = catalog.artist(archive, rowid, limit=limit)
     _with_preservation(archive, info["tracks"])
-    return info
+    return JSON(info)
 
 
 @router.get("/files/{sha256}", summary="A file's facts from the ledger")
-def file(archive: ArchiveDep, sha256: Annotated[str, Sha, SHA256_PATTERN]) -> dict[str, Any]:
+async def file(archive: ArchiveDep, sha256: Annotated[str, Sha, SHA256_PATTERN]) -> JSON:
     _, facts = queries.stored_file(archive, sha256)
-    return facts
+    return JSON(facts)
 
 
 @router.get("/files/{sha256}/audio", summary="The stored bytes (HTTP Range supported)",
             response_class=FileResponse)
-def audio(archive: ArchiveDep, sha256: Annotated[str, Sha, SHA256_PATTERN]) -> Response:
+def audio(archive: ThreadArchiveDep, sha256: Annotated[str, Sha, SHA256_PATTERN]) -> Response:
     return stream(archive, sha256)
 
 
@@ -106,28 +127,28 @@ def stream(archive: Archive, sha256: str) -> Response:
 
 
 @router.get("/stats", summary="Catalog statistics in the manner of the reference release")
-def stats(archive: ArchiveDep) -> dict[str, Any]:
+def stats(archive: ThreadArchiveDep) -> JSON:
     from musicark.catalog.stats import catalog_stats
 
-    return catalog_stats(archive)
+    return JSON(catalog_stats(archive))
 
 
 @router.get("/random", summary="Uniformly random tracks (true shuffle)")
-def random_tracks(archive: ArchiveDep, shuffler: Annotated[queries.PreservedTracks,
+async def random_tracks(archive: ArchiveDep, shuffler: Annotated[queries.PreservedTracks,
                                                             Depends(shuffle_dep)],
                   n: Annotated[int, Query(ge=1, le=100)] = 10,
                   preserved: bool = True,
                   seed: Annotated[int | None, Query(ge=0, le=2**32)] = None
-                  ) -> dict[str, Any]:
+                  ) -> JSON:
     rng = random.Random(seed) if seed is not None else random.SystemRandom()
     if preserved:
         ids = shuffler.draw(archive, n, rng)
         rows = catalog._summaries(archive, ids)
     else:
         rows = catalog.shuffle(archive, n, seed=seed)
-    return {"results": _with_preservation(archive, rows)}
+    return JSON({"results": _with_preservation(archive, rows)})
 
 
 @router.get("/releases", summary="Published torrents with magnets")
-def releases(archive: ArchiveDep) -> dict[str, Any]:
-    return {"torrents": queries.releases(archive)}
+async def releases(archive: ArchiveDep) -> JSON:
+    return JSON({"torrents": queries.releases(archive)})

@@ -9,6 +9,7 @@ status; anything unexpected is a 500 with no stack trace in the response.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -17,21 +18,29 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from musicark import __version__
+from musicark import __version__, db
 from musicark.archive import Archive
-from musicark.errors import BadQuery, MusicarkError, NotInCatalog
+from musicark.catalog.schema import MIGRATIONS
+from musicark.errors import BadConfig, BadQuery, MusicarkError, NotInCatalog
 from musicark.serve import api, pages
 from musicark.serve.deps import Archives
 from musicark.serve.queries import PreservedTracks
 
 log = logging.getLogger("musicark.serve")
+SERVE_ENV = "MUSICARK_SERVE_ARCHIVE"
 STATUS = {NotInCatalog: 404, BadQuery: 400}
 
 
 def create_app(path: Path | str) -> FastAPI:
+    """The app for the archive at `path` (whose schema must be current: `Archive.open(path)`
+    upgrades it; `musicark serve` does that before serving)."""
     archive = Archive.open(path, readonly=True)  # fails early on a missing archive
     name = archive.settings.name
+    version, wanted = db.schema_version(archive.conn), len(MIGRATIONS)
     archive.close()
+    if version < wanted:
+        raise BadConfig(f"{path}: catalog schema {version} is older than this musicark's "
+                        f"({wanted}); open it once read-write to upgrade (musicark serve does)")
     app = FastAPI(title=f"musicark: {name}", version=__version__,
                   description="Read-only API of a musicark archive: search, lookups, tracks, "
                               "files, statistics, random tracks and releases.",
@@ -79,3 +88,9 @@ def create_app(path: Path | str) -> FastAPI:
         return error(request, 500, "internal error (logged on the server)")
 
     return app
+
+
+def from_environment() -> FastAPI:
+    """App factory for multi-process serving (`musicark serve --workers N`): each worker
+    process builds its own app for the archive named in $MUSICARK_SERVE_ARCHIVE."""
+    return create_app(os.environ[SERVE_ENV])

@@ -29,9 +29,15 @@ class Archives:
         return archive
 
 
-def archive_dep(request: Request) -> Archive:
+async def archive_dep(request: Request) -> Archive:
+    """For `async def` endpoints: the event loop thread's connection."""
     return request.app.state.archives.get()
 
 
-def shuffle_dep(request: Request):
+def thread_archive_dep(request: Request) -> Archive:
+    """For plain `def` endpoints (run in the thread pool): that thread's own connection."""
+    return request.app.state.archives.get()
+
+
+async def shuffle_dep(request: Request):
     return request.app.state.preserved

@@ -17,12 +17,13 @@ from musicark.archive import Archive
 from musicark.catalog import search as catalog
 from musicark.serve import queries
 from musicark.serve.api import _with_preservation, stream
-from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep
+from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep, thread_archive_dep
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 ArchiveDep = Annotated[Archive, Depends(archive_dep)]
+ThreadArchiveDep = Annotated[Archive, Depends(thread_archive_dep)]
 
 
 def page(request: Request, name: str, **context: Any) -> HTMLResponse:
@@ -31,7 +32,7 @@ def page(request: Request, name: str, **context: Any) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, archive: ArchiveDep) -> HTMLResponse:
+async def home(request: Request, archive: ArchiveDep) -> HTMLResponse:
     counts = dict(zip(("tracks", "albums", "artists", "files"), archive.conn.execute(
         "SELECT (SELECT count(*) FROM tracks), (SELECT count(*) FROM albums), "
         "(SELECT count(*) FROM artists), (SELECT count(*) FROM files WHERE status = 'ok')"
@@ -40,7 +41,7 @@ def home(request: Request, archive: ArchiveDep) -> HTMLResponse:
 
 
 @router.get("/search", response_class=HTMLResponse)
-def search(request: Request, archive: ArchiveDep,
+async def search(request: Request, archive: ArchiveDep,
            q: Annotated[str, Query(max_length=500)] = "",
            after: Annotated[str | None, Query(max_length=40)] = None,
            fragment: bool = False) -> HTMLResponse:
@@ -51,7 +52,7 @@ def search(request: Request, archive: ArchiveDep,
 
 
 @router.get("/track/{rowid}", response_class=HTMLResponse)
-def track(request: Request, archive: ArchiveDep,
+async def track(request: Request, archive: ArchiveDep,
           rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
     info = catalog.track(archive, rowid)
     files = queries.track_files(archive, rowid)
@@ -62,14 +63,14 @@ def track(request: Request, archive: ArchiveDep,
 
 
 @router.get("/album/{rowid}", response_class=HTMLResponse)
-def album(request: Request, archive: ArchiveDep,
+async def album(request: Request, archive: ArchiveDep,
           rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
     info = catalog.album(archive, rowid)
     return page(request, "album.html", a=info, rows=_with_preservation(archive, info["tracks"]))
 
 
 @router.get("/artist/{rowid}", response_class=HTMLResponse)
-def artist(request: Request, archive: ArchiveDep,
+async def artist(request: Request, archive: ArchiveDep,
            rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
     info = catalog.artist(archive, rowid)
     return page(request, "artist.html", a=info,
@@ -77,12 +78,12 @@ def artist(request: Request, archive: ArchiveDep,
 
 
 @router.get("/audio/{sha256}")
-def audio(archive: ArchiveDep, sha256: Annotated[str, SHA256_PATTERN]) -> Response:
+def audio(archive: ThreadArchiveDep, sha256: Annotated[str, SHA256_PATTERN]) -> Response:
     return stream(archive, sha256)
 
 
 @router.get("/art/{sha256}")
-def art(request: Request, archive: ArchiveDep,
+def art(request: Request, archive: ThreadArchiveDep,
         sha256: Annotated[str, SHA256_PATTERN]) -> Response:
     found = request.app.state.art.get(archive, sha256)
     if found is None:
@@ -93,18 +94,18 @@ def art(request: Request, archive: ArchiveDep,
 
 
 @router.get("/radio", response_class=HTMLResponse)
-def radio(request: Request) -> HTMLResponse:
+async def radio(request: Request) -> HTMLResponse:
     return page(request, "radio.html")
 
 
 @router.get("/stats", response_class=HTMLResponse)
-def stats(request: Request, archive: ArchiveDep) -> HTMLResponse:
+def stats(request: Request, archive: ThreadArchiveDep) -> HTMLResponse:
     charts = request.app.state.charts.names(archive)
     return page(request, "stats.html", charts=charts)
 
 
 @router.get("/charts/{name}.png")
-def chart(request: Request, archive: ArchiveDep,
+def chart(request: Request, archive: ThreadArchiveDep,
           name: Annotated[str, PathParam(pattern=r"^[a-z0-9_-]{1,60}$")]) -> Response:
     data = request.app.state.charts.png(archive, name)
     if data is None:
@@ -113,12 +114,12 @@ def chart(request: Request, archive: ArchiveDep,
 
 
 @router.get("/releases", response_class=HTMLResponse)
-def releases(request: Request, archive: ArchiveDep) -> HTMLResponse:
+async def releases(request: Request, archive: ArchiveDep) -> HTMLResponse:
     return page(request, "releases.html", torrents=queries.releases(archive))
 
 
 @router.get("/releases/{release}/{name}.torrent")
-def torrent(archive: ArchiveDep, release: Annotated[str, PathParam(max_length=255)],
+def torrent(archive: ThreadArchiveDep, release: Annotated[str, PathParam(max_length=255)],
             name: Annotated[str, PathParam(max_length=255)]) -> Response:
     path = queries.torrent_file(archive, release, name)
     return Response(path.read_bytes(), media_type="application/x-bittorrent",
