@@ -153,3 +153,15 @@ def test_read_only_no_write_endpoints(web) -> None:
     archive = client.app.state.archives.get()
     with pytest.raises(Exception, match="readonly|read-only"):
         archive.conn.execute("INSERT INTO events(at, kind) VALUES ('x', 'y')")
+
+
+def test_search_offers_matching_artists_and_albums(web) -> None:
+    client, path = web
+    with Archive.open(path, readonly=True) as archive:
+        artist_id, artist = archive.conn.execute(
+            "SELECT a.rowid, a.name FROM track_files tf JOIN track_artists ta "
+            "ON ta.track_rowid = tf.track_rowid JOIN artists a ON a.rowid = ta.artist_rowid "
+            "ORDER BY a.rowid LIMIT 1").fetchone()
+    found = client.get("/api/v1/search", params={"q": artist, "limit": 50}).json()
+    assert {"rowid": artist_id, "name": artist} in found["artists"]
+    assert f'href="/artist/{artist_id}"' in client.get("/search", params={"q": artist}).text

@@ -60,7 +60,9 @@ async def search(archive: ArchiveDep,
                                               description="Cursor from next_cursor.")] = None
            ) -> JSON:
     rows, cursor = catalog.search_page(archive, q, limit=limit, after=after)
-    return JSON({"query": q, "results": _with_preservation(archive, rows), "next_cursor": cursor})
+    related = queries.matching_entities(archive, rows, q) if after is None else {}
+    return JSON({"query": q, "results": _with_preservation(archive, rows),
+                 "next_cursor": cursor, **related})
 
 
 @router.get("/lookup", summary="Look up ISRCs, UPCs, MBIDs or source ids (up to 1,000)")

@@ -47,7 +47,9 @@ async def search(request: Request, archive: ArchiveDep,
            fragment: bool = False) -> HTMLResponse:
     rows, cursor = catalog.search_page(archive, q, limit=25, after=after) if q.strip() \
         else ([], None)
-    context = {"q": q, "rows": _with_preservation(archive, rows), "next_cursor": cursor}
+    related = queries.matching_entities(archive, rows, q) if q.strip() and not after else {}
+    context = {"q": q, "rows": _with_preservation(archive, rows), "next_cursor": cursor,
+               "related": related}
     return page(request, "_results.html" if fragment else "search.html", **context)
 
 

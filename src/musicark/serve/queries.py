@@ -216,3 +216,28 @@ def torrent_file(archive: Archive, release: str, name: str) -> Path:
     if root not in path.parents or not path.is_file():
         raise NotInCatalog(f"torrent {name!r} is recorded but its file is missing")
     return path
+
+
+def matching_entities(archive: Archive, tracks: list[dict[str, Any]], text: str
+                      ) -> dict[str, list[dict[str, Any]]]:
+    """Artists and albums of these tracks whose own names hold the searched words, so a
+    search for an artist or an album offers its page, not only its tracks."""
+    from musicark.catalog.search import _folded_words, _words, match_tier
+
+    words = _folded_words(" ".join(_words(text)))
+    ids = [t["rowid"] for t in tracks]
+    if not words or not ids:
+        return {"artists": [], "albums": []}
+    marks = ",".join("?" * len(ids))
+    artists = archive.conn.execute(
+        f"SELECT DISTINCT a.rowid, a.name FROM track_artists ta JOIN artists a "
+        f"ON a.rowid = ta.artist_rowid WHERE ta.track_rowid IN ({marks})", ids).fetchall()
+    found = {"artists": [{"rowid": r, "name": n} for r, n in artists
+                         if match_tier(n, words, True) < 2][:8]}
+    seen: dict[int, dict[str, Any]] = {}
+    for t in tracks:
+        if t.get("album_rowid") and match_tier(t.get("album"), words, True) < 2:
+            seen.setdefault(t["album_rowid"], {"rowid": t["album_rowid"], "name": t["album"],
+                                               "year": t.get("year")})
+    found["albums"] = list(seen.values())[:8]
+    return found
