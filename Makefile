@@ -31,7 +31,7 @@ $(STAMP): pyproject.toml
 install: system-deps $(STAMP)
 
 demo: install
-	$(BIN)/python -m musicark.demo $(DEMO_DIR)
+	$(BIN)/python -m musicark.demo $(DEMO_DIR)   # ends serving the web UI: Ctrl-C stops
 
 test: install
 	$(BIN)/ruff check src tests benchmarks scripts

@@ -4,7 +4,8 @@ Creates an archive, synthesizes a 100k-track catalog, imports it, prints statist
 charts), a search, a lookup and a shuffle; then renders tagged audio for some of its tracks,
 ingests it (store, ledger, fingerprints) and matches it to the catalog; plans what to keep
 for a 100 GB budget, encodes the long tail to Opus, tags copies with restore patches, and
-publishes a release: BagIt shards with hybrid torrents and torrents.json, then a seed plan.
+publishes a release: BagIt shards with hybrid torrents and torrents.json, then a seed plan;
+and last serves the archive's web UI until Ctrl-C (DEMO_SERVE=0 skips that).
 """
 
 from __future__ import annotations
@@ -69,6 +70,14 @@ def main(target: str = "demo-archive", tracks: int = 100_000) -> None:
     print(f"Its release: torrents in {torrents.parent / 'torrents'}, list in {torrents}, "
           f"BagIt shards in {torrents.parent / 'shards'}.")
     print(f"Try: export MUSICARK_ARCHIVE={archive}; musicark search 'your words'")
+    if os.environ.get("DEMO_SERVE", "1") != "0":
+        port = os.environ.get("DEMO_PORT", "8377")
+        print(f"\n$ musicark serve {archive} --port {port}", flush=True)
+        try:
+            subprocess.run([sys.executable, "-m", "musicark", "serve", str(archive),
+                            "--port", port], env=env, check=False)
+        except KeyboardInterrupt:
+            print("\nstopped serving; the archive stays in place")
 
 
 if __name__ == "__main__":
