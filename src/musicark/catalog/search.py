@@ -147,7 +147,8 @@ def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True
     return ranked
 
 
-def _summaries(archive: Archive, rowids: list[int]) -> list[dict[str, Any]]:
+def summaries(archive: Archive, rowids: list[int]) -> list[dict[str, Any]]:
+    """Track summaries (title, artists, album, year, ids) in the order of `rowids`."""
     if not rowids:
         return []
     found = {r["rowid"]: r for r in _rows(archive.conn.execute(
@@ -169,7 +170,7 @@ def search(
         raise BadQuery(f"offset must be between 0 and {MAX_OFFSET}")
     need = offset + _limit(limit)
     ranked = _ranked(archive, text, max(SEARCH_POOL, 2 * need), prefix=prefix)
-    return _summaries(archive, [r for _, _, r in ranked[offset:need]])
+    return summaries(archive, [r for _, _, r in ranked[offset:need]])
 
 
 def search_page(archive: Archive, text: str, *, limit: int = 20, after: str | None = None
@@ -189,7 +190,7 @@ def search_page(archive: Archive, text: str, *, limit: int = 20, after: str | No
     page = ranked[:limit]
     more = len(ranked) > limit
     cursor = f"{page[-1][0]}.{page[-1][1]}" if page and more else None
-    return _summaries(archive, [r for _, _, r in page]), cursor
+    return summaries(archive, [r for _, _, r in page]), cursor
 
 
 def candidates(archive: Archive, title: str, artists: str = "", *, limit: int = 400

@@ -1,5 +1,5 @@
 """Server-rendered pages (Jinja2, autoescaped): fast without JavaScript; app.js adds search
-as you type, the radio and keyboard-free seeking."""
+as you type and the radio."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from musicark.archive import Archive
 from musicark.catalog import search as catalog
 from musicark.serve import queries
-from musicark.serve.api import _with_preservation, stream
+from musicark.serve.api import stream, with_preservation
 from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep, thread_archive_dep
 
 HERE = Path(__file__).parent
@@ -48,7 +48,7 @@ async def search(request: Request, archive: ArchiveDep,
     rows, cursor = catalog.search_page(archive, q, limit=25, after=after) if q.strip() \
         else ([], None)
     related = queries.matching_entities(archive, rows, q) if q.strip() and not after else {}
-    context = {"q": q, "rows": _with_preservation(archive, rows), "next_cursor": cursor,
+    context = {"q": q, "rows": with_preservation(archive, rows), "next_cursor": cursor,
                "related": related}
     return page(request, "_results.html" if fragment else "search.html", **context)
 
@@ -68,7 +68,7 @@ async def track(request: Request, archive: ArchiveDep,
 async def album(request: Request, archive: ArchiveDep,
           rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
     info = catalog.album(archive, rowid)
-    return page(request, "album.html", a=info, rows=_with_preservation(archive, info["tracks"]))
+    return page(request, "album.html", a=info, rows=with_preservation(archive, info["tracks"]))
 
 
 @router.get("/artist/{rowid}", response_class=HTMLResponse)
@@ -76,7 +76,7 @@ async def artist(request: Request, archive: ArchiveDep,
            rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
     info = catalog.artist(archive, rowid)
     return page(request, "artist.html", a=info,
-                rows=_with_preservation(archive, info["tracks"]))
+                rows=with_preservation(archive, info["tracks"]))
 
 
 @router.get("/audio/{sha256}")
