@@ -1,7 +1,7 @@
 """Release benchmark (issue #5): shard build throughput, against references in the same run.
 
 - musicark: BagIt bag (hardlinks, manifest from the ledger) + hybrid v1+v2 torrent from one
-  threaded read pass (`write_bag` + `hash_files` + `build_torrent`);
+  read pass in worker processes (`release.build.shard_torrent`, what `release create` runs);
 - libtorrent's own `create_torrent` + `set_piece_hashes` for the same hybrid torrent;
 - `mktorrent -t CORES` (v1 only; Debian's mktorrent);
 - the machine's limit for SHA-1 + SHA-256 over every byte on all cores, from
@@ -80,9 +80,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     import libtorrent as lt
 
-    from musicark.release.bag import write_bag
-    from musicark.release.hashing import hash_files
-    from musicark.release.metainfo import build_torrent
+    from musicark.release.build import ReleaseOptions, shard_torrent
     from musicark.release.paths import track_path
     from musicark.release.shards import Bucket, Shard, auto_piece_length
 
@@ -102,10 +100,8 @@ def main() -> None:
 
         start = time.perf_counter()
         root = base / "shards" / shard.name
-        bag = write_bag(root, shard, store, group="bench", on=None)
-        hashed = [(rel, h) for (rel, _), h in zip(
-            bag.entries, hash_files([p for _, p in bag.entries], piece), strict=True)]
-        ours = build_torrent(shard.name, hashed, piece)
+        bag, _, ours = shard_torrent(shard, root, store, group="bench",
+                                     options=ReleaseOptions(piece_size=f"{piece // 1024}KiB"))
         results["musicark_s"] = time.perf_counter() - start
 
         rel = [r for r, _ in bag.entries]

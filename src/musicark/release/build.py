@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -20,8 +21,8 @@ from typing import Any
 from musicark.archive import Archive, utc_now
 from musicark.errors import BadQuery, FixityError
 from musicark.ingest.store import Store
-from musicark.release.bag import write_bag
-from musicark.release.hashing import hash_files
+from musicark.release.bag import BagFiles, write_bag
+from musicark.release.hashing import FileHashes, hash_files
 from musicark.release.items import ReleaseItem, dumps, select_items
 from musicark.release.metainfo import Torrent, build_torrent, magnet
 from musicark.release.paths import resolve_collisions, sanitize, track_path
@@ -166,28 +167,52 @@ def _shards(conn, items: list[ReleaseItem], bounds, prefix: str,
                         next_number=used)
 
 
+def shard_torrent(shard: Shard, root: Path, store: Store, *, group: str,
+                  options: ReleaseOptions, advance: Callable[[int], None] = lambda n: None
+                  ) -> tuple[BagFiles, list[tuple[tuple[str, ...], FileHashes]], Torrent]:
+    """Lay out one shard's bag at `root` and make its torrent, reading each byte once.
+
+    The store files are the payload's bytes (hardlinks or copies of them): they are hashed
+    while another thread lays out the bag, then the bag's few small tag files are hashed.
+    """
+    piece = parse_piece_length(options.piece_size, [i.size for _, i in shard.entries])
+    stored: dict[tuple[str, ...], tuple[Path, str]] = {}
+    for parts, item in shard.entries:
+        stored[("data", *parts)] = (store.path_for(item.sha256), item.sha256)
+        if item.patch_sha256:
+            stored[("restore", f"{item.untagged_sha256}.zst")] = (
+                store.path_for(item.patch_sha256), item.patch_sha256)
+    with ThreadPoolExecutor(max_workers=1) as layout:
+        bag_future = layout.submit(write_bag, root, shard, store, group=group, on=options.on)
+        rels = list(stored)
+        payload = dict(zip(rels, hash_files([stored[r][0] for r in rels], piece,
+                                            with_sha256=options.verify, progress=advance),
+                           strict=True))
+        bag = bag_future.result()
+    tags = [(rel, path) for rel, path in bag.entries if rel not in payload]
+    payload.update(zip([rel for rel, _ in tags], hash_files([p for _, p in tags], piece),
+                       strict=True))
+    hashed = []
+    for rel, _ in bag.entries:
+        hashes = payload[rel]
+        if options.verify and rel in stored and hashes.sha256 != stored[rel][1]:
+            raise FixityError(f"{stored[rel][0]}: SHA-256 {hashes.sha256} but the ledger "
+                              f"says {stored[rel][1]}; run a fixity check and repair the store")
+        hashed.append((rel, hashes))
+    torrent = build_torrent(shard.name, hashed, piece, web_seeds=options.web_seeds,
+                            on=options.on, comment=group, hybrid=options.hybrid)
+    return bag, hashed, torrent
+
+
 def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, release: str,
                  options: ReleaseOptions, report: ReleaseReport,
                  advance: Callable[[int], None]) -> TorrentEntry:
-    root = partial / "shards" / shard.name
-    bag = write_bag(root, shard, store, group=f"{archive.settings.name} / {release}",
-                    on=options.on)
+    bag, hashed, torrent = shard_torrent(
+        shard, partial / "shards" / shard.name, store,
+        group=f"{archive.settings.name} / {release}", options=options, advance=advance)
     report.linked += bag.linked
     report.copied += bag.copied
-    piece = parse_piece_length(options.piece_size, [i.size for _, i in shard.entries])
-    expected = {("data", *parts): item.sha256 for parts, item in shard.entries}
-    hashed = []
-    for (rel, path), hashes in zip(bag.entries, hash_files(
-            [p for _, p in bag.entries], piece, with_sha256=options.verify,
-            progress=advance), strict=True):
-        if options.verify and rel in expected and hashes.sha256 != expected[rel]:
-            raise FixityError(f"{path}: SHA-256 {hashes.sha256} but the ledger says "
-                              f"{expected[rel]}; run a fixity check and repair the store")
-        hashed.append((rel, hashes))
-        report.bytes_hashed += hashes.size
-    torrent = build_torrent(shard.name, hashed, piece, web_seeds=options.web_seeds,
-                            on=options.on, comment=f"{archive.settings.name} / {release}",
-                            hybrid=options.hybrid)
+    report.bytes_hashed += sum(h.size for _, h in hashed)
     path = partial / "torrents" / f"{shard.name}.torrent"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(torrent.data)
