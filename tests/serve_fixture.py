@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from conftest import TESTDATA
 from musicark.archive import Archive
 from musicark.catalog import import_source
 from musicark.derive.run import derive
@@ -22,6 +23,8 @@ SEED = 21
 HOSTILE_NAME = '<script>alert("x")</script> Hostile'
 HOSTILE_ARTIST = '"><img src=x onerror=alert(1)>'
 HOSTILE_PROVENANCE = "<b>rips</b> & co"
+# Real audio with embedded cover art (a JPEG in a METADATA_BLOCK_PICTURE), unmatched.
+WITH_ART = TESTDATA / "audio" / "music" / "librosa-data" / "Kevin_MacLeod_-_Vibe_Ace.ogg"
 
 
 def build(root: Path) -> Path:
@@ -44,6 +47,7 @@ def build(root: Path) -> Path:
         import_source(archive, "table", hostile, name="hostile")
         music = write_audio(root / "music", 6, seed=SEED, catalog_tracks=TRACKS)
         assert ingest(archive, music, workers=2, provenance=HOSTILE_PROVENANCE).matched == 6
+        ingest(archive, [WITH_ART], workers=1, match=False)
         plan_id, _ = create_plan(archive, "3GB")
         derive(archive, plan_id, workers=2)
         tag_files(archive, plan_id, workers=2)

@@ -165,3 +165,21 @@ def test_search_offers_matching_artists_and_albums(web) -> None:
     found = client.get("/api/v1/search", params={"q": artist, "limit": 50}).json()
     assert {"rowid": artist_id, "name": artist} in found["artists"]
     assert f'href="/artist/{artist_id}"' in client.get("/search", params={"q": artist}).text
+
+
+def test_cover_art_comes_from_the_file(web, testdata: Path) -> None:
+    from musicark.ingest.store import sha256_file
+    from musicark.serve.queries import cover_art
+    from serve_fixture import WITH_ART
+
+    client, _ = web
+    art = client.get(f"/art/{sha256_file(WITH_ART)[0]}")
+    assert art.status_code == 200 and art.headers["content-type"] == "image/jpeg"
+    assert art.content.startswith(b"\xff\xd8")
+    mutagen_files = testdata / "audio" / "mutagen"
+    for name in ("silence-44-s.flac", "has-tags.m4a", "silence-2s-PCM-44100-16-ID3v23.wav"):
+        data, mime = cover_art(mutagen_files / name)
+        assert mime == "image/png" and data.startswith(b"\x89PNG"), name
+    assert (mutagen_files / "apev2-lyricsv2.mp3").is_file()
+    assert cover_art(mutagen_files / "apev2-lyricsv2.mp3") is None  # tags, but no picture
+    assert client.get(f"/art/{'f' * 64}").status_code == 404

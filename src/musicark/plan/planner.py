@@ -109,8 +109,15 @@ class Followers:
 
     def zero(self, values: np.ndarray, sl: slice) -> None:
         """values[t - sl.start] = 0 for the followers t inside the slice."""
-        lo, hi = np.searchsorted(self.track, [sl.start, sl.stop])
+        lo, hi = _bounds(self.track, sl)
         values[self.track[lo:hi] - sl.start] = 0
+
+
+def _bounds(sorted_idx: np.ndarray, sl: slice) -> tuple[int, int]:
+    """Where the slice's indices start and end in a sorted index array. The bounds get the
+    array's own dtype: with a Python list numpy would convert the whole array per call."""
+    lo, hi = np.searchsorted(sorted_idx, np.array([sl.start, sl.stop], sorted_idx.dtype))
+    return int(lo), int(hi)
 
 
 def _descending_u32(values: np.ndarray) -> np.ndarray:
@@ -160,7 +167,7 @@ def representatives(inp: PlanInput, below: int) -> np.ndarray:
 
 def _chunk_add(values: np.ndarray, sl: slice, at: np.ndarray, added: np.ndarray) -> None:
     """values[at - sl.start] += added, for the sorted indices `at` inside the slice."""
-    lo, hi = np.searchsorted(at, [sl.start, sl.stop])
+    lo, hi = _bounds(at, sl)
     values[at[lo:hi] - sl.start] += added[lo:hi]
 
 
