@@ -160,10 +160,17 @@ def select(value: np.ndarray, cost: np.ndarray, budget: float,
 
 def fill_in_order(n: int, key_cost: Callable[[slice], tuple[np.ndarray, np.ndarray,
                                                                np.ndarray]],
-                  budget: float) -> tuple[np.ndarray, float]:
+                  budget: float, *, small_integer_keys: bool = False
+                  ) -> tuple[np.ndarray, float]:
     """Candidates by descending key (ties: lower index first), each taken while the running
     total of costs stays within the budget; the first that does not fit ends it.
-    `key_cost(slice)` gives (key, candidate mask, cost). Returns (chosen, cost)."""
+    `key_cost(slice)` gives (key, candidate mask, cost). Returns (chosen, cost).
+
+    With `small_integer_keys` (a 0-100 popularity, say) each key value is its own bin, so
+    the boundary value's items are already in order: they are streamed, never gathered.
+    """
+    if small_integer_keys:
+        return _fill_by_integer_key(n, key_cost, budget)
 
     def columns(sl: slice):
         key, ok, cost = key_cost(sl)
@@ -177,3 +184,39 @@ def fill_in_order(n: int, key_cost: Callable[[slice], tuple[np.ndarray, np.ndarr
         p.chosen[p.edge[:stop]] = True
         used += float(p.edge_cost[:stop].sum())
     return p.chosen, used
+
+
+def _fill_by_integer_key(n: int, key_cost: Callable[[slice], tuple[np.ndarray, np.ndarray,
+                                                                    np.ndarray]],
+                         budget: float) -> tuple[np.ndarray, float]:
+    lo, hi = None, None
+    for sl in chunks(n):
+        key, ok, _ = key_cost(sl)
+        if ok.any():
+            k = key[ok]
+            lo = int(k.min()) if lo is None else min(lo, int(k.min()))
+            hi = int(k.max()) if hi is None else max(hi, int(k.max()))
+    chosen = np.zeros(n, bool)
+    if lo is None or budget <= 0:
+        return chosen, 0.0
+    cost_by_key = np.zeros(hi - lo + 1)
+    for sl in chunks(n):
+        key, ok, cost = key_cost(sl)
+        cost_by_key += np.bincount(key[ok].astype(np.int64) - lo, weights=cost[ok],
+                                   minlength=hi - lo + 1)
+    spent = np.cumsum(cost_by_key[::-1])
+    whole = int(np.searchsorted(spent, budget, side="right"))  # key values that fit whole
+    boundary = hi - whole  # the key value where the budget runs out (< lo: none)
+    used = float(spent[whole - 1]) if whole else 0.0
+    open_boundary = boundary >= lo
+    for sl in chunks(n):
+        key, ok, cost = key_cost(sl)
+        chosen[sl] = ok & (key > boundary)
+        if open_boundary:
+            at = np.flatnonzero(ok & (key == boundary))
+            fits = np.cumsum(cost[at]) <= budget - used
+            take = at[:len(fits) if fits.all() else int(np.argmin(fits))]
+            chosen[sl][take] = True
+            used += float(cost[take].sum())
+            open_boundary = len(take) == len(at)  # the first that does not fit ends it
+    return chosen, used

@@ -250,7 +250,7 @@ def reference_rule(inp: PlanInput, budget: float, followers: Followers,
             original = inp.original_bytes[sl].astype(np.float64)
             return pop, (pop > 0) & np.isfinite(original), original
 
-        chosen, used = fill_in_order(n, head, budget)
+        chosen, used = fill_in_order(n, head, budget, small_integer_keys=True)
         tier[chosen] = TIER_ORIGINAL
         del chosen
     if "opus75" in tiers:
