@@ -264,12 +264,13 @@ def test_cli_release_withdraw_and_list(base: Path, tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "piece-size" in bad.output
 
 
-def test_a_failed_build_leaves_nothing_and_the_next_run_completes(
+def test_a_killed_build_resumes_with_its_finished_shards(
         base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import musicark.release.build as build
 
     archive = _copy(base, tmp_path / "a")
-    real, calls = build.build_torrent, []
+    clean = create_release(_copy(base, tmp_path / "b"), "r1", OPTIONS, out=tmp_path / "clean")
+    real, calls = build.shard_torrent, []
 
     def dies_on_the_second_shard(*args, **kwargs):
         calls.append(1)
@@ -277,15 +278,22 @@ def test_a_failed_build_leaves_nothing_and_the_next_run_completes(
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(build, "build_torrent", dies_on_the_second_shard)
+    monkeypatch.setattr(build, "shard_torrent", dies_on_the_second_shard)
     with pytest.raises(KeyboardInterrupt):
         create_release(archive, "r1", OPTIONS)
     releases = archive.path / "releases"
-    assert list(releases.iterdir()) == [] if releases.exists() else True
+    assert not (releases / "r1").exists() and (releases / ".r1.partial").is_dir()
     assert archive.conn.execute("SELECT count(*) FROM torrents").fetchone()[0] == 0
-    monkeypatch.setattr(build, "build_torrent", real)
+    monkeypatch.setattr(build, "shard_torrent", real)
     report = create_release(archive, "r1", OPTIONS)
-    assert [p.name for p in releases.iterdir()] == ["r1"] and len(report.torrents) >= 3
+    assert report.resumed_shards == 1 and len(report.torrents) == len(clean.torrents)
+    assert [p.name for p in releases.iterdir()] == ["r1"]
+    assert _files(releases / "r1") == _files(Path(clean.path))  # as if never killed
+    # A partial directory of other shards (another plan or options) is not reused.
+    other = _copy(base, tmp_path / "c")
+    (other.path / "releases" / ".r1.partial" / "torrents").mkdir(parents=True)
+    (other.path / "releases" / ".r1.partial" / ".shards.sha256").write_text("not this plan")
+    assert create_release(other, "r1", OPTIONS).resumed_shards == 0
 
 
 def test_verify_stops_on_a_store_file_that_lost_its_bytes(base: Path, tmp_path: Path) -> None:

@@ -2,13 +2,15 @@
 its own torrent, and `torrents.json`.
 
 The release is built in a hidden sibling directory and renamed into place when complete,
-then recorded in the catalog in one transaction: a killed build leaves nothing half made,
-and the next run starts it again. Nothing depends on the clock unless `on` (a date) is given,
-so the same archive state and options give byte-identical files.
+then recorded in the catalog in one transaction: a killed build leaves nothing half made
+in place, and the next run of the same plan keeps the shards it finished. Nothing depends
+on the clock unless `on` (a date) is given, so the same archive state and options give
+byte-identical files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -24,7 +26,13 @@ from musicark.ingest.store import Store
 from musicark.release.bag import BagFiles, write_bag
 from musicark.release.hashing import FileHashes, hash_files
 from musicark.release.items import ReleaseItem, dumps, select_items
-from musicark.release.metainfo import Torrent, build_torrent, magnet
+from musicark.release.metainfo import (
+    Torrent,
+    build_torrent,
+    load_torrent,
+    magnet,
+    torrent_payload,
+)
 from musicark.release.paths import resolve_collisions, sanitize, track_path
 from musicark.release.shards import (
     Shard,
@@ -86,6 +94,7 @@ class ReleaseReport:
     linked: int = 0
     copied: int = 0
     bytes_hashed: int = 0
+    resumed_shards: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -106,7 +115,6 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
     if target.exists():
         raise BadQuery(f"{target} exists and is not a recorded release; remove it first")
     partial = target.with_name(f".{target.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)  # a killed earlier attempt
 
     if options.plan_id is None and not options.all_matched:
         latest = conn.execute("SELECT max(id) FROM plans").fetchone()[0]
@@ -118,6 +126,7 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
         raise BadQuery("nothing new to release: " + json.dumps(selection.as_dict()["skipped"]))
     prefix = slug(archive.settings.name)
     shards = _shards(conn, selection.items, bounds, prefix, options)
+    _resume_or_reset(partial, shards, options)
     store = Store(archive.store_path)
     total = sum(s.size for s in shards)
     report = ReleaseReport(name, str(target), [], selection.as_dict())
@@ -129,21 +138,37 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
         done += nbytes
         progress(done, total)
 
-    try:
-        for shard in shards:
-            entries.append(_build_shard(shard, partial, store, archive, name, options, report,
-                                        advance))
-        entries.append(_build_metadata(archive, name, prefix, partial, options))
-        listing = _torrent_list(conn, name, entries, options.on)
-        (partial / "torrents.json").write_text(listing, encoding="utf-8")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial.rename(target)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    # A kill leaves the partial directory: the next run with the same plan keeps its
+    # finished shards (the torrent file is written last) and builds the rest.
+    for shard in shards:
+        entries.append(_build_shard(shard, partial, store, archive, name, options, report,
+                                    advance))
+    entries.append(_build_metadata(archive, name, prefix, partial, options))
+    listing = _torrent_list(conn, name, entries, options.on)
+    (partial / "torrents.json").write_text(listing, encoding="utf-8")
+    (partial / PLAN_FILE).unlink()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial.rename(target)
     _record(archive, name, options, entries, report)
     report.torrents = json.loads(listing)["torrents"][-len(entries):]
     return report
+
+
+PLAN_FILE = ".shards.sha256"
+
+
+def _resume_or_reset(partial: Path, shards: list[Shard], options: ReleaseOptions) -> None:
+    """Keep a killed build's directory only if it was building exactly these shards."""
+    plan = [[s.name, [["/".join(p), i.sha256, i.size, i.patch_sha256] for p, i in s.entries]]
+            for s in shards]
+    digest = hashlib.sha256(dumps([plan, options.as_dict(), options.verify]).encode()
+                            ).hexdigest()
+    marker = partial / PLAN_FILE
+    if marker.is_file() and marker.read_text() == digest:
+        return
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    marker.write_text(digest)
 
 
 def _shards(conn, items: list[ReleaseItem], bounds, prefix: str,
@@ -207,19 +232,29 @@ def shard_torrent(shard: Shard, root: Path, store: Store, *, group: str,
 def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, release: str,
                  options: ReleaseOptions, report: ReleaseReport,
                  advance: Callable[[int], None]) -> TorrentEntry:
-    bag, hashed, torrent = shard_torrent(
-        shard, partial / "shards" / shard.name, store,
-        group=f"{archive.settings.name} / {release}", options=options, advance=advance)
-    report.linked += bag.linked
-    report.copied += bag.copied
-    report.bytes_hashed += sum(h.size for _, h in hashed)
     path = partial / "torrents" / f"{shard.name}.torrent"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(torrent.data)
+    root = partial / "shards" / shard.name
+    if path.is_file():  # finished by a killed earlier run of the same plan
+        torrent = load_torrent(path.read_bytes(), hybrid=options.hybrid)
+        size, count = torrent_payload(torrent.data)
+        report.resumed_shards += 1
+        advance(sum(i.size + i.patch_size for _, i in shard.entries))
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        bag, hashed, torrent = shard_torrent(
+            shard, root, store, group=f"{archive.settings.name} / {release}",
+            options=options, advance=advance)
+        report.linked += bag.linked
+        report.copied += bag.copied
+        report.bytes_hashed += sum(h.size for _, h in hashed)
+        size, count = sum(h.size for _, h in hashed), len(hashed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(torrent.data)
+        tmp.rename(path)  # last, atomically: its presence means the shard is complete
     pops = [i.popularity for _, i in shard.entries if i.popularity is not None]
     return TorrentEntry(
-        shard.name, shard.bucket.name, False, torrent,
-        sum(h.size for _, h in hashed), len(hashed),
+        shard.name, shard.bucket.name, False, torrent, size, count,
         min(pops) if pops else None, max(pops) if pops else None,
         sum(i.listens for _, i in shard.entries), f"torrents/{shard.name}.torrent",
         files=[("/".join(("data", *parts)), i.file_rowid) for parts, i in shard.entries],
@@ -230,6 +265,7 @@ def _build_metadata(archive: Archive, release: str, prefix: str, partial: Path,
                     options: ReleaseOptions) -> TorrentEntry:
     name = f"{prefix}-{slug(release)}-metadata"
     root = partial / "metadata" / name
+    shutil.rmtree(root, ignore_errors=True)  # always rebuilt: the snapshot is quick
     root.mkdir(parents=True)
     snapshot = root / "catalog.sqlite.zst"
     write_snapshot(archive.conn, snapshot)

@@ -82,3 +82,19 @@ def build_torrent(name: str, files: Sequence[tuple[Sequence[str], FileHashes]],
     info_hashes = lt.torrent_info(data).info_hashes()  # raises if layers or roots disagree
     return Torrent(data, str(info_hashes.v1), str(info_hashes.v2) if hybrid else None,
                    piece_length)
+
+
+def load_torrent(data: bytes, *, hybrid: bool = True) -> Torrent:
+    """A Torrent from an existing .torrent file (validated by libtorrent)."""
+    info = lt.torrent_info(data)
+    hashes = info.info_hashes()
+    return Torrent(data, str(hashes.v1), str(hashes.v2) if hybrid else None,
+                   info.piece_length())
+
+
+def torrent_payload(data: bytes) -> tuple[int, int]:
+    """(bytes, files) of a torrent, pad files excluded."""
+    files = lt.torrent_info(data).layout()
+    sizes = [files.file_size(i) for i in range(files.num_files())
+             if not files.file_flags(i) & lt.file_storage.flag_pad_file]
+    return sum(sizes), len(sizes)
