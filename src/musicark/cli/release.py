@@ -107,7 +107,9 @@ def release_create(
     sel = data["selection"]
     out.print(f"{sel['files']:,} payload files for {sel['tracks']:,} tracks "
               f"({human_bytes(sel['bytes'])}); {data['linked']:,} hardlinked, "
-              f"{data['copied']:,} copied")
+              f"{data['copied']:,} copied"
+              + (f"; {data['resumed_shards']} shards kept from an interrupted run"
+                 if data["resumed_shards"] else ""))
     for why, count in sel["skipped"].items():
         err.print(f"  left out: {count:,} tracks ({why})", highlight=False)
     out.print(f"torrents: {data['path']}/torrents/  list: {data['path']}/torrents.json")
