@@ -60,3 +60,16 @@ def test_pieces_root_is_a_merkle_root_not_the_sha256(tmp_path: Path) -> None:
     data = path.read_bytes()
     leaves = [hashlib.sha256(data[i:i + 16384]).digest() for i in range(0, len(data), 16384)]
     assert h.pieces_root == merkle_root(leaves, 4)
+
+
+def test_worker_processes_and_threads_hash_alike(testdata: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from musicark.release import hashing
+
+    files = sorted(p for p in (testdata / "audio" / "music").rglob("*.ogg"))[:8]
+    by_threads = list(hash_files(files, 1 << 16, with_sha256=True))
+    monkeypatch.setattr(hashing, "PROCESS_THRESHOLD", 0)  # large batches use processes
+    with hashing._executor(files, 2) as pool:
+        assert isinstance(pool, hashing.ProcessPoolExecutor)
+    by_processes = list(hash_files(files, 1 << 16, with_sha256=True, workers=2))
+    assert by_processes == by_threads and len(by_threads) == 8
