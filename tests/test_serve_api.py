@@ -183,3 +183,14 @@ def test_cover_art_comes_from_the_file(web, testdata: Path) -> None:
     assert (mutagen_files / "apev2-lyricsv2.mp3").is_file()
     assert cover_art(mutagen_files / "apev2-lyricsv2.mp3") is None  # tags, but no picture
     assert client.get(f"/art/{'f' * 64}").status_code == 404
+
+
+def test_pages_load_nothing_from_other_hosts(web) -> None:
+    client, path = web
+    rowid, _ = _preserved_track(path)
+    reference = client.get("/api").text
+    assert "GET /api/v1/search" in reference and "POST /api/v1/lookup" in reference
+    for url in ("/", "/search?q=a", f"/track/{rowid}", "/stats", "/radio", "/releases",
+                "/api"):
+        html = client.get(url).text
+        assert not re.search(r'(src|href)="(https?:)?//', html), url

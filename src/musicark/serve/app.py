@@ -44,7 +44,9 @@ def create_app(path: Path | str) -> FastAPI:
     app = FastAPI(title=f"musicark: {name}", version=__version__,
                   description="Read-only API of a musicark archive: search, lookups, tracks, "
                               "files, statistics, random tracks and releases.",
-                  openapi_url="/api/v1/openapi.json", docs_url="/docs", redoc_url=None)
+                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
+    # No Swagger UI: it loads its scripts from a CDN, and an archive's pages must work
+    # offline and tell no third party who reads them. /api lists the operations instead.
     app.state.archives = Archives(Path(path))
     app.state.archive_name = name
     app.state.preserved = PreservedTracks()

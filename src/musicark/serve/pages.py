@@ -95,6 +95,22 @@ def art(request: Request, archive: ThreadArchiveDep,
                     headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
+@router.get("/api", response_class=HTMLResponse)
+async def api_reference(request: Request) -> HTMLResponse:
+    """The JSON API's operations, read from its own OpenAPI schema."""
+    spec = request.app.openapi()
+    operations = []
+    for path, methods in spec.get("paths", {}).items():
+        for method, op in methods.items():
+            params = [{"name": p["name"], "in": p["in"], "required": p.get("required", False),
+                       "description": p.get("description") or "",
+                       "schema": p.get("schema", {})} for p in op.get("parameters", [])]
+            operations.append({"method": method.upper(), "path": path,
+                               "summary": op.get("summary", ""), "params": params,
+                               "body": "requestBody" in op})
+    return page(request, "api.html", operations=operations)
+
+
 @router.get("/radio", response_class=HTMLResponse)
 async def radio(request: Request) -> HTMLResponse:
     return page(request, "radio.html")
