@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo-archive
 # sqlite3: the benchmark's reference; libchromaprint-tools: fpcalc and libchromaprint1;
-# transmission-cli: transmission-show, a second client that must parse our torrents;
+# transmission-cli, aria2: other clients that must parse our v1 torrents (Debian 12's
+# versions predate BitTorrent v2);
 # zstd: the CLI that restores originals from a release's patches (tested);
 # chromium: the browser the web UI's Playwright tests drive (never a downloaded one).
-APT_PACKAGES := sqlite3 libchromaprint-tools transmission-cli zstd chromium
+APT_PACKAGES := sqlite3 libchromaprint-tools transmission-cli aria2 zstd chromium
 # References the benchmarks measure against.
 BENCH_PACKAGES := ffmpeg mktorrent wrk
 
