@@ -77,7 +77,7 @@ SELECT p.track_rowid, p.tier, p.expected, p.source_file, p.body,
 """
 
 
-@dataclass
+@dataclass(slots=True)
 class TrackFacts:
     rowid: int
     title: str | None
@@ -89,7 +89,7 @@ class TrackFacts:
     listens: float
 
 
-@dataclass
+@dataclass(slots=True)
 class ReleaseItem:
     """One payload file: a store object and every release track it holds."""
 
