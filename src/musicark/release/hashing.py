@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -105,6 +106,26 @@ def _executor(paths: list[Path], workers: int) -> Executor:
     return ThreadPoolExecutor(max_workers=workers)
 
 
+BATCH_BYTES = 32 << 20  # files per task up to this size: fewer round trips to the workers
+
+
+def _hash_batch(paths: list[Path], piece_length: int, with_sha256: bool) -> list[FileHashes]:
+    return [hash_file(p, piece_length, with_sha256=with_sha256) for p in paths]
+
+
+def _batches(paths: list[Path]) -> Iterator[list[Path]]:
+    batch: list[Path] = []
+    size = 0
+    for p in paths:
+        batch.append(p)
+        size += os.stat(p).st_size
+        if size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
 def hash_files(paths: Iterable[Path], piece_length: int, *, with_sha256: bool = False,
                workers: int | None = None,
                progress: Callable[[int], None] = lambda nbytes: None) -> Iterator[FileHashes]:
@@ -112,17 +133,17 @@ def hash_files(paths: Iterable[Path], piece_length: int, *, with_sha256: bool = 
     workers = workers or os.cpu_count() or 1
     paths = list(paths)
     with _executor(paths, workers) as pool:
-        # A bounded window keeps memory flat on shards of 60,000 files.
-        window = workers * 4
-        futures = [pool.submit(hash_file, p, piece_length, with_sha256=with_sha256)
-                   for p in paths[:window]]
-        next_index = len(futures)
-        for i in range(len(paths)):
-            result = futures[i].result()
-            futures[i] = None  # type: ignore[call-overload]
-            if next_index < len(paths):
-                futures.append(pool.submit(hash_file, paths[next_index], piece_length,
-                                           with_sha256=with_sha256))
-                next_index += 1
-            progress(result.size)
-            yield result
+        # A bounded window of batches keeps memory flat on shards of 60,000 files.
+        window: deque = deque()
+        for batch in _batches(paths):
+            window.append(pool.submit(_hash_batch, batch, piece_length, with_sha256))
+            if len(window) >= workers * 3:
+                yield from _drain(window.popleft(), progress)
+        while window:
+            yield from _drain(window.popleft(), progress)
+
+
+def _drain(future, progress: Callable[[int], None]) -> Iterator[FileHashes]:
+    for result in future.result():
+        progress(result.size)
+        yield result
