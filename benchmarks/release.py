@@ -93,8 +93,7 @@ def main() -> None:
         bucket = Bucket("popularity-30", 30, 30)
         shard = Shard("bench-popularity-30-0001", bucket)
         for item in items:
-            shard.entries.append((track_path(bucket.name, ext="flac", **item.path_fields),
-                                  item))
+            shard.add(track_path(bucket.name, ext="flac", **item.path_fields), item)
         warm([store.path_for(i.sha256) for i in items])
         results = {"bytes": total, "files": len(items), "piece_length": piece, "cores": CORES}
 

@@ -10,12 +10,11 @@ byte-identical files.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -23,9 +22,10 @@ from typing import Any
 from musicark.archive import Archive, utc_now
 from musicark.errors import BadQuery, FixityError
 from musicark.ingest.store import Store
+from musicark.release import layout
 from musicark.release.bag import BagFiles, write_bag
 from musicark.release.hashing import FileHashes, hash_files
-from musicark.release.items import ReleaseItem, dumps, select_items
+from musicark.release.items import dumps
 from musicark.release.metainfo import (
     Torrent,
     build_torrent,
@@ -33,10 +33,9 @@ from musicark.release.metainfo import (
     magnet,
     torrent_payload,
 )
-from musicark.release.paths import resolve_collisions, sanitize, track_path
+from musicark.release.paths import sanitize
 from musicark.release.shards import (
     Shard,
-    bucket_of,
     group_shards,
     parse_buckets,
     parse_piece_length,
@@ -81,8 +80,6 @@ class TorrentEntry:
     popularity_max: int | None
     listens: float
     path: str  # of the .torrent, relative to the release directory
-    files: list[tuple[str, int]] = field(default_factory=list)  # payload path, file rowid
-    tracks: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -121,16 +118,43 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
         options = replace(options, plan_id=latest)
     bounds = parse_buckets(options.buckets)
     parse_piece_length(options.piece_size, [1])  # bad options fail before any work
-    selection = select_items(archive, options.plan_id)
-    if not selection.items:
-        raise BadQuery("nothing new to release: " + json.dumps(selection.as_dict()["skipped"]))
-    prefix = slug(archive.settings.name)
-    shards = _shards(conn, selection.items, bounds, prefix, options)
-    _resume_or_reset(partial, shards, options)
+    selection = layout.stage(archive, options.plan_id, bounds)
+    try:
+        if not selection.files:
+            raise BadQuery("nothing new to release: "
+                           + json.dumps(selection.as_dict()["skipped"]))
+        _resume_or_reset(partial, layout.digest(archive, dumps([options.as_dict(),
+                                                                options.verify])))
+        report = ReleaseReport(name, str(target), [], selection.as_dict())
+        entries = _build_all(archive, name, partial, options, report, progress,
+                             total=selection.bytes)
+        listing = _torrent_list(conn, name, entries, options.on)
+        (partial / "torrents.json").write_text(listing, encoding="utf-8")
+        (partial / PLAN_FILE).unlink()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial.rename(target)
+        _record(archive, name, options, entries, report)
+    finally:
+        layout.drop(archive)
+        conn.execute("DROP TABLE IF EXISTS temp.release_contents")
+    report.torrents = json.loads(listing)["torrents"][-len(entries):]
+    return report
+
+
+def _build_all(archive: Archive, name: str, partial: Path, options: ReleaseOptions,
+               report: ReleaseReport, progress: Callable[[int, int], None], *, total: int
+               ) -> list[TorrentEntry]:
+    """Every shard, streamed from the staged layout (a kill leaves the partial directory:
+    the next run of the same layout keeps the finished shards), then the snapshot."""
+    conn = archive.conn
     store = Store(archive.store_path)
-    total = sum(s.size for s in shards)
-    report = ReleaseReport(name, str(target), [], selection.as_dict())
-    entries: list[TorrentEntry] = []
+    prefix = slug(archive.settings.name)
+    next_number: dict[str, int] = {
+        bucket: count + 1 for bucket, count in conn.execute(
+            "SELECT bucket, count(*) FROM torrents WHERE metadata = 0 GROUP BY bucket")}
+    conn.execute("DROP TABLE IF EXISTS temp.release_contents")
+    conn.execute("CREATE TEMP TABLE release_contents "
+                 "(torrent TEXT, path TEXT, file_rowid INTEGER, tracks TEXT)")
     done = 0
 
     def advance(nbytes: int) -> None:
@@ -138,58 +162,31 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
         done += nbytes
         progress(done, total)
 
-    # A kill leaves the partial directory: the next run with the same plan keeps its
-    # finished shards (the torrent file is written last) and builds the rest.
-    for shard in shards:
+    entries = []
+    for shard in group_shards(layout.placed(archive), prefix=prefix,
+                              max_bytes=options.max_shard_bytes, max_files=options.max_files,
+                              next_number=next_number):
         entries.append(_build_shard(shard, partial, store, archive, name, options, report,
                                     advance))
+        conn.executemany(
+            "INSERT INTO release_contents VALUES (?, ?, ?, ?)",
+            [(shard.name, "/".join(("data", *parts)), item.file_rowid,
+              ",".join(str(t.rowid) for t in item.tracks)) for parts, item in shard.entries])
     entries.append(_build_metadata(archive, name, prefix, partial, options))
-    listing = _torrent_list(conn, name, entries, options.on)
-    (partial / "torrents.json").write_text(listing, encoding="utf-8")
-    (partial / PLAN_FILE).unlink()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial.rename(target)
-    _record(archive, name, options, entries, report)
-    report.torrents = json.loads(listing)["torrents"][-len(entries):]
-    return report
+    return entries
 
 
 PLAN_FILE = ".shards.sha256"
 
 
-def _resume_or_reset(partial: Path, shards: list[Shard], options: ReleaseOptions) -> None:
-    """Keep a killed build's directory only if it was building exactly these shards."""
-    plan = [[s.name, [["/".join(p), i.sha256, i.size, i.patch_sha256] for p, i in s.entries]]
-            for s in shards]
-    digest = hashlib.sha256(dumps([plan, options.as_dict(), options.verify]).encode()
-                            ).hexdigest()
+def _resume_or_reset(partial: Path, digest: str) -> None:
+    """Keep a killed build's directory only if it was building exactly this layout."""
     marker = partial / PLAN_FILE
     if marker.is_file() and marker.read_text() == digest:
         return
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     marker.write_text(digest)
-
-
-def _shards(conn, items: list[ReleaseItem], bounds, prefix: str,
-            options: ReleaseOptions) -> list[Shard]:
-    placed = []
-    for item in items:
-        bucket = bucket_of(item.popularity, bounds)
-        parts = track_path(bucket.name, ext=item.ext, **item.path_fields)
-        placed.append((parts, item, bucket))
-    # Collisions resolve in a fixed order: path, then the payload's content hash.
-    placed.sort(key=lambda e: (e[0], e[1].sha256))
-    resolved = resolve_collisions([p for p, _, _ in placed])
-    placed = [(parts, item, bucket) for parts, (_, item, bucket)
-              in zip(resolved, placed, strict=True)]
-    used: dict[str, int] = {}
-    for bucket, count in conn.execute(
-            "SELECT bucket, count(*) FROM torrents WHERE metadata = 0 GROUP BY bucket"):
-        used[bucket] = count + 1
-    return group_shards(placed, prefix=prefix,
-                        max_bytes=options.max_shard_bytes, max_files=options.max_files,
-                        next_number=used)
 
 
 def shard_torrent(shard: Shard, root: Path, store: Store, *, group: str,
@@ -256,9 +253,7 @@ def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, re
     return TorrentEntry(
         shard.name, shard.bucket.name, False, torrent, size, count,
         min(pops) if pops else None, max(pops) if pops else None,
-        sum(i.listens for _, i in shard.entries), f"torrents/{shard.name}.torrent",
-        files=[("/".join(("data", *parts)), i.file_rowid) for parts, i in shard.entries],
-        tracks=sorted({t.rowid for _, i in shard.entries for t in i.tracks}))
+        sum(i.listens for _, i in shard.entries), f"torrents/{shard.name}.torrent")
 
 
 def _build_metadata(archive: Archive, release: str, prefix: str, partial: Path,
@@ -336,10 +331,13 @@ def _record(archive: Archive, name: str, options: ReleaseOptions,
                 (release_id, e.name, e.bucket, int(e.metadata), e.torrent.btih, e.torrent.btmh,
                  e.torrent.piece_length, e.size, len(e.torrent.data), e.num_files,
                  e.popularity_min, e.popularity_max, round(e.listens, 3), e.path)).lastrowid
-            conn.executemany("INSERT INTO release_files(torrent_id, path, file_rowid) "
-                             "VALUES (?, ?, ?)", [(torrent_id, p, f) for p, f in e.files])
-            conn.executemany("INSERT INTO release_tracks(track_rowid, torrent_id) VALUES (?, ?)",
-                             [(t, torrent_id) for t in e.tracks])
+            conn.execute("INSERT INTO release_files(torrent_id, path, file_rowid) "
+                         "SELECT ?, path, file_rowid FROM release_contents WHERE torrent = ?",
+                         (torrent_id, e.name))
+            conn.execute("INSERT OR IGNORE INTO release_tracks(track_rowid, torrent_id) "
+                         "SELECT CAST(j.value AS INTEGER), ? FROM release_contents c, "
+                         "json_each('[' || c.tracks || ']') j WHERE c.torrent = ?",
+                         (torrent_id, e.name))
         conn.execute(
             "INSERT INTO events(at, kind, subject, outcome, detail) VALUES (?, ?, ?, ?, ?)",
             (utc_now(), "release.create", name, "ok",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,7 +74,7 @@ SELECT p.track_rowid, p.tier, p.expected, p.source_file, p.body,
   LEFT JOIN files body ON body.rowid = p.body
   LEFT JOIN files patch ON patch.rowid = tg.patch_file
  WHERE p.body IS NOT NULL
- ORDER BY p.track_rowid
+ ORDER BY final, p.track_rowid
 """
 
 
@@ -118,16 +119,22 @@ class ReleaseItem:
 
 @dataclass
 class Selection:
-    items: list[ReleaseItem]
-    skipped: Counter
+    """Counts of what a release takes and leaves out (the items themselves stream)."""
+
+    files: int = 0
+    tracks: int = 0
+    bytes: int = 0
+    skipped: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
-        return {"files": len(self.items), "tracks": sum(len(i.tracks) for i in self.items),
-                "bytes": sum(i.size for i in self.items), "skipped": dict(self.skipped)}
+        return {"files": self.files, "tracks": self.tracks, "bytes": self.bytes,
+                "skipped": dict(self.skipped)}
 
 
-def select_items(archive: Archive, plan_id: int | None) -> Selection:
-    """Pick the payload of a new release (see the module docstring)."""
+def select_items(archive: Archive, plan_id: int | None, selection: Selection
+                 ) -> Iterator[ReleaseItem]:
+    """The payload of a new release, one item at a time in file order (see the module
+    docstring); `selection` counts what is taken and what is left out, and why."""
     conn = archive.conn
     if plan_id is not None:
         if conn.execute("SELECT 1 FROM plans WHERE id = ?", (plan_id,)).fetchone() is None:
@@ -137,42 +144,51 @@ def select_items(archive: Archive, plan_id: int | None) -> Selection:
         wanted = WANTED_ALL
     conn.execute("DROP TABLE IF EXISTS temp.release_pick")
     conn.execute(PICK_SQL.format(wanted=wanted))
-    skipped: Counter = Counter()
+    skipped = selection.skipped
     for tier, source in conn.execute(
             "SELECT tier, source_file FROM release_pick WHERE body IS NULL"):
         skipped["planned, but no file in the archive" if source is None
                 else f"{tier} not derived yet"] += 1
-    rows = conn.execute(FACTS_SQL).fetchall()
-    conn.execute("DROP TABLE temp.release_pick")
-    if rows:
+    cursor = conn.execute(FACTS_SQL)
+    item: ReleaseItem | None = None
+    while rows := cursor.fetchmany(10_000):
         pops = np.array([np.nan if r[13] is None else r[13] for r in rows], dtype=float)
         known = np.array([np.nan if r[14] is None else r[14] for r in rows], dtype=float)
         model = expected_listens(archive.settings.popularity, pops, known)
-    by_file: dict[int, ReleaseItem] = {}
-    for row, modelled in zip(rows, model if rows else [], strict=True):
-        (track, tier, expected, _source, body, final, _patch, title, ext_id, mbid, isrc, disc,
-         number, popularity, _listens, source_name, album_rowid, album, album_ext, year, discs,
-         artists, sha, size, container, codec, status, licence, source_sha, body_sha,
-         patch_sha, patch_size) = row
-        if status != "ok":
-            skipped["file withdrawn"] += 1
-            continue
-        facts = TrackFacts(track, title, ext_id, mbid, isrc, source_name, popularity,
-                           float(expected) if expected is not None else float(modelled))
-        item = by_file.get(final)
-        if item is None:
-            item = by_file[final] = ReleaseItem(
-                final, sha, size, extension(container, codec) or "bin", tier, licence,
-                source_sha, body_sha if patch_sha else None, patch_sha, patch_size or 0)
-        item.tracks.append(facts)
-        fields = {"artist": artists, "album": album,
-                  "album_id": album_ext or (f"album-{album_rowid}" if album_rowid else "none"),
-                  "year": year if year and year.isdigit() and year != "0000" else None,
-                  "disc": disc, "number": number, "discs": discs or 1, "title": title}
-        best = max(item.tracks, key=_priority)
-        if best is facts:
-            item.path_fields = fields
-    return Selection(sorted(by_file.values(), key=lambda i: i.file_rowid), skipped)
+        for row, modelled in zip(rows, model, strict=True):
+            (track, tier, expected, _source, body, final, _patch, title, ext_id, mbid, isrc,
+             disc, number, popularity, _listens, source_name, album_rowid, album, album_ext,
+             year, discs, artists, sha, size, container, codec, status, licence, source_sha,
+             body_sha, patch_sha, patch_size) = row
+            if status != "ok":
+                skipped["file withdrawn"] += 1
+                continue
+            facts = TrackFacts(track, title, ext_id, mbid, isrc, source_name, popularity,
+                               float(expected) if expected is not None else float(modelled))
+            if item is None or item.file_rowid != final:
+                if item is not None:
+                    yield _counted(item, selection)
+                item = ReleaseItem(
+                    final, sha, size, extension(container, codec) or "bin", tier, licence,
+                    source_sha, body_sha if patch_sha else None, patch_sha, patch_size or 0)
+            item.tracks.append(facts)
+            if max(item.tracks, key=_priority) is facts:
+                item.path_fields = {
+                    "artist": artists, "album": album,
+                    "album_id": album_ext or (f"album-{album_rowid}" if album_rowid
+                                              else "none"),
+                    "year": year if year and year.isdigit() and year != "0000" else None,
+                    "disc": disc, "number": number, "discs": discs or 1, "title": title}
+    if item is not None:
+        yield _counted(item, selection)
+    conn.execute("DROP TABLE temp.release_pick")
+
+
+def _counted(item: ReleaseItem, selection: Selection) -> ReleaseItem:
+    selection.files += 1
+    selection.tracks += len(item.tracks)
+    selection.bytes += item.size
+    return item
 
 
 def _priority(track: TrackFacts) -> tuple:
@@ -189,3 +205,18 @@ def tracks_json(item: ReleaseItem) -> list[dict]:
 def dumps(obj) -> str:
     """Canonical JSON (sorted keys, no spaces): byte-identical for the same data."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def item_to_json(item: ReleaseItem) -> str:
+    """A compact, canonical record of an item (staged on disk while a release is laid out)."""
+    return dumps([item.file_rowid, item.sha256, item.size, item.ext, item.tier, item.licence,
+                  item.source_sha256, item.untagged_sha256, item.patch_sha256,
+                  item.patch_size, [[t.rowid, t.title, t.ext_id, t.mbid, t.isrc, t.source,
+                                     t.popularity, t.listens] for t in item.tracks]])
+
+
+def item_from_json(text: str) -> ReleaseItem:
+    (rowid, sha, size, ext, tier, licence, source_sha, untagged, patch, patch_size,
+     tracks) = json.loads(text)
+    return ReleaseItem(rowid, sha, size, ext, tier, licence, source_sha, untagged, patch,
+                       patch_size, tracks=[TrackFacts(*t) for t in tracks])

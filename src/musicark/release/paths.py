@@ -72,19 +72,29 @@ def track_path(bucket: str, *, artist: str | None, album: str | None, album_id: 
     return (bucket, a, ab, artist_dir, album_dir, file_name(stem, ext))
 
 
+def numbered(parts: tuple[str, ...], n: int) -> tuple[str, ...]:
+    """The path with " (n)" before the file's extension."""
+    stem, dot, ext = parts[-1].rpartition(".")
+    if not dot:
+        stem, ext = parts[-1], ""
+    return (*parts[:-1], file_name(stem, ext, suffix=f" ({n})"))
+
+
 def resolve_collisions(paths: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
-    """Give later duplicates (case-insensitively) a numbered suffix; input order decides."""
-    taken: set[tuple[str, ...]] = set()
+    """Paths that share a case-folded form: the first keeps its name, later ones get the
+    lowest " (n)" free of every path given and every one assigned (what `layout` does
+    with the staged table, here over a list)."""
+    taken = {_fold(p) for p in paths}
+    seen: set[tuple[str, ...]] = set()
     out = []
     for parts in paths:
-        candidate, n = parts, 1
-        while _fold(candidate) in taken:
-            n += 1
-            stem, dot, ext = parts[-1].rpartition(".")
-            if not dot:
-                stem, ext = parts[-1], ""
-            candidate = (*parts[:-1], file_name(stem, ext, suffix=f" ({n})"))
-        taken.add(_fold(candidate))
+        candidate = parts
+        if _fold(parts) in seen:
+            n = 2
+            while _fold(candidate := numbered(parts, n)) in taken:
+                n += 1
+            taken.add(_fold(candidate))
+        seen.add(_fold(candidate))
         out.append(candidate)
     return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from musicark.errors import BadQuery
@@ -63,41 +63,42 @@ class Shard:
     name: str
     bucket: Bucket
     entries: list[tuple[tuple[str, ...], ReleaseItem]] = field(default_factory=list)
+    size: int = 0  # payload and restore-patch bytes
+    num_files: int = 0
 
-    @property
-    def size(self) -> int:
-        return sum(item.size + item.patch_size for _, item in self.entries)
-
-    @property
-    def num_files(self) -> int:
-        return sum(1 + bool(item.patch_sha256) for _, item in self.entries)
+    def add(self, parts: tuple[str, ...], item: ReleaseItem) -> None:
+        self.entries.append((parts, item))
+        self.size += item.size + item.patch_size
+        self.num_files += 1 + bool(item.patch_sha256)
 
 
 def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "archive"
 
 
-def group_shards(placed: Sequence[tuple[tuple[str, ...], ReleaseItem, Bucket]], *, prefix: str,
-                 max_bytes: int, max_files: int, next_number: dict[str, int]) -> list[Shard]:
-    """Cut each bucket's path-ordered files into shards within the limits.
+def group_shards(placed: Iterable[tuple[tuple[str, ...], ReleaseItem, Bucket]], *,
+                 prefix: str, max_bytes: int, max_files: int, next_number: dict[str, int]
+                 ) -> Iterator[Shard]:
+    """Cut files, given in shard order (bucket, then path), into shards within the limits,
+    yielding each when it is full: one shard in memory at a time.
 
     `next_number` maps a bucket to the first free shard number (earlier releases used the
     ones below), so names stay unique across releases.
     """
-    ordered = sorted(placed, key=lambda e: (bucket_rank(e[2]), e[0]))
-    shards: list[Shard] = []
     current: Shard | None = None
-    for parts, item, bucket in ordered:
+    for parts, item, bucket in placed:
         cost, files = item.size + item.patch_size, 1 + bool(item.patch_sha256)
         if (current is None or current.bucket != bucket
                 or (current.entries and (current.size + cost > max_bytes
                                          or current.num_files + files > max_files))):
+            if current is not None:
+                yield current
             number = next_number.get(bucket.name, 1)
             next_number[bucket.name] = number + 1
             current = Shard(f"{prefix}-{bucket.name}-{number:04d}", bucket)
-            shards.append(current)
-        current.entries.append((parts, item))
-    return shards
+        current.add(parts, item)
+    if current is not None:
+        yield current
 
 
 def auto_piece_length(sizes: Sequence[int]) -> int:
