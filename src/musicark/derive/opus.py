@@ -55,12 +55,17 @@ def encode_opus(store_root: str, input_sha: str, input_ms: int) -> Encoded:
 
 
 def _encode(source: Path, out_path: Path) -> int:
-    with av.open(str(source)) as inp, av.open(str(out_path), "w", format="ogg") as out:
+    # bitexact: no random Ogg serial number and no library version in the headers, so the
+    # same input always gives the same bytes (mirrors that derive again get equal files).
+    with av.open(str(source)) as inp, av.open(str(out_path), "w", format="ogg",
+                                              container_options={"fflags": "+bitexact"}
+                                              ) as out:
         in_stream = inp.streams.audio[0]
         layout = "mono" if (in_stream.codec_context.channels or 2) == 1 else "stereo"
         stream = out.add_stream("libopus", rate=PARAMS["sample_rate"], layout=layout)
         stream.bit_rate = PARAMS["bit_rate"]
         stream.codec_context.options = {"vbr": PARAMS["vbr"]}
+        stream.codec_context.flags |= av.codec.context.Flags.bitexact
         resampler = av.AudioResampler(format="flt", layout=layout, rate=PARAMS["sample_rate"])
         for frame in inp.decode(in_stream):
             frame.pts = None
