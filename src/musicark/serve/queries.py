@@ -222,9 +222,10 @@ def matching_entities(archive: Archive, tracks: list[dict[str, Any]], text: str
                       ) -> dict[str, list[dict[str, Any]]]:
     """Artists and albums of these tracks whose own names hold the searched words, so a
     search for an artist or an album offers its page, not only its tracks."""
-    from musicark.catalog.search import _folded_words, _words, match_tier
+    from musicark.catalog.search import _folded_words, _words, tier_function
 
     words = _folded_words(" ".join(_words(text)))
+    tier = tier_function(words, True)
     ids = [t["rowid"] for t in tracks]
     if not words or not ids:
         return {"artists": [], "albums": []}
@@ -233,10 +234,10 @@ def matching_entities(archive: Archive, tracks: list[dict[str, Any]], text: str
         f"SELECT DISTINCT a.rowid, a.name FROM track_artists ta JOIN artists a "
         f"ON a.rowid = ta.artist_rowid WHERE ta.track_rowid IN ({marks})", ids).fetchall()
     found = {"artists": [{"rowid": r, "name": n} for r, n in artists
-                         if match_tier(n, words, True) < 2][:8]}
+                         if tier(n) < 2][:8]}
     seen: dict[int, dict[str, Any]] = {}
     for t in tracks:
-        if t.get("album_rowid") and match_tier(t.get("album"), words, True) < 2:
+        if t.get("album_rowid") and tier(t.get("album")) < 2:
             seen.setdefault(t["album_rowid"], {"rowid": t["album_rowid"], "name": t["album"],
                                                "year": t.get("year")})
     found["albums"] = list(seen.values())[:8]
