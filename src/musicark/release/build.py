@@ -127,7 +127,7 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
                                                                 options.verify])))
         report = ReleaseReport(name, str(target), [], selection.as_dict())
         entries = _build_all(archive, name, partial, options, report, progress,
-                             total=selection.bytes)
+                             total=selection.bytes + selection.patch_bytes)
         listing = _torrent_list(conn, name, entries, options.on)
         (partial / "torrents.json").write_text(listing, encoding="utf-8")
         (partial / PLAN_FILE).unlink()

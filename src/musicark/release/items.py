@@ -124,11 +124,12 @@ class Selection:
     files: int = 0
     tracks: int = 0
     bytes: int = 0
+    patch_bytes: int = 0  # restore patches shipped beside tagged copies
     skipped: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
         return {"files": self.files, "tracks": self.tracks, "bytes": self.bytes,
-                "skipped": dict(self.skipped)}
+                "patch_bytes": self.patch_bytes, "skipped": dict(self.skipped)}
 
 
 def select_items(archive: Archive, plan_id: int | None, selection: Selection
@@ -188,6 +189,7 @@ def _counted(item: ReleaseItem, selection: Selection) -> ReleaseItem:
     selection.files += 1
     selection.tracks += len(item.tracks)
     selection.bytes += item.size
+    selection.patch_bytes += item.patch_size
     return item
 
 
