@@ -44,7 +44,7 @@ class Archive:
     @classmethod
     def create(cls, path: Path | str, *, name: str | None = None) -> Archive:
         """Create a new archive directory (it may exist but must not already be an archive)."""
-        path = Path(path).absolute()
+        path = Path(path).expanduser().absolute()
         if (path / CONFIG_NAME).exists():
             raise ArchiveExists(f"{path} is already a musicark archive")
         path.mkdir(parents=True, exist_ok=True)
@@ -62,7 +62,7 @@ class Archive:
     @classmethod
     def open(cls, path: Path | str, *, readonly: bool = False) -> Archive:
         """Open an existing archive, applying any pending schema migrations."""
-        path = Path(path).absolute()
+        path = Path(path).expanduser().absolute()
         if not (path / CONFIG_NAME).is_file():
             raise ArchiveNotFound(
                 f"no musicark archive at {path} (create one with `musicark init {path}`)"
