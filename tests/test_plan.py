@@ -169,3 +169,19 @@ def test_isrc_leaders_match_a_plain_definition() -> None:
         leader = min(i for i in members if inp.priority[i] == best)
         expected[members] = leader
     assert (rep == expected).all() and (rep != np.arange(5_000)).sum() > 100
+
+
+def test_isrc_codes_group_without_a_table() -> None:
+    from musicark.plan.plans import BASE36_LIMIT, isrc_code
+    from musicark.plan.planner import representatives
+
+    assert isrc_code("USRC17607839") == isrc_code("us-rc1-76-07839") == int("USRC17607839", 36)
+    assert isrc_code("USRC17607839") != isrc_code("USRC17607840")
+    odd = isrc_code("not an isrc at all, too long")
+    assert BASE36_LIMIT <= odd < 2**63 and odd == isrc_code("not an isrc at all, too long")
+    # 64-bit codes group like small ids do.
+    inp = _synthetic(3000, seed=5)
+    small = representatives(inp, 1)
+    inp.isrc_group = np.where(inp.isrc_group >= 0, inp.isrc_group.astype(np.int64) * 7919
+                              + BASE36_LIMIT, -1)
+    assert (representatives(inp, 1) == small).all()

@@ -38,7 +38,7 @@ class PlanInput:
     popularity: np.ndarray  # -1 where unknown
     duration_ms: np.ndarray
     original_bytes: np.ndarray  # real file size where the ledger has it, else the model
-    isrc_group: np.ndarray  # ISRC id per track, -1 where none
+    isrc_group: np.ndarray  # ISRC id (any non-negative integer) per track, -1 where none
     priority: np.ndarray  # secondary priority within an ISRC (higher keeps the file)
 
     def __len__(self) -> int:
@@ -136,8 +136,13 @@ def followers_of(inp: PlanInput, below: int) -> Followers:
     tail = tail[inp.popularity[tail] < below].astype(np.int32)
     if not len(tail):
         return Followers(np.empty(0, np.int32), np.empty(0, np.int32))
-    key = (inp.isrc_group[tail].astype(np.uint64) << np.uint64(32)) | \
+    groups = inp.isrc_group[tail]
+    if groups.dtype.itemsize > 4 and len(groups) and int(groups.max()) >= 2**32:
+        # 64-bit ISRC codes (plans.isrc_code): renumber the tail's groups densely.
+        groups = np.unique(groups, return_inverse=True)[1]
+    key = (groups.astype(np.uint64) << np.uint64(32)) | \
         _descending_u32(inp.priority[tail]).astype(np.uint64)
+    del groups
     order = np.argsort(key)
     tail, key = tail[order], key[order]
     del order

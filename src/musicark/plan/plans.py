@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -39,6 +40,20 @@ LOAD_SQL = """
 CHUNK = 100_000
 
 
+BASE36_LIMIT = 36 ** 12  # every 12-character ISRC is below this as a base-36 number
+
+
+def isrc_code(isrc: str) -> int:
+    """An ISRC as a number, with no table of seen codes (256 M of them would not fit in a
+    dict): its 12 letters and digits read in base 36. Other identifiers get a 64-bit hash
+    above that range, so they only ever group with themselves."""
+    plain = "".join(c for c in isrc.upper() if c.isascii() and c.isalnum())
+    if 0 < len(plain) <= 12:
+        return int(plain, 36)
+    digest = hashlib.blake2b(isrc.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return BASE36_LIMIT + int.from_bytes(digest, "big") % (2**63 - 1 - BASE36_LIMIT)
+
+
 def load_input(archive: Archive) -> tuple[np.ndarray, PlanInput]:
     """Track rowids and the planner's arrays, streamed from SQLite into preallocated numpy
     arrays (no Python object per track survives a chunk)."""
@@ -51,15 +66,14 @@ def load_input(archive: Archive) -> tuple[np.ndarray, PlanInput]:
     duration = np.empty(n, np.int32)
     priority = np.empty(n, np.float32)
     sizes = np.empty(n, np.float64)
-    isrc_ids = np.empty(n, np.int32)
-    ids: dict[str, int] = {}
+    isrc_ids = np.empty(n, np.int64)
     cur = archive.conn.execute(LOAD_SQL)
     at = 0
     while rows := cur.fetchmany(CHUNK):
         cols = list(zip(*rows, strict=True))
         end = at + len(rows)
         rowid[at:end], pop[at:end], known[at:end], duration[at:end] = cols[:4]
-        isrc_ids[at:end] = [-1 if v is None else ids.setdefault(v, len(ids)) for v in cols[4]]
+        isrc_ids[at:end] = [-1 if v is None else isrc_code(v) for v in cols[4]]
         priority[at:end] = cols[5]
         sizes[at:end] = [np.nan if v is None else v for v in cols[6]]
         at = end
