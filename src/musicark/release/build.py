@@ -19,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from musicark.archive import Archive, utc_now
+from musicark.archive import Archive
 from musicark.errors import BadQuery, FixityError
 from musicark.ingest.store import Store
 from musicark.release import layout
@@ -30,10 +30,10 @@ from musicark.release.metainfo import (
     Torrent,
     build_torrent,
     load_torrent,
-    magnet,
     torrent_payload,
 )
 from musicark.release.paths import sanitize
+from musicark.release.records import record, torrent_list
 from musicark.release.shards import (
     Shard,
     group_shards,
@@ -128,12 +128,12 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
         report = ReleaseReport(name, str(target), [], selection.as_dict())
         entries = _build_all(archive, name, partial, options, report, progress,
                              total=selection.bytes + selection.patch_bytes)
-        listing = _torrent_list(conn, name, entries, options.on)
+        listing = torrent_list(conn, name, entries, options.on)
         (partial / "torrents.json").write_text(listing, encoding="utf-8")
         (partial / PLAN_FILE).unlink()
         target.parent.mkdir(parents=True, exist_ok=True)
         partial.rename(target)
-        _record(archive, name, options, entries, report)
+        record(archive, name, options, entries, report)
     finally:
         layout.drop(archive)
         conn.execute("DROP TABLE IF EXISTS temp.release_contents")
@@ -276,73 +276,3 @@ def _build_metadata(archive: Archive, release: str, prefix: str, partial: Path,
     path.write_bytes(torrent.data)
     return TorrentEntry(name, None, True, torrent, sum(h.size for _, h in hashed), 1,
                         None, None, 0.0, f"torrents/{name}.torrent")
-
-
-def entry_json(release: str, e: TorrentEntry, added: str | None) -> dict[str, Any]:
-    return {"name": e.name, "release": release, "shard": None if e.metadata else e.name,
-            "bucket": e.bucket, "metadata": e.metadata, "btih": e.torrent.btih,
-            "btmh": e.torrent.btmh, "magnet": e.torrent.magnet, "torrent": e.path,
-            "torrent_size": len(e.torrent.data), "data_size": e.size, "num_files": e.num_files,
-            "piece_length": e.torrent.piece_length, "popularity_min": e.popularity_min,
-            "popularity_max": e.popularity_max, "listens_covered": round(e.listens, 3),
-            "added": added, "seeders": None}
-
-
-def _torrent_list(conn, release: str, entries: list[TorrentEntry], on: date | None) -> str:
-    """Every torrent of the archive so far (earlier releases first), then this release's."""
-    earlier = []
-    for row in conn.execute("""
-            SELECT r.name, r.release_date, t.name, t.bucket, t.metadata, t.infohash_v1,
-                   t.infohash_v2, t.path, t.torrent_size, t.size, t.num_files, t.piece_length,
-                   t.popularity_min, t.popularity_max, t.listens_covered
-              FROM torrents t JOIN releases r ON r.id = t.release_id ORDER BY t.id"""):
-        (rel, added, name, bucket, metadata, btih, btmh, path, tsize, size, nfiles, piece,
-         pmin, pmax, listens) = row
-        earlier.append({
-            "name": name, "release": rel, "shard": None if metadata else name,
-            "bucket": bucket, "metadata": bool(metadata), "btih": btih, "btmh": btmh,
-            "magnet": magnet(btih, btmh),
-            "torrent": f"../{rel}/{path}", "torrent_size": tsize, "data_size": size,
-            "num_files": nfiles, "piece_length": piece, "popularity_min": pmin,
-            "popularity_max": pmax, "listens_covered": listens, "added": added,
-            "seeders": None})
-    added = on.isoformat() if on else None
-    listing = {"release": release, "generator": "musicark",
-               "torrents": earlier + [entry_json(release, e, added) for e in entries]}
-    return json.dumps(listing, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-def _record(archive: Archive, name: str, options: ReleaseOptions,
-            entries: list[TorrentEntry], report: ReleaseReport) -> None:
-    conn = archive.conn
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        release_id = conn.execute(
-            "INSERT INTO releases(name, plan_id, release_date, options, summary, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (name, options.plan_id, options.on.isoformat() if options.on else None,
-             dumps(options.as_dict()), dumps(report.selection), utc_now())).lastrowid
-        for e in entries:
-            torrent_id = conn.execute(
-                "INSERT INTO torrents(release_id, name, bucket, metadata, infohash_v1, "
-                "infohash_v2, piece_length, size, torrent_size, num_files, popularity_min, "
-                "popularity_max, listens_covered, path) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (release_id, e.name, e.bucket, int(e.metadata), e.torrent.btih, e.torrent.btmh,
-                 e.torrent.piece_length, e.size, len(e.torrent.data), e.num_files,
-                 e.popularity_min, e.popularity_max, round(e.listens, 3), e.path)).lastrowid
-            conn.execute("INSERT INTO release_files(torrent_id, path, file_rowid) "
-                         "SELECT ?, path, file_rowid FROM release_contents WHERE torrent = ?",
-                         (torrent_id, e.name))
-            conn.execute("INSERT OR IGNORE INTO release_tracks(track_rowid, torrent_id) "
-                         "SELECT CAST(j.value AS INTEGER), ? FROM release_contents c, "
-                         "json_each('[' || c.tracks || ']') j WHERE c.torrent = ?",
-                         (torrent_id, e.name))
-        conn.execute(
-            "INSERT INTO events(at, kind, subject, outcome, detail) VALUES (?, ?, ?, ?, ?)",
-            (utc_now(), "release.create", name, "ok",
-             dumps({"torrents": len(entries), "selection": report.selection})))
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
