@@ -172,8 +172,8 @@ def test_isrc_leaders_match_a_plain_definition() -> None:
 
 
 def test_isrc_codes_group_without_a_table() -> None:
-    from musicark.plan.plans import BASE36_LIMIT, isrc_code
     from musicark.plan.planner import representatives
+    from musicark.plan.plans import BASE36_LIMIT, isrc_code
 
     assert isrc_code("USRC17607839") == isrc_code("us-rc1-76-07839") == int("USRC17607839", 36)
     assert isrc_code("USRC17607839") != isrc_code("USRC17607840")
