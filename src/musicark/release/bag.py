@@ -57,27 +57,23 @@ def write_bag(root: Path, shard: Shard, store: Store, *, group: str,
     root.mkdir(parents=True)
     entries: list[tuple[tuple[str, ...], Path]] = []
     manifest, tag_files, lines = [], {}, []
-    linked = copied = 0
+    linked = [0, 0]  # hardlinked, copied
     payload_bytes = 0
+
+    def place(sha256: str, rel: tuple[str, ...]) -> None:
+        dest = root.joinpath(*rel)
+        linked[0 if link_or_copy(store.path_for(sha256), dest) else 1] += 1
+        entries.append((rel, dest))
+
     for parts, item in sorted(shard.entries, key=lambda e: e[0]):
         rel = ("data", *parts)
-        dest = root.joinpath(*rel)
-        if link_or_copy(store.path_for(item.sha256), dest):
-            linked += 1
-        else:
-            copied += 1
-        entries.append((rel, dest))
+        place(item.sha256, rel)
         manifest.append(f"{item.sha256}  {manifest_path(rel)}\n")
         payload_bytes += item.size
         restore = None
         if item.patch_sha256:
             patch_rel = ("restore", f"{item.untagged_sha256}.zst")
-            patch_dest = root.joinpath(*patch_rel)
-            if link_or_copy(store.path_for(item.patch_sha256), patch_dest):
-                linked += 1
-            else:
-                copied += 1
-            entries.append((patch_rel, patch_dest))
+            place(item.patch_sha256, patch_rel)
             tag_files[patch_rel] = item.patch_sha256
             restore = {"patch": "/".join(patch_rel), "sha256": item.untagged_sha256,
                        "patch_sha256": item.patch_sha256}
@@ -114,4 +110,4 @@ def write_bag(root: Path, shard: Shard, store: Store, *, group: str,
     path.write_bytes(tagmanifest.encode("utf-8"))
     entries.append((("tagmanifest-sha256.txt",), path))
     entries.sort(key=lambda e: e[0])
-    return BagFiles(entries, linked, copied)
+    return BagFiles(entries, *linked)
