@@ -23,6 +23,8 @@ SEED = 21
 HOSTILE_NAME = '<script>alert("x")</script> Hostile'
 HOSTILE_ARTIST = '"><img src=x onerror=alert(1)>'
 HOSTILE_PROVENANCE = "<b>rips</b> & co"
+HOSTILE_TAG_TITLE = "<script>alert('tag')</script>"
+HOSTILE_TAG_ARTIST = "<img src=x onerror=alert(2)>"
 # Real audio with embedded cover art (a JPEG in a METADATA_BLOCK_PICTURE), unmatched.
 WITH_ART = TESTDATA / "audio" / "music" / "librosa-data" / "Kevin_MacLeod_-_Vibe_Ace.ogg"
 
@@ -48,8 +50,30 @@ def build(root: Path) -> Path:
         music = write_audio(root / "music", 6, seed=SEED, catalog_tracks=TRACKS)
         assert ingest(archive, music, workers=2, provenance=HOSTILE_PROVENANCE).matched == 6
         ingest(archive, [WITH_ART], workers=1, match=False)
+        _hostile_tags(archive, root, music)
         plan_id, _ = create_plan(archive, "3GB")
         derive(archive, plan_id, workers=2)
         tag_files(archive, plan_id, workers=2)
         create_release(archive, "r1", ReleaseOptions(buckets="50,0", all_matched=True))
     return root / "archive"
+
+
+def _hostile_tags(archive: Archive, root: Path, music: list[Path]) -> None:
+    """A copy of a rendered FLAC whose own tags hold markup, matched by its ISRC to a
+    catalog track that had no file: the track page shows what the file's tags say."""
+    import shutil
+
+    from mutagen.flac import FLAC
+
+    isrc = archive.conn.execute(
+        "SELECT rowid, isrc FROM tracks WHERE isrc IS NOT NULL AND rowid NOT IN "
+        "(SELECT track_rowid FROM track_files) ORDER BY rowid DESC LIMIT 1").fetchone()[1]
+    source = next(p for p in music if p.suffix == ".flac")
+    copy = root / "hostile-tags" / "hostile.flac"
+    copy.parent.mkdir()
+    shutil.copyfile(source, copy)
+    audio = FLAC(copy)
+    audio["title"], audio["artist"], audio["isrc"] = HOSTILE_TAG_TITLE, HOSTILE_TAG_ARTIST, isrc
+    audio.save()
+    report = ingest(archive, [copy], workers=1)
+    assert report.matched == 1, report

@@ -194,3 +194,18 @@ def test_pages_load_nothing_from_other_hosts(web) -> None:
                 "/api"):
         html = client.get(url).text
         assert not re.search(r'(src|href)="(https?:)?//', html), url
+
+
+def test_markup_in_a_files_own_tags_is_escaped(web) -> None:
+    from serve_fixture import HOSTILE_TAG_ARTIST, HOSTILE_TAG_TITLE
+
+    client, path = web
+    with Archive.open(path, readonly=True) as archive:
+        track = archive.conn.execute(
+            "SELECT tf.track_rowid FROM files f JOIN track_files tf ON tf.file_rowid = f.rowid "
+            "WHERE f.common LIKE '%alert(%'").fetchone()[0]
+    files = client.get(f"/api/v1/tracks/{track}").json()["files"]
+    assert files[0]["tags"]["title"] == HOSTILE_TAG_TITLE
+    html = client.get(f"/track/{track}").text
+    assert HOSTILE_TAG_TITLE not in html and HOSTILE_TAG_ARTIST not in html
+    assert "&lt;script&gt;alert(&#39;tag&#39;)&lt;/script&gt;" in html

@@ -7,6 +7,7 @@ ever builds a path from request text.
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -28,20 +29,20 @@ LIST_TTL = 60.0
 FILES_SQL = """
 SELECT f.rowid, f.sha256, f.size, f.container, f.codec, f.bitrate, f.sample_rate, f.channels,
        f.duration_ms, f.licence, f.provenance, f.status, f.reason, f.added_at,
-       tf.method, tf.score, NULL AS derived_from, NULL AS kind
+       tf.method, tf.score, NULL AS derived_from, NULL AS kind, f.common
   FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid
  WHERE tf.track_rowid = ?
 UNION ALL
 SELECT o.rowid, o.sha256, o.size, o.container, o.codec, o.bitrate, o.sample_rate, o.channels,
        o.duration_ms, o.licence, o.provenance, o.status, o.reason, o.added_at,
-       tf.method, tf.score, i.sha256, d.kind
+       tf.method, tf.score, i.sha256, d.kind, o.common
   FROM track_files tf JOIN derivations d ON d.input_file = tf.file_rowid
   JOIN files i ON i.rowid = d.input_file JOIN files o ON o.rowid = d.output_file
  WHERE tf.track_rowid = ?
 """
 FILE_KEYS = ("rowid", "sha256", "size", "container", "codec", "bitrate", "sample_rate",
              "channels", "duration_ms", "licence", "provenance", "status", "reason",
-             "added_at", "match_method", "match_score", "derived_from", "derivation")
+             "added_at", "match_method", "match_score", "derived_from", "derivation", "tags")
 
 
 def media_type(container: str | None, codec: str | None) -> str | None:
@@ -55,6 +56,8 @@ def track_files(archive: Archive, track_rowid: int) -> list[dict[str, Any]]:
     files = []
     for row in rows:
         item = dict(zip(FILE_KEYS, row, strict=True))
+        # What the file's own tags say (title, artists, album...): shown beside the catalog.
+        item["tags"] = json.loads(item["tags"]) if item["tags"] else None
         item["media_type"] = media_type(item["container"], item["codec"])
         item["playable"] = item["status"] == "ok" and item["media_type"] is not None
         files.append(item)
