@@ -33,12 +33,22 @@ def test_derive_encodes_plan_opus_tracks_once(archive: Archive, tmp_path: Path) 
         "SELECT count(DISTINCT tf.file_rowid) FROM plan_items pi JOIN track_files tf "
         "ON tf.track_rowid = pi.track_rowid WHERE pi.plan_id = ? AND pi.tier = 'opus75'",
         (plan_id,)).fetchone()[0]
-    assert inputs == 4 and report.encoded == 4 and not report.failed
+    # The synthetic sources are small: an Opus encode that is no smaller is not kept, and
+    # the original stands in for it (a derivation onto itself, so nothing is encoded again).
+    assert inputs == 4 and report.encoded + report.kept_original == 4 and not report.failed
+    assert report.encoded >= 1
+    kept = archive.conn.execute(
+        "SELECT count(*) FROM derivations WHERE kind = 'opus75' AND output_file = input_file "
+        "AND params LIKE '%\"kept\": \"original\"%'").fetchone()[0]
+    assert kept == report.kept_original
     store = Store(archive.store_path)
+    stored = {p.name for p in (archive.store_path / "sha256").rglob("*") if p.is_file()}
+    assert stored == {sha for (sha,) in archive.conn.execute("SELECT sha256 FROM files")}
     rows = archive.conn.execute(
         "SELECT i.duration_ms, o.sha256, o.codec, o.duration_ms FROM derivations d "
         "JOIN files i ON i.rowid = d.input_file JOIN files o ON o.rowid = d.output_file "
-        "WHERE d.kind = 'opus75'").fetchall()
+        "WHERE d.kind = 'opus75' AND d.output_file != d.input_file").fetchall()
+    assert len(rows) == report.encoded
     for input_ms, sha, codec, output_ms in rows:
         path = store.path_for(sha)
         assert sha256_file(path)[0] == sha and codec == "opus"

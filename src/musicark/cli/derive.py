@@ -46,7 +46,8 @@ def derive(
     ratio = data["bytes_out"] / data["bytes_in"] if data["bytes_in"] else 0
     out.print(f"plan {data['plan']}: encoded {data['encoded']:,} files to Opus "
               f"({data['bytes_in'] / 1e6:,.1f} MB → {data['bytes_out'] / 1e6:,.1f} MB, "
-              f"{ratio:.0%}); {data['already_derived']:,} already derived; "
+              f"{ratio:.0%}); {data['kept_original']:,} kept as originals (their Opus "
+              f"encode was no smaller); {data['already_derived']:,} already derived; "
               f"{len(data['failed']):,} failed")
     for failure in data["failed"][:10]:
         err.print(f"  file {failure['file']}: {failure['reason']}", highlight=False)

@@ -32,9 +32,13 @@ class Encoded:
     size: int | None = None
     duration_ms: int | None = None
     channels: int | None = None
+    not_smaller: bool = False  # verified, but no smaller than its input: not stored
 
 
-def encode_opus(store_root: str, input_sha: str, input_ms: int) -> Encoded:
+def encode_opus(store_root: str, input_sha: str, input_ms: int,
+                input_size: int | None = None) -> Encoded:
+    """Encode, verify, and store the Opus file, unless it is no smaller than its input (a
+    low-bitrate source): then nothing is stored and the original stands in for it."""
     store = Store(Path(store_root))
     source = store.path_for(input_sha)
     store.tmp.mkdir(parents=True, exist_ok=True)
@@ -45,6 +49,10 @@ def encode_opus(store_root: str, input_sha: str, input_ms: int) -> Encoded:
         drift = abs(facts.duration_ms - input_ms)
         if drift > MAX_DRIFT_MS:
             return Encoded(input_sha, False, f"encoded length differs by {drift} ms")
+        size = tmp.stat().st_size
+        if input_size is not None and size >= input_size:
+            return Encoded(input_sha, True, size=size, duration_ms=facts.duration_ms,
+                           channels=channels, not_smaller=True)
         sha, size = store.put(tmp)
         return Encoded(input_sha, True, sha256=sha, size=size, duration_ms=facts.duration_ms,
                        channels=channels)

@@ -21,13 +21,15 @@ from musicark.runner import fan_out
 class DeriveReport:
     plan: int
     encoded: int = 0
+    kept_original: int = 0  # the Opus file was no smaller: the original stands in for it
     already: int = 0
     failed: list[dict] = field(default_factory=list)
     bytes_in: int = 0
     bytes_out: int = 0
 
     def as_dict(self) -> dict:
-        return {"plan": self.plan, "encoded": self.encoded, "already_derived": self.already,
+        return {"plan": self.plan, "encoded": self.encoded,
+                "kept_original": self.kept_original, "already_derived": self.already,
                 "failed": self.failed, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
 
 
@@ -58,7 +60,7 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
     todo = [row for row in inputs if not row[5]]
     report.already = len(inputs) - len(todo)
     by_sha = {row[1]: row for row in todo}
-    calls = ((str(archive.store_path), sha, row[2]) for sha, row in by_sha.items())
+    calls = ((str(archive.store_path), sha, row[2], row[3]) for sha, row in by_sha.items())
     with Store(archive.store_path).writing():
         for done, result in enumerate(fan_out(encode_opus, calls, workers=workers, dask=dask),
                                       1):
@@ -75,6 +77,10 @@ def _record(archive: Archive, row: tuple, result: Encoded, report: DeriveReport)
     if not result.ok:
         report.failed.append({"file": input_rowid, "reason": result.reason})
         archive.record_event("derive.opus", input_sha, "failed", {"reason": result.reason})
+        return
+    if result.not_smaller:
+        _keep_original(archive, input_rowid, input_sha, input_size, result, now)
+        report.kept_original += 1
         return
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -102,3 +108,25 @@ def _record(archive: Archive, row: tuple, result: Encoded, report: DeriveReport)
     report.encoded += 1
     report.bytes_in += input_size or 0
     report.bytes_out += result.size or 0
+
+
+def _keep_original(archive: Archive, input_rowid: int, input_sha: str, input_size: int,
+                   result: Encoded, now: str) -> None:
+    """Record that the original is this track's opus75 file (its Opus encode was no smaller),
+    so releases and tags use the original and the next run does not encode it again."""
+    params = {**PARAMS, "kept": "original", "opus_bytes": result.size}
+    detail = {"opus_bytes": result.size, "input_bytes": input_size}
+    conn = archive.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT OR REPLACE INTO derivations(input_file, kind, output_file, params, "
+            "created_at) VALUES (?, ?, ?, ?, ?)",
+            (input_rowid, KIND, input_rowid, json.dumps(params, sort_keys=True), now))
+        conn.execute(
+            "INSERT INTO events(at, kind, subject, outcome, detail) VALUES (?,?,?,?,?)",
+            (now, "derive.opus", input_sha, "kept-original", json.dumps(detail)))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -98,7 +98,8 @@ def match_files(archive: Archive, *, rematch: bool = False,
     files = conn.execute(
         "SELECT rowid, common, duration_ms FROM files WHERE status = 'ok' AND rowid NOT IN "
         "(SELECT file_rowid FROM track_files) AND rowid NOT IN (SELECT output_file FROM "
-        "derivations UNION SELECT patch_file FROM derivations WHERE patch_file IS NOT NULL) "
+        "derivations WHERE output_file != input_file "
+        "UNION SELECT patch_file FROM derivations WHERE patch_file IS NOT NULL) "
         "AND (:all OR match_checked_at IS NULL) ORDER BY rowid",
         {"all": not unchecked_only}).fetchall()
     unresolved = []

@@ -39,7 +39,8 @@ ranked AS (
       FROM eligible e
       JOIN track_files tf ON tf.track_rowid = e.track_rowid
       JOIN files f ON f.rowid = tf.file_rowid AND f.status = 'ok'
-     WHERE NOT EXISTS (SELECT 1 FROM derivations d WHERE d.output_file = f.rowid)
+     WHERE NOT EXISTS (SELECT 1 FROM derivations d WHERE d.output_file = f.rowid
+                                                     AND d.input_file != f.rowid)
 )
 SELECT e.track_rowid, e.tier, e.expected, r.source_file,
        CASE WHEN e.tier = 'opus75' THEN o.output_file ELSE r.source_file END AS body
@@ -169,8 +170,10 @@ def select_items(archive: Archive, plan_id: int | None, selection: Selection
             if item is None or item.file_rowid != final:
                 if item is not None:
                     yield _counted(item, selection)
+                # An opus75 track whose encode was no larger ships its original.
+                shipped = "original" if body == _source else tier
                 item = ReleaseItem(
-                    final, sha, size, extension(container, codec) or "bin", tier, licence,
+                    final, sha, size, extension(container, codec) or "bin", shipped, licence,
                     source_sha, body_sha if patch_sha else None, patch_sha, patch_size or 0)
             item.tracks.append(facts)
             if max(item.tracks, key=_priority) is facts:

@@ -38,7 +38,7 @@ SELECT o.rowid, o.sha256, o.size, o.container, o.codec, o.bitrate, o.sample_rate
        tf.method, tf.score, i.sha256, d.kind, o.common
   FROM track_files tf JOIN derivations d ON d.input_file = tf.file_rowid
   JOIN files i ON i.rowid = d.input_file JOIN files o ON o.rowid = d.output_file
- WHERE tf.track_rowid = ?
+ WHERE tf.track_rowid = ? AND d.output_file != d.input_file
 """
 FILE_KEYS = ("rowid", "sha256", "size", "container", "codec", "bitrate", "sample_rate",
              "channels", "duration_ms", "licence", "provenance", "status", "reason",
