@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +80,7 @@ def main() -> None:
     import libtorrent as lt
 
     from musicark.release.build import ReleaseOptions, shard_torrent
+    from musicark.release.metainfo import libtorrent_reference
     from musicark.release.paths import track_path
     from musicark.release.shards import Bucket, Shard, auto_piece_length
 
@@ -103,13 +103,7 @@ def main() -> None:
                                      options=ReleaseOptions(piece_size=f"{piece // 1024}KiB"))
         results["musicark_s"] = time.perf_counter() - start
 
-        rel = [r for r, _ in bag.entries]
-        fs = lt.file_storage()
-        for parts in rel:
-            fs.add_file("/".join((shard.name, *parts)), root.joinpath(*parts).stat().st_size)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            ct = lt.create_torrent(fs, piece)
+        ct = libtorrent_reference(root, [r for r, _ in bag.entries], piece)
         start = time.perf_counter()
         lt.set_piece_hashes(ct, str(root.parent))
         ref = lt.torrent_info(ct.generate()).info_hashes()

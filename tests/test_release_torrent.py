@@ -3,24 +3,18 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 
 import libtorrent as lt
 import pytest
 
 from musicark.release.hashing import hash_file, hash_files, merkle_root
-from musicark.release.metainfo import build_torrent
+from musicark.release.metainfo import build_torrent, libtorrent_reference
 
 
 def _libtorrent_hashes(root: Path, rel: list[tuple[str, ...]], piece: int) -> tuple[str, str]:
     """libtorrent's own create_torrent + set_piece_hashes over the same files, same order."""
-    fs = lt.file_storage()
-    for parts in rel:
-        fs.add_file("/".join((root.name, *parts)), root.joinpath(*parts).stat().st_size)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        ct = lt.create_torrent(fs, piece)
+    ct = libtorrent_reference(root, rel, piece)
     lt.set_piece_hashes(ct, str(root.parent))
     hashes = lt.torrent_info(ct.generate()).info_hashes()
     return str(hashes.v1), str(hashes.v2)

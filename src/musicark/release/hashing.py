@@ -95,14 +95,13 @@ def hash_file(path: Path, piece_length: int, *, with_sha256: bool = False) -> Fi
     return FileHashes(size, b"".join(v1), root, b"".join(piece_hashes), digest_hex)
 
 
-def _executor(paths: list[Path], workers: int) -> Executor:
-    total = 0
-    for p in paths:
-        total += os.stat(p).st_size
-        if total >= PROCESS_THRESHOLD and len(paths) > 1 and workers > 1:
-            # The platform's default start method, as `runner.fan_out`: forkserver and spawn
-            # would re-run the caller's __main__, breaking scripts without a main guard.
-            return ProcessPoolExecutor(max_workers=workers)
+def _executor(paths: list[Path], workers: int, total: int | None = None) -> Executor:
+    if total is None:
+        total = sum(os.stat(p).st_size for p in paths)
+    if total >= PROCESS_THRESHOLD and len(paths) > 1 and workers > 1:
+        # The platform's default start method, as `runner.fan_out`: forkserver and spawn
+        # would re-run the caller's __main__, breaking scripts without a main guard.
+        return ProcessPoolExecutor(max_workers=workers)
     return ThreadPoolExecutor(max_workers=workers)
 
 
@@ -113,12 +112,12 @@ def _hash_batch(paths: list[Path], piece_length: int, with_sha256: bool) -> list
     return [hash_file(p, piece_length, with_sha256=with_sha256) for p in paths]
 
 
-def _batches(paths: list[Path]) -> Iterator[list[Path]]:
+def _batches(paths: list[Path], sizes: list[int]) -> Iterator[list[Path]]:
     batch: list[Path] = []
     size = 0
-    for p in paths:
+    for p, n in zip(paths, sizes, strict=True):
         batch.append(p)
-        size += os.stat(p).st_size
+        size += n
         if size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
@@ -132,10 +131,11 @@ def hash_files(paths: Iterable[Path], piece_length: int, *, with_sha256: bool = 
     """Hash files in parallel, yielding results in input order."""
     workers = workers or os.cpu_count() or 1
     paths = list(paths)
-    with _executor(paths, workers) as pool:
+    sizes = [os.stat(p).st_size for p in paths]
+    with _executor(paths, workers, sum(sizes)) as pool:
         # A bounded window of batches keeps memory flat on shards of 60,000 files.
         window: deque = deque()
-        for batch in _batches(paths):
+        for batch in _batches(paths, sizes):
             window.append(pool.submit(_hash_batch, batch, piece_length, with_sha256))
             if len(window) >= workers * 3:
                 yield from _drain(window.popleft(), progress)

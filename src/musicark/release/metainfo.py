@@ -9,9 +9,11 @@ every file (the last one included) that does not end on a piece boundary.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 
 import libtorrent as lt
 
@@ -98,3 +100,16 @@ def torrent_payload(data: bytes) -> tuple[int, int]:
     sizes = [files.file_size(i) for i in range(files.num_files())
              if not files.file_flags(i) & lt.file_storage.flag_pad_file]
     return sum(sizes), len(sizes)
+
+
+def libtorrent_reference(root: Path, files: Sequence[Sequence[str]], piece_length: int
+                         ) -> lt.create_torrent:
+    """libtorrent's own builder over the same files in the same order, before hashing: what
+    tests and benchmarks hash with `libtorrent.set_piece_hashes(ct, root.parent)` to check
+    that musicark's infohashes equal libtorrent's (and to time libtorrent)."""
+    storage = lt.file_storage()
+    for parts in files:
+        storage.add_file("/".join((root.name, *parts)), root.joinpath(*parts).stat().st_size)
+    with warnings.catch_warnings():  # the file_storage constructor is the one to keep order
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return lt.create_torrent(storage, piece_length)
