@@ -169,7 +169,7 @@ def test_search_offers_matching_artists_and_albums(web) -> None:
 
 def test_cover_art_comes_from_the_file(web, testdata: Path) -> None:
     from musicark.ingest.store import sha256_file
-    from musicark.serve.queries import cover_art
+    from musicark.serve.art import cover_art
     from serve_fixture import WITH_ART
 
     client, _ = web

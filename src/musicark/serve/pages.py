@@ -17,6 +17,7 @@ from musicark.archive import Archive
 from musicark.catalog import search as catalog
 from musicark.serve import queries
 from musicark.serve.api import stream, with_preservation
+from musicark.serve.art import cover_art
 from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep, thread_archive_dep
 
 HERE = Path(__file__).parent
@@ -92,7 +93,8 @@ def art(request: Request, archive: ThreadArchiveDep,
         return Response(status_code=404)
     data, mime = found
     return Response(data, media_type=mime,
-                    headers={"Cache-Control": "public, max-age=31536000, immutable"})
+                    headers={"Cache-Control": "public, max-age=31536000, immutable",
+                             "X-Content-Type-Options": "nosniff"})
 
 
 @router.get("/api", response_class=HTMLResponse)
@@ -160,7 +162,7 @@ class ArtCache:
             path, _ = queries.stored_file(archive, sha256)
         except Exception:  # noqa: BLE001 - unknown or withdrawn files have no art
             return None
-        found = queries.cover_art(path)
+        found = cover_art(path)
         with self._lock:
             if len(self._items) >= self._size:
                 self._items.pop(next(iter(self._items)))

@@ -116,38 +116,6 @@ def stored_file(archive: Archive, sha256: str) -> tuple[Path, dict[str, Any]]:
                   "media_type": media_type(row[2], row[3])}
 
 
-def cover_art(path: Path) -> tuple[bytes, str] | None:
-    """The first picture a file embeds (FLAC/Ogg pictures, ID3 APIC, MP4 covr)."""
-    import base64
-
-    import mutagen
-    from mutagen.flac import Picture
-
-    try:
-        audio = mutagen.File(path)
-    except Exception:  # noqa: BLE001 - a file mutagen cannot read has no art to show
-        return None
-    if audio is None:
-        return None
-    for picture in getattr(audio, "pictures", []) or []:
-        return picture.data, picture.mime or "image/jpeg"
-    tags = audio.tags or {}
-    for key in list(getattr(tags, "keys", list)()):
-        if str(key).startswith("APIC"):
-            frame = tags[key]
-            return frame.data, frame.mime or "image/jpeg"
-    for cover in tags.get("covr", []) if hasattr(tags, "get") else []:
-        mime = "image/png" if getattr(cover, "imageformat", 0) == 14 else "image/jpeg"
-        return bytes(cover), mime
-    for block in tags.get("metadata_block_picture", []) if hasattr(tags, "get") else []:
-        try:
-            picture = Picture(base64.b64decode(block))
-            return picture.data, picture.mime or "image/jpeg"
-        except Exception:  # noqa: BLE001 - a malformed picture block is skipped
-            continue
-    return None
-
-
 class PreservedTracks:
     """Uniform draws over the tracks the archive holds a playable file for (true shuffle)."""
 
