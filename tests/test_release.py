@@ -307,9 +307,12 @@ def test_verify_stops_on_a_store_file_that_lost_its_bytes(base: Path, tmp_path: 
     from musicark.ingest.store import Store
 
     archive = _copy(base, tmp_path / "a")
+    # A file the release ships for sure: a tagged copy. (Ledger rowids follow the order in
+    # which ingest workers finish, so "the first matched file" was an original that ships
+    # only when it has no tagged copy: the test failed whenever load reordered the workers.)
     sha = archive.conn.execute(
-        "SELECT f.sha256 FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid "
-        "ORDER BY f.rowid LIMIT 1").fetchone()[0]
+        "SELECT o.sha256 FROM derivations d JOIN files o ON o.rowid = d.output_file "
+        "WHERE d.kind = 'tagged' ORDER BY o.sha256 LIMIT 1").fetchone()[0]
     path = Store(archive.store_path).path_for(sha)
     path.chmod(0o644)
     data = bytearray(path.read_bytes())
