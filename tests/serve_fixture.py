@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from conftest import TESTDATA
+from conftest import TESTDATA, require_testdata
 from musicark.archive import Archive
 from musicark.catalog import import_source
 from musicark.derive.run import derive
@@ -30,6 +30,7 @@ WITH_ART = TESTDATA / "audio" / "music" / "librosa-data" / "Kevin_MacLeod_-_Vibe
 
 
 def build(root: Path) -> Path:
+    require_testdata()
     catalog = root / "catalog.csv"
     write_catalog(catalog, TRACKS, seed=SEED)
     hostile = root / "hostile.csv"

@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import ROOT, require_testdata
 from musicark.cli import app
 from musicark.synth import write_catalog
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def invoke(*args: str, archive: Path | None = None):
@@ -96,7 +95,7 @@ def test_every_command_has_help_and_is_documented() -> None:
 
 
 def test_ingest_ledger_and_match_verbs(tmp_path: Path) -> None:
-    shared = ROOT.parent / "shared" / "testdata" / "audio" / "mutagen"
+    shared = require_testdata() / "audio" / "mutagen"
     arc = tmp_path / "arc"
     assert invoke("init", str(arc)).exit_code == 0
     result = invoke("ingest", str(shared / "emptyfile.mp3"), str(shared / "xing.mp3"),

@@ -35,12 +35,20 @@ def test_derive_encodes_plan_opus_tracks_once(archive: Archive, tmp_path: Path) 
         (plan_id,)).fetchone()[0]
     # The synthetic sources are small: an Opus encode that is no smaller is not kept, and
     # the original stands in for it (a derivation onto itself, so nothing is encoded again).
-    assert inputs == 4 and report.encoded + report.kept_original == 4 and not report.failed
-    assert report.encoded >= 1
+    # Sources already at or below the Opus bit rate (the 48 kbit/s Opus, the 64 kbit/s AAC)
+    # are not even encoded.
+    assert inputs == 4 and not report.failed
+    assert report.encoded + report.kept_original + report.skipped_low_bitrate == 4
+    assert report.encoded >= 1 and report.skipped_low_bitrate >= 1
     kept = archive.conn.execute(
         "SELECT count(*) FROM derivations WHERE kind = 'opus75' AND output_file = input_file "
         "AND params LIKE '%\"kept\": \"original\"%'").fetchone()[0]
-    assert kept == report.kept_original
+    assert kept == report.kept_original + report.skipped_low_bitrate
+    skipped = archive.conn.execute(
+        "SELECT i.size * 8000.0 / i.duration_ms FROM derivations d JOIN files i "
+        "ON i.rowid = d.input_file WHERE d.kind = 'opus75' AND d.params LIKE '%why%'").fetchall()
+    assert len(skipped) == report.skipped_low_bitrate
+    assert all(rate <= 75_000 * 1.1 for (rate,) in skipped)
     store = Store(archive.store_path)
     stored = {p.name for p in (archive.store_path / "sha256").rglob("*") if p.is_file()}
     assert stored == {sha for (sha,) in archive.conn.execute("SELECT sha256 FROM files")}
@@ -57,6 +65,7 @@ def test_derive_encodes_plan_opus_tracks_once(archive: Archive, tmp_path: Path) 
         assert abs(output_ms - input_ms) <= 50
     again = derive(archive, plan_id, workers=2)
     assert (again.encoded, again.already) == (0, 4)
+    assert again.nothing_because == "every opus75 file of the plan is derived already"
 
 
 def test_tag_files_and_restore_through_the_archive(archive: Archive, tmp_path: Path) -> None:
@@ -66,7 +75,9 @@ def test_tag_files_and_restore_through_the_archive(archive: Archive, tmp_path: P
     derive(archive, plan_id, workers=2)
     report = tag_files(archive, plan_id, workers=2)
     assert report["tagged"] == 4 and not report["failed"]
-    assert tag_files(archive, plan_id)["already"] == 4
+    again = tag_files(archive, plan_id)
+    assert again["already"] == 4
+    assert again["nothing_because"] == "every file the plan keeps is tagged already"
     rows = archive.conn.execute(
         "SELECT i.sha256, o.sha256 FROM derivations d JOIN files i ON i.rowid = d.input_file "
         "JOIN files o ON o.rowid = d.output_file WHERE d.kind = 'tagged'").fetchall()

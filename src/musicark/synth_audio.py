@@ -11,6 +11,7 @@ ingest can match by identifier and, for the rest, by fuzzy tags and length.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from fractions import Fraction
@@ -23,6 +24,7 @@ from mutagen.id3 import ID3, TALB, TDRC, TIT2, TPE1, TRCK, TSRC
 from mutagen.mp4 import MP4, MP4FreeForm
 from mutagen.oggopus import OggOpus
 
+from musicark.archive import Archive
 from musicark.synth import CatalogSynth
 
 RATE = 22_050
@@ -86,9 +88,10 @@ def encode(samples: np.ndarray, path: Path, container: str, codec: str, fmt: str
 
 
 def tag(path: Path, track: dict, album: dict, with_isrc: bool) -> None:
-    artists = [a.name for a in track["artists"]]
+    artists = list(track["artists"])
     text = {"title": track["name"], "album": album["name"],
             "tracknumber": str(track["track_number"]), "date": album["release_date"][:4]}
+    with_isrc = with_isrc and bool(track.get("isrc"))
     if path.suffix == ".mp3":
         tags = ID3()
         tags.add(TIT2(encoding=3, text=text["title"]))
@@ -115,6 +118,19 @@ def tag(path: Path, track: dict, album: dict, with_isrc: bool) -> None:
         vorbis.save()
 
 
+def render_track(out: Path, index: int, track: dict, album: dict) -> Path:
+    """Render, encode and tag one track as file number `index` (the format rotates)."""
+    ext, container, codec, fmt, bit_rate = FORMATS[index % len(FORMATS)]
+    safe = "".join(c if c.isalnum() else "_" for c in track["name"])[:40]
+    path = out / f"{index:04d} {safe}.{ext}"
+    if not path.exists():
+        piece_seed = int(hashlib.sha256(track["id"].encode()).hexdigest()[:8], 16)
+        encode(render(track["duration_ms"] / 1000, piece_seed),
+               path, container, codec, fmt, bit_rate)
+        tag(path, track, album, with_isrc=index % 4 != 3)
+    return path
+
+
 def write_audio(out: Path, files: int, *, seed: int = 0, catalog_tracks: int = 100_000,
                 progress: Callable[[int, int], None] = lambda done, total: None) -> list[Path]:
     """Render `files` tracks of the synthetic catalog (seed, catalog_tracks) into `out`."""
@@ -128,14 +144,37 @@ def write_audio(out: Path, files: int, *, seed: int = 0, catalog_tracks: int = 1
         for track in album["tracks"]:
             if len(written) >= files or track["duration_ms"] > MAX_SECONDS * 1000:
                 continue
-            ext, container, codec, fmt, bit_rate = FORMATS[len(written) % len(FORMATS)]
-            safe = "".join(c if c.isalnum() else "_" for c in track["name"])[:40]
-            path = out / f"{len(written):04d} {safe}.{ext}"
-            if not path.exists():
-                piece_seed = int(hashlib.sha256(track["id"].encode()).hexdigest()[:8], 16)
-                encode(render(track["duration_ms"] / 1000, piece_seed),
-                       path, container, codec, fmt, bit_rate)
-                tag(path, track, album, with_isrc=len(written) % 4 != 3)
-            written.append(path)
+            track = {**track, "artists": [a.name for a in track["artists"]]}
+            written.append(render_track(out, len(written), track, album))
             progress(len(written), files)
+    return written
+
+
+ARCHIVE_TRACKS_SQL = """
+SELECT t.rowid, t.name, coalesce(t.track_number, 1), t.isrc, t.duration_ms,
+       coalesce(al.name, ''), coalesce(al.release_date, ''),
+       (SELECT json_group_array(name) FROM (SELECT a.name FROM track_artists ta
+          JOIN artists a ON a.rowid = ta.artist_rowid WHERE ta.track_rowid = t.rowid
+         ORDER BY ta.position))
+  FROM tracks t LEFT JOIN albums al ON al.rowid = t.album_rowid
+ WHERE t.duration_ms BETWEEN 1000 AND ? AND t.name <> ''
+ ORDER BY t.popularity IS NULL, t.popularity DESC, t.rowid LIMIT ?
+"""
+
+
+def write_archive_audio(archive: Archive, out: Path, files: int, *,
+                        max_seconds: int = MAX_SECONDS,
+                        progress: Callable[[int, int], None] = lambda done, total: None
+                        ) -> list[Path]:
+    """Render audio for the most popular tracks of any archive's catalog that last at most
+    `max_seconds` (so a real catalog, e.g. a MusicBrainz dump, gets files that match it)."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = archive.conn.execute(ARCHIVE_TRACKS_SQL, (max_seconds * 1000, files)).fetchall()
+    written: list[Path] = []
+    for rowid, name, number, isrc, duration, album, date, artists in rows:
+        track = {"id": f"track:{rowid}", "name": name, "track_number": number, "isrc": isrc,
+                 "duration_ms": duration, "artists": json.loads(artists)}
+        written.append(render_track(out, len(written), track,
+                                    {"name": album, "release_date": date}))
+        progress(len(written), len(rows))
     return written

@@ -36,11 +36,40 @@ app = typer.Typer(
 catalog_app = typer.Typer(help="Import, export and list catalog sources.", no_args_is_help=True)
 synth_app = typer.Typer(help="Generate synthetic data for demos, tests and benchmarks.",
                         no_args_is_help=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from musicark import __version__
+
+        sys.stdout.write(f"musicark {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Build music preservation archives: catalog, plan, ingest, derive, release, verify."""
+
+
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(synth_app, name="synth")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
+
+
+def _console(*, stderr: bool) -> Console:
+    """Lines are never wrapped mid-sentence; off a terminal (pipes, logs, CI) tables get
+    room instead of Rich's 80 columns, unless COLUMNS says otherwise."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(stderr=stderr, soft_wrap=True, width=width)
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 ArchiveOpt = Annotated[Path | None, typer.Option(
     "--archive", "-a", envvar=ENV_VAR, show_envvar=True,
@@ -83,9 +112,11 @@ def print_json(data: Any) -> None:
 
 
 def byte_progress(label: str) -> Progress:
+    """A bytes bar (see `musicark.cli.progress` for phases and counts); terminals only."""
     return Progress(
         TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
         TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+        disable=not err.is_terminal,
     )
 
 

@@ -32,14 +32,20 @@ from musicark.errors import BadQuery
 @app.command()
 @handle_errors
 def init(
-    directory: Annotated[Path, typer.Argument(help="Directory to create the archive in.")],
+    directory: Annotated[Path | None, typer.Argument(
+        help="Directory to create the archive in (or give --archive).", show_default=False)
+    ] = None,
+    archive_dir: ArchiveOpt = None,
     name: Annotated[str | None, typer.Option(help="Human name of the archive.")] = None,
 ) -> None:
     """Create an archive: musicark.toml, catalog.sqlite (WAL) and store/.
 
     Example: musicark init ~/archive
     """
-    archive = Archive.create(directory, name=name)
+    target = directory or archive_dir
+    if target is None:
+        raise BadQuery("say where to create the archive: musicark init DIRECTORY")
+    archive = Archive.create(target, name=name)
     out.print(f"created archive [bold]{archive.path}[/bold]")
     out.print(f"next: export {ENV_VAR}={archive.path}; musicark catalog import --help")
 

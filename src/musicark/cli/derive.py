@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
 from musicark.archive import Archive
 from musicark.cli.app import (
     ArchiveOpt,
@@ -17,6 +15,7 @@ from musicark.cli.app import (
     out,
     print_json,
 )
+from musicark.cli.progress import progress_bar, reporter
 
 
 @app.command()
@@ -34,20 +33,23 @@ def derive(
     """
     from musicark.derive.run import derive as run_derive
 
-    with Progress(TextColumn("[bold]encoding"), BarColumn(), TextColumn("{task.completed}/"
-                  "{task.total}"), TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("derive", total=None)
+    with progress_bar(unit="files") as bar:
+        task = bar.add_task("encoding", total=None, rate="")
         report = run_derive(Archive.locate(archive), plan, workers=workers, dask=dask,
-                            progress=lambda d, t: bar.update(task, completed=d, total=t))
+                            progress=reporter(bar, task))
     data = report.as_dict()
     if as_json:
         print_json(data)
+        return
+    if data["nothing_because"]:
+        out.print(f"plan {data['plan']}: 0 files to encode: {data['nothing_because']}")
         return
     ratio = data["bytes_out"] / data["bytes_in"] if data["bytes_in"] else 0
     out.print(f"plan {data['plan']}: encoded {data['encoded']:,} files to Opus "
               f"({data['bytes_in'] / 1e6:,.1f} MB → {data['bytes_out'] / 1e6:,.1f} MB, "
               f"{ratio:.0%}); {data['kept_original']:,} kept as originals (their Opus "
-              f"encode was no smaller); {data['already_derived']:,} already derived; "
-              f"{len(data['failed']):,} failed")
+              f"encode was no smaller); {data['skipped_low_bitrate']:,} kept without "
+              "encoding (sources at or below the Opus bit rate); "
+              f"{data['already_derived']:,} already derived; {len(data['failed']):,} failed")
     for failure in data["failed"][:10]:
         err.print(f"  file {failure['file']}: {failure['reason']}", highlight=False)

@@ -170,7 +170,11 @@ def withdraw(
 @app.command("seed-plan")
 @handle_errors
 def seed_plan_cmd(
-    torrents_json: Annotated[Path, typer.Argument(help="A release's torrents.json.")],
+    torrents_json: Annotated[Path | None, typer.Argument(
+        help="A release's torrents.json (default: the archive's latest release).",
+        show_default=False)] = None,
+    archive: ArchiveOpt = None,
+    *,
     max_tb: Annotated[float, typer.Option(help="Disk space to give, in TB (10^12 bytes).")],
     seeders: Annotated[Path | None, typer.Option(
         help="Seeder counts: JSON {name|btih: n}, a JSON list, or CSV key,seeders.")] = None,
@@ -187,7 +191,11 @@ def seed_plan_cmd(
     Example: musicark seed-plan releases/2026-11/torrents.json --max-tb 2 --seeders s.json
     """
     from musicark.release import load_seeders, load_torrents, seed_plan
+    from musicark.release.records import latest_torrent_list
 
+    if torrents_json is None:
+        with Archive.locate(archive, readonly=True) as located:
+            torrents_json = latest_torrent_list(located)
     counts = load_seeders(seeders) if seeders else None
     plan = seed_plan(load_torrents(torrents_json), max_tb * 1e12, seeders=counts, rule=rule,
                      loss=loss, seed=seed)

@@ -7,17 +7,17 @@ from typing import Annotated
 
 import typer
 
-from musicark.archive import ENV_VAR, Archive
-from musicark.cli.app import app, err, handle_errors, out
+from musicark.archive import Archive
+from musicark.cli.app import ArchiveOpt, app, err, handle_errors, out
 
 
 @app.command()
 @handle_errors
 def serve(
-    archive: Annotated[Path | None, typer.Argument(
-        envvar=ENV_VAR, show_envvar=True,
-        help="Archive directory (default: $MUSICARK_ARCHIVE, else the current directory).")
-    ] = None,
+    directory: Annotated[Path | None, typer.Argument(
+        help="Archive directory, as --archive (kept for scripts that pass it first).",
+        show_default=False)] = None,
+    archive: ArchiveOpt = None,
     host: Annotated[str, typer.Option(
         help="Address to bind. Loopback by default; anything else exposes the archive.")
     ] = "127.0.0.1",
@@ -26,9 +26,10 @@ def serve(
         min=1, max=64, help="Server processes (one per core serves the most requests).")] = 1,
 ) -> None:
     """Serve the web UI (search, browse, play, stats, radio, releases) and the JSON API
-    under /api/v1 (OpenAPI at /docs). Read-only: nothing served can change the archive.
+    under /api/v1 (its operations at /api, the OpenAPI schema at /api/v1/openapi.json).
+    Read-only: nothing served can change the archive.
 
-    Example: musicark serve ~/archive --port 8377
+    Example: musicark serve --archive ~/archive --port 8377
     """
     import os
 
@@ -37,7 +38,9 @@ def serve(
     from musicark.serve import create_app
     from musicark.serve.app import SERVE_ENV
 
-    located = Archive.locate(archive)  # read-write once: applies pending schema upgrades
+    # Read-write once: applies pending schema upgrades. A positional directory wins over
+    # --archive and $MUSICARK_ARCHIVE (which Typer cannot tell apart).
+    located = Archive.locate(directory or archive)
     located.close()
     web = create_app(located.path)  # fails here, once, on a bad archive
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from musicark.archive import Archive
 from musicark.cli.app import (
     err,
     handle_errors,
@@ -47,16 +48,31 @@ def synth_audio(
     seed: Annotated[int, typer.Option(help="The synthetic catalog's seed.")] = 0,
     catalog_tracks: Annotated[int, typer.Option(help="The synthetic catalog's size (its "
                                                 "--tracks).")] = 100_000,
+    archive: Annotated[Path | None, typer.Option(
+        "--archive", "-a", help="Render tracks of this archive's catalog instead (its most "
+        "popular tracks of at most --max-seconds), whatever its source.")] = None,
+    max_seconds: Annotated[int, typer.Option(
+        min=1, max=600, help="With --archive: the longest track to render.")] = 65,
 ) -> None:
-    """Render tagged audio (FLAC, MP3, Opus, M4A) for tracks of a synthetic catalog.
+    """Render tagged audio (FLAC, MP3, Opus, M4A) for tracks of a synthetic catalog, or of
+    an archive's own catalog with --archive, so that ingest has files that match it.
 
     Example: musicark synth audio --tracks 40 music/
     """
-    from musicark.synth_audio import write_audio
+    from musicark.synth_audio import write_archive_audio, write_audio
 
     with Progress(TextColumn("[bold]rendering"), BarColumn(), TextColumn("{task.completed}"
-                  " files"), console=err, transient=True) as bar:
+                  " files"), TimeRemainingColumn(), console=err, transient=True) as bar:
         task = bar.add_task("audio", total=files)
-        paths = write_audio(output, files, seed=seed, catalog_tracks=catalog_tracks,
-                            progress=lambda done, total: bar.update(task, completed=done))
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if archive is not None:
+            with Archive.open(archive, readonly=True) as located:
+                paths = write_archive_audio(located, output, files, max_seconds=max_seconds,
+                                            progress=advance)
+        else:
+            paths = write_audio(output, files, seed=seed, catalog_tracks=catalog_tracks,
+                                progress=advance)
     err.print(f"wrote {len(paths)} audio files to {output}")

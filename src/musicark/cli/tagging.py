@@ -19,6 +19,7 @@ from musicark.cli.app import (
     out,
     print_json,
 )
+from musicark.cli.progress import progress_bar, reporter
 
 
 @app.command()
@@ -36,9 +37,15 @@ def tag(
     """
     from musicark.derive.tagging import tag_files
 
-    report = tag_files(Archive.locate(archive), plan, workers=workers)
+    with progress_bar(unit="files") as bar:
+        task = bar.add_task("tagging", total=None, rate="")
+        report = tag_files(Archive.locate(archive), plan, workers=workers,
+                           progress=reporter(bar, task))
     if as_json:
         print_json(report)
+        return
+    if report["nothing_because"]:
+        out.print(f"plan {report['plan']}: 0 files to tag: {report['nothing_because']}")
         return
     out.print(f"plan {report['plan']}: tagged {report['tagged']:,} files (median restore patch "
               f"{report['median_patch_bytes'] or 0:,} bytes); {report['already']:,} already "

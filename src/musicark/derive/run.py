@@ -16,21 +16,42 @@ from musicark.errors import BadQuery
 from musicark.ingest.store import Store
 from musicark.runner import fan_out
 
+# A source whose whole-file bit rate is at most this much above the Opus target cannot shrink
+# enough to be worth an encode (the demo's 48-64 kbit/s sources grew by 7 % when encoded).
+SKIP_RATIO = 1.1
+
 
 @dataclass
 class DeriveReport:
     plan: int
     encoded: int = 0
     kept_original: int = 0  # the Opus file was no smaller: the original stands in for it
+    skipped_low_bitrate: int = 0  # not encoded at all: the source is already that small
     already: int = 0
     failed: list[dict] = field(default_factory=list)
     bytes_in: int = 0
     bytes_out: int = 0
+    nothing_because: str | None = None  # why a run had nothing to do
 
     def as_dict(self) -> dict:
         return {"plan": self.plan, "encoded": self.encoded,
-                "kept_original": self.kept_original, "already_derived": self.already,
-                "failed": self.failed, "bytes_in": self.bytes_in, "bytes_out": self.bytes_out}
+                "kept_original": self.kept_original,
+                "skipped_low_bitrate": self.skipped_low_bitrate,
+                "already_derived": self.already, "failed": self.failed,
+                "bytes_in": self.bytes_in, "bytes_out": self.bytes_out,
+                "nothing_because": self.nothing_because}
+
+
+def file_bitrate(size: int | None, duration_ms: int | None) -> float | None:
+    """Whole-file bits per second (tags and container included, as the Opus file's are)."""
+    if not size or not duration_ms:
+        return None
+    return size * 8 * 1000 / duration_ms
+
+
+def too_small_to_encode(size: int | None, duration_ms: int | None) -> bool:
+    rate = file_bitrate(size, duration_ms)
+    return rate is not None and rate <= PARAMS["bit_rate"] * SKIP_RATIO
 
 
 def latest_plan(archive: Archive) -> int:
@@ -59,6 +80,16 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
     report = DeriveReport(plan=plan_id)
     todo = [row for row in inputs if not row[5]]
     report.already = len(inputs) - len(todo)
+    if not inputs:
+        report.nothing_because = _why_no_inputs(archive, plan_id)
+    elif not todo:
+        report.nothing_because = "every opus75 file of the plan is derived already"
+    for row in [r for r in todo if too_small_to_encode(r[3], r[2])]:
+        _keep_original(archive, row[0], row[1], row[3], None, utc_now(),
+                       reason=f"source at {file_bitrate(row[3], row[2]) / 1000:.0f} kbit/s is "
+                              "no larger than an Opus encode would be")
+        report.skipped_low_bitrate += 1
+        todo.remove(row)
     by_sha = {row[1]: row for row in todo}
     calls = ((str(archive.store_path), sha, row[2], row[3]) for sha, row in by_sha.items())
     with Store(archive.store_path).writing():
@@ -110,12 +141,25 @@ def _record(archive: Archive, row: tuple, result: Encoded, report: DeriveReport)
     report.bytes_out += result.size or 0
 
 
+def _why_no_inputs(archive: Archive, plan_id: int) -> str:
+    planned = archive.conn.execute(
+        "SELECT count(*) FROM plan_items WHERE plan_id = ? AND tier = ?",
+        (plan_id, KIND)).fetchone()[0]
+    if not planned:
+        return f"plan {plan_id} keeps no track as {KIND}"
+    return f"none of the {planned:,} tracks plan {plan_id} keeps as {KIND} has a file"
+
+
 def _keep_original(archive: Archive, input_rowid: int, input_sha: str, input_size: int,
-                   result: Encoded, now: str) -> None:
-    """Record that the original is this track's opus75 file (its Opus encode was no smaller),
-    so releases and tags use the original and the next run does not encode it again."""
-    params = {**PARAMS, "kept": "original", "opus_bytes": result.size}
-    detail = {"opus_bytes": result.size, "input_bytes": input_size}
+                   result: Encoded | None, now: str, *, reason: str | None = None) -> None:
+    """Record that the original is this track's opus75 file (its Opus encode was no smaller,
+    or would not be: `reason`), so releases and tags use the original and the next run does
+    not encode it again."""
+    opus_bytes = result.size if result is not None else None
+    params = {**PARAMS, "kept": "original", "opus_bytes": opus_bytes}
+    detail = {"opus_bytes": opus_bytes, "input_bytes": input_size}
+    if reason:
+        params["why"] = detail["why"] = reason
     conn = archive.conn
     conn.execute("BEGIN IMMEDIATE")
     try:

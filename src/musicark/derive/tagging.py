@@ -63,7 +63,13 @@ def tag_files(archive: Archive, plan_id: int | None = None, *, workers: int | No
         meta[sha] = (file, fields)
         calls.append((str(archive.store_path), sha, fields, extension(container, codec)))
     report = {"plan": plan_id, "tagged": 0, "already": len(targets) - len(todo), "failed": [],
-              "patch_bytes": []}
+              "patch_bytes": [], "nothing_because": None}
+    if not targets:
+        report["nothing_because"] = (f"plan {plan_id} keeps no track with a file as an "
+                                     "original or as a derived Opus file (run derive first?)")
+    elif not todo:
+        report["nothing_because"] = "every file the plan keeps is tagged already"
+    progress(0, len(calls))
     with Store(archive.store_path).writing():
         for n, result in enumerate(fan_out(_tag_call, calls, workers=workers), 1):
             file, fields = meta[result["input"]]

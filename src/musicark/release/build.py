@@ -121,8 +121,7 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
     selection = layout.stage(archive, options.plan_id, bounds)
     try:
         if not selection.files:
-            raise BadQuery("nothing new to release: "
-                           + json.dumps(selection.as_dict()["skipped"]))
+            raise BadQuery(nothing_new(selection.skipped))
         _resume_or_reset(partial, layout.digest(archive, dumps([options.as_dict(),
                                                                 options.verify])))
         report = ReleaseReport(name, str(target), [], selection.as_dict())
@@ -174,6 +173,20 @@ def _build_all(archive: Archive, name: str, partial: Path, options: ReleaseOptio
               ",".join(str(t.rowid) for t in item.tracks)) for parts, item in shard.entries])
     entries.append(_build_metadata(archive, name, prefix, partial, options))
     return entries
+
+
+def nothing_new(skipped: dict[str, int]) -> str:
+    """Why a release would be empty, in words."""
+    if not skipped:
+        return ("nothing new to release: every selected track is in an earlier release, "
+                "withdrawn, or no track is selected")
+    hints = {"planned, but no file in the archive": " (ingest and match files for them)",
+             "not derived yet": " (run musicark derive)"}
+    parts = []
+    for why, count in sorted(skipped.items(), key=lambda x: -x[1]):
+        hint = next((h for key, h in hints.items() if key in why), "")
+        parts.append(f"{count:,} track{'s' if count != 1 else ''} left out: {why}{hint}")
+    return "nothing new to release: " + "; ".join(parts)
 
 
 PLAN_FILE = ".shards.sha256"

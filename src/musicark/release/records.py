@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from musicark.archive import Archive, utc_now
+from musicark.errors import NotInCatalog
 from musicark.release.items import dumps
 from musicark.release.metainfo import magnet
 
@@ -84,3 +86,16 @@ def record(archive: Archive, name: str, options: ReleaseOptions,
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def latest_torrent_list(archive: Archive) -> Path:
+    """The newest release's torrents.json: it lists every torrent of the archive so far."""
+    row = archive.conn.execute(
+        "SELECT name FROM releases ORDER BY id DESC LIMIT 1").fetchone()
+    if row is None:
+        raise NotInCatalog("this archive has no release yet: musicark release create NAME")
+    path = archive.path / "releases" / row[0] / "torrents.json"
+    if not path.is_file():
+        raise NotInCatalog(f"release {row[0]!r} has no torrents.json at {path} (built "
+                           "elsewhere with --out?): give its torrents.json")
+    return path
