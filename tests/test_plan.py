@@ -185,3 +185,36 @@ def test_isrc_codes_group_without_a_table() -> None:
     inp.isrc_group = np.where(inp.isrc_group >= 0, inp.isrc_group.astype(np.int64) * 7919
                               + BASE36_LIMIT, -1)
     assert (representatives(inp, 1) == small).all()
+
+
+def test_tracks_of_unknown_length_get_an_estimated_size(archive: Archive,
+                                                        tmp_path: Path) -> None:
+    """A length-less track used to cost 0 bytes, so `--budget 0` kept it."""
+    src = tmp_path / "lengths.csv"
+    src.write_text(
+        "id,title,artist,album,ms,pop\n"
+        "a1,Known,Ann,First,200000,50\n"
+        "a2,Album mate,Ann,First,,60\n"  # from its album: 200 s
+        "b1,Other album,Ann,Second,,70\n"  # no known length on its album: its artist's
+        "c1,Long,Cy,Third,400000,10\n"
+        "c2,Longer,Cy,Third,600000,10\n"
+        "d1,Nobody knows,Dee,Fourth,,80\n",  # the catalog's median: 400 s
+        encoding="utf-8")
+    import_source(archive, "table", src, mapping={"columns": {
+        "id": "track_id", "title": "name", "artist": "artists", "album": "album",
+        "ms": "duration_ms", "pop": "popularity"}})
+    plan_id, summary = create_plan(archive, 0)
+    assert summary["estimated_durations"] == {"album": 1, "artist": 1, "catalog": 1,
+                                              "typical": 0}
+    assert summary["tiers"]["skip"]["tracks"] == 6
+    assert archive.conn.execute("SELECT count(*) FROM plan_items WHERE plan_id = ?",
+                                (plan_id,)).fetchone()[0] == 0
+    from musicark.plan.plans import load_input
+
+    rowids, inp = load_input(archive)
+    names = dict(archive.conn.execute("SELECT rowid, ext_id FROM tracks"))
+    length = {names[r]: d for r, d in zip(rowids.tolist(), inp.duration_ms.tolist(),
+                                              strict=True)}
+    assert length == {"a1": 200000, "a2": 200000, "b1": 200000, "c1": 400000, "c2": 600000,
+                      "d1": 400000}
+    assert (inp.original_bytes > 0).all()

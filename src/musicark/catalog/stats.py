@@ -126,7 +126,10 @@ def catalog_stats(archive: Archive) -> dict[str, Any]:
         "popularity_histogram": [[p, popularity.get(p, 0)] for p in range(101)],
         "listens": {
             "total": total_listens,
-            "estimated_from_popularity": tracks - totals["with_listens"],
+            "estimated_from_popularity": one(
+                "SELECT count(*) FROM tracks WHERE listens IS NULL AND popularity IS NOT NULL"),
+            "unknown": one(
+                "SELECT count(*) FROM tracks WHERE listens IS NULL AND popularity IS NULL"),
             "share_of_tracks_under_1000": under / tracks if tracks else None,
             "share_held_by_top_37pct_of_tracks": _share_of_listens_at(curve, 0.37),
             "tracks_share_for_99_6pct_of_listens": _tracks_for_listens(curve, 0.996),

@@ -40,6 +40,8 @@ class PlanInput:
     original_bytes: np.ndarray  # real file size where the ledger has it, else the model
     isrc_group: np.ndarray  # ISRC id (any non-negative integer) per track, -1 where none
     priority: np.ndarray  # secondary priority within an ISRC (higher keeps the file)
+    # how many lengths were estimated, by source (album, artist, catalog, typical)
+    estimated_durations: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.listens)

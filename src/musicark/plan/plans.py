@@ -11,6 +11,7 @@ import numpy as np
 
 from musicark.archive import Archive, utc_now
 from musicark.errors import BadQuery
+from musicark.plan.durations import fill_unknown
 from musicark.plan.listens import expected_listens
 from musicark.plan.planner import BITRATES, TIER_NAMES, PlanInput, PlanResult, make_plan
 
@@ -77,15 +78,17 @@ def load_input(archive: Archive) -> tuple[np.ndarray, PlanInput]:
         priority[at:end] = cols[5]
         sizes[at:end] = [np.nan if v is None else v for v in cols[6]]
         at = end
+    rowid, duration = rowid[:at], duration[:at]
+    estimated = fill_unknown(archive, rowid, duration)
     expected = expected_listens(archive.settings.popularity,
                                 np.where(pop < 0, np.nan, pop),
                                 np.where(known < 0, np.nan, known))
     modelled = duration / 1000 * BITRATES["original"] / 8
-    return rowid[:at], PlanInput(
+    return rowid, PlanInput(
         listens=expected[:at].astype(np.float32), popularity=pop[:at],
-        duration_ms=duration[:at],
-        original_bytes=np.where(np.isnan(sizes), modelled, sizes)[:at].astype(np.float32),
-        isrc_group=isrc_ids[:at], priority=priority[:at])
+        duration_ms=duration,
+        original_bytes=np.where(np.isnan(sizes[:at]), modelled, sizes[:at]).astype(np.float32),
+        isrc_group=isrc_ids[:at], priority=priority[:at], estimated_durations=estimated)
 
 
 def create_plan(archive: Archive, budget: str | float, *,
@@ -99,7 +102,7 @@ def create_plan(archive: Archive, budget: str | float, *,
     rowids, inp = load_input(archive)
     result: PlanResult = make_plan(inp, budget_bytes, tiers=tiers,
                                    isrc_dedup_below=isrc_dedup_below)
-    summary = result.summary()
+    summary = {**result.summary(), "estimated_durations": inp.estimated_durations}
     conn = archive.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
