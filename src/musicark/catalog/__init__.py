@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from musicark.archive import Archive
@@ -23,6 +24,7 @@ def import_source(
     replace: bool = False,
     mapping: dict | None = None,
     progress: Progress = no_progress,
+    phase: Callable[[str], None] = lambda name: None,
 ) -> ImportReport:
     """Import one source atomically: all of it lands, or (on any error or kill) none of it."""
     src = Path(src)
@@ -34,7 +36,7 @@ def import_source(
     options = {"mapping": mapping} if mapping else None
     with CatalogWriter(
         archive, name=name or logical_name(src), kind=fmt, uri=str(src.absolute()),
-        licence=licence, options=options, replace=replace,
+        licence=licence, options=options, replace=replace, phase=phase,
     ) as writer:
         if fmt == "api-json":
             from musicark.catalog.importers.apijson import ApiJsonImporter

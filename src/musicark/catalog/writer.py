@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,8 +111,10 @@ class CatalogWriter:
         licence: str | None = None,
         options: dict | None = None,
         replace: bool = False,
+        phase: Callable[[str], None] = lambda name: None,
     ) -> None:
         self.archive = archive
+        self.phase = phase  # told the name of each long step after the input is read
         self.conn: sqlite3.Connection = archive.conn
         self.report = ImportReport(source=name, kind=kind)
         self._meta = (name, kind, uri, licence, dumps(options or {}))
@@ -185,10 +187,15 @@ class CatalogWriter:
                 self._dropped_indexes.append(index)
 
     def _finish(self) -> None:
+        self.phase("writing rows")
         self.flush()
+        if self._dropped_indexes:
+            self.phase("building indexes")
         for index in self._dropped_indexes:
             self.conn.execute(SECONDARY_INDEXES[index])
+        self.phase("building the search index")
         build_search_index(self.conn, self.source_id)
+        self.phase("committing")
         counts = {
             table: self.conn.execute(
                 f"SELECT count(*) FROM {table} WHERE source_id = ?", (self.source_id,)

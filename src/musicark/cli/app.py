@@ -15,15 +15,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 from musicark.archive import ENV_VAR
@@ -109,15 +100,6 @@ def handle_errors(func):
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
-
-
-def byte_progress(label: str) -> Progress:
-    """A bytes bar (see `musicark.cli.progress` for phases and counts); terminals only."""
-    return Progress(
-        TextColumn(f"[bold]{label}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-        disable=not err.is_terminal,
-    )
 
 
 def track_table(rows: list[dict], title: str | None = None) -> Table:

@@ -17,7 +17,6 @@ from musicark.cli.app import (
     ArchiveOpt,
     JsonOpt,
     app,
-    byte_progress,
     catalog_app,
     err,
     handle_errors,
@@ -25,6 +24,7 @@ from musicark.cli.app import (
     print_json,
     track_table,
 )
+from musicark.cli.progress import phase, progress_bar
 from musicark.errors import BadQuery
 
 
@@ -105,12 +105,13 @@ def catalog_import(
     from musicark.catalog import import_source
 
     arc = Archive.locate(archive)
-    with byte_progress(f"importing {src.name}") as bar:
-        task = bar.add_task("import", total=None)
+    with progress_bar(bytes_=True) as bar:
+        task = bar.add_task(f"importing {src.name}", total=None)
         report = import_source(
             arc, fmt, src, name=name, licence=licence, replace=replace,
             mapping=_mapping(mapping, map_ or [], list_sep, table_format),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            phase=lambda name: phase(bar, task, name),
         )
     data = report.as_dict()
     if as_json:

@@ -14,12 +14,12 @@ from musicark.cli.app import (
     ArchiveOpt,
     JsonOpt,
     app,
-    byte_progress,
     err,
     handle_errors,
     out,
     print_json,
 )
+from musicark.cli.progress import progress_bar
 from musicark.errors import BadQuery
 from musicark.release.seedplan import human_bytes
 
@@ -87,8 +87,8 @@ def release_create(
         raise BadQuery("--torrent-format is hybrid or v1")
     if options.max_files < 1:
         raise BadQuery("--max-files must be at least 1")
-    with byte_progress("hashing") as bar:
-        task = bar.add_task("release", total=None)
+    with progress_bar(bytes_=True) as bar:
+        task = bar.add_task("laying out and hashing shards", total=None)
         report = create_release(Archive.locate(archive), name, options, out=out_dir,
                                 progress=lambda d, t: bar.update(task, completed=d, total=t))
     data = report.as_dict()
