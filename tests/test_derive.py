@@ -35,8 +35,8 @@ def test_derive_encodes_plan_opus_tracks_once(archive: Archive, tmp_path: Path) 
         (plan_id,)).fetchone()[0]
     # The synthetic sources are small: an Opus encode that is no smaller is not kept, and
     # the original stands in for it (a derivation onto itself, so nothing is encoded again).
-    # Sources already at or below the Opus bit rate (the 48 kbit/s Opus, the 64 kbit/s AAC)
-    # are not even encoded.
+    # Sources already Opus, or lossy at about the Opus bit rate (the 96 kbit/s MP3, the
+    # 64 kbit/s AAC), are not even encoded.
     assert inputs == 4 and not report.failed
     assert report.encoded + report.kept_original + report.skipped_low_bitrate == 4
     assert report.encoded >= 1 and report.skipped_low_bitrate >= 1
@@ -48,7 +48,7 @@ def test_derive_encodes_plan_opus_tracks_once(archive: Archive, tmp_path: Path) 
         "SELECT i.size * 8000.0 / i.duration_ms FROM derivations d JOIN files i "
         "ON i.rowid = d.input_file WHERE d.kind = 'opus75' AND d.params LIKE '%why%'").fetchall()
     assert len(skipped) == report.skipped_low_bitrate
-    assert all(rate <= 75_000 * 1.1 for (rate,) in skipped)
+    assert all(rate <= 75_000 * 1.3 for (rate,) in skipped)
     store = Store(archive.store_path)
     stored = {p.name for p in (archive.store_path / "sha256").rglob("*") if p.is_file()}
     assert stored == {sha for (sha,) in archive.conn.execute("SELECT sha256 FROM files")}

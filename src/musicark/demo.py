@@ -69,7 +69,9 @@ def main(target: str = "demo-archive", tracks: int = 100_000) -> None:
     print(f"\nThe demo archive is in {archive} (charts in {base / 'charts'}).")
     print(f"Its release: torrents in {torrents.parent / 'torrents'}, list in {torrents}, "
           f"BagIt shards in {torrents.parent / 'shards'}.")
-    print(f"Try: export MUSICARK_ARCHIVE={archive}; musicark search 'your words'")
+    launcher = Path(sys.executable).parent / "activate"
+    print(f"Try, in a shell: . {launcher}; export MUSICARK_ARCHIVE={archive}; "
+          "musicark search 'your words'")
     if os.environ.get("DEMO_SERVE", "1") != "0":
         port = os.environ.get("DEMO_PORT", "8377")
         print(f"\n$ musicark serve {archive} --port {port}", flush=True)

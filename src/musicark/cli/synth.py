@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from musicark.archive import Archive
 from musicark.cli.app import (
@@ -14,6 +13,7 @@ from musicark.cli.app import (
     handle_errors,
     synth_app,
 )
+from musicark.cli.progress import progress_bar, reporter
 
 
 # -- synthetic data ------------------------------------------------------------------------
@@ -32,11 +32,9 @@ def synth_catalog(
     """
     from musicark.synth import write_catalog
 
-    with Progress(TextColumn("[bold]synthesizing"), BarColumn(), TextColumn("{task.completed:,}"
-                  " tracks"), TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("synth", total=tracks)
-        n = write_catalog(output, tracks, fmt, seed=seed,
-                          progress=lambda done, total: bar.update(task, completed=done))
+    with progress_bar(unit="tracks") as bar:
+        task = bar.add_task("synthesizing", total=tracks, rate="")
+        n = write_catalog(output, tracks, fmt, seed=seed, progress=reporter(bar, task))
     err.print(f"wrote {n:,} tracks to {output}")
 
 
@@ -61,13 +59,9 @@ def synth_audio(
     """
     from musicark.synth_audio import write_archive_audio, write_audio
 
-    with Progress(TextColumn("[bold]rendering"), BarColumn(), TextColumn("{task.completed}"
-                  " files"), TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("audio", total=files)
-
-        def advance(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with progress_bar(unit="files") as bar:
+        task = bar.add_task("rendering", total=files, rate="")
+        advance = reporter(bar, task)
         if archive is not None:
             with Archive.open(archive, readonly=True) as located:
                 paths = write_archive_audio(located, output, files, max_seconds=max_seconds,

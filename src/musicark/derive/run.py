@@ -16,9 +16,13 @@ from musicark.errors import BadQuery
 from musicark.ingest.store import Store
 from musicark.runner import fan_out
 
-# A source whose whole-file bit rate is at most this much above the Opus target cannot shrink
-# enough to be worth an encode (the demo's 48-64 kbit/s sources grew by 7 % when encoded).
-SKIP_RATIO = 1.1
+# When an encode is pointless, decided before encoding. libopus's 75 kbit/s VBR overshoots on
+# some material (sparse tonal music reached 113 kbit/s), so a lossy source at up to 30 %
+# above the target would only lose a generation of quality for little or no saving; and
+# re-encoding Opus is never worth it.
+SKIP_RATIO_LOSSY = 1.3
+SKIP_RATIO_ANY = 1.1
+LOSSLESS = ("flac", "alac", "wavpack", "ape", "tta", "tak", "mlp", "truehd", "shorten")
 
 
 @dataclass
@@ -49,9 +53,20 @@ def file_bitrate(size: int | None, duration_ms: int | None) -> float | None:
     return size * 8 * 1000 / duration_ms
 
 
-def too_small_to_encode(size: int | None, duration_ms: int | None) -> bool:
+def why_not_encode(codec: str | None, size: int | None, duration_ms: int | None
+                   ) -> str | None:
+    """Why encoding this source to Opus 75k is pointless, or None when it is worth trying."""
+    if codec == "opus":
+        return "already Opus: re-encoding would lose quality for little saving"
     rate = file_bitrate(size, duration_ms)
-    return rate is not None and rate <= PARAMS["bit_rate"] * SKIP_RATIO
+    if rate is None:
+        return None
+    lossless = codec is not None and (codec in LOSSLESS or codec.startswith("pcm_"))
+    limit = PARAMS["bit_rate"] * (SKIP_RATIO_ANY if lossless else SKIP_RATIO_LOSSY)
+    if rate <= limit:
+        return (f"source at {rate / 1000:.0f} kbit/s: an Opus {PARAMS['bit_rate'] // 1000}k "
+                "encode would be about as large")
+    return None
 
 
 def latest_plan(archive: Archive) -> int:
@@ -71,7 +86,7 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
     inputs = conn.execute("""
         SELECT DISTINCT f.rowid, f.sha256, f.duration_ms, f.size, f.licence,
                EXISTS (SELECT 1 FROM derivations d WHERE d.input_file = f.rowid
-                        AND d.kind = ?) AS done
+                        AND d.kind = ?) AS done, f.codec
           FROM plan_items pi
           JOIN track_files tf ON tf.track_rowid = pi.track_rowid
           JOIN files f ON f.rowid = tf.file_rowid
@@ -84,12 +99,12 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
         report.nothing_because = _why_no_inputs(archive, plan_id)
     elif not todo:
         report.nothing_because = "every opus75 file of the plan is derived already"
-    for row in [r for r in todo if too_small_to_encode(r[3], r[2])]:
-        _keep_original(archive, row[0], row[1], row[3], None, utc_now(),
-                       reason=f"source at {file_bitrate(row[3], row[2]) / 1000:.0f} kbit/s is "
-                              "no larger than an Opus encode would be")
-        report.skipped_low_bitrate += 1
-        todo.remove(row)
+    for row in list(todo):
+        why = why_not_encode(row[6], row[3], row[2])
+        if why is not None:
+            _keep_original(archive, row[0], row[1], row[3], None, utc_now(), reason=why)
+            report.skipped_low_bitrate += 1
+            todo.remove(row)
     by_sha = {row[1]: row for row in todo}
     calls = ((str(archive.store_path), sha, row[2], row[3]) for sha, row in by_sha.items())
     with Store(archive.store_path).writing():
@@ -103,7 +118,7 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
 
 def _record(archive: Archive, row: tuple, result: Encoded, report: DeriveReport) -> None:
     conn = archive.conn
-    input_rowid, input_sha, _, input_size, licence, _ = row
+    input_rowid, input_sha, _, input_size, licence, _, _ = row
     now = utc_now()
     if not result.ok:
         report.failed.append({"file": input_rowid, "reason": result.reason})
