@@ -49,7 +49,8 @@ def test_diacritics_prefix_and_popularity_order(catalog: Archive) -> None:
     hits = search(catalog, "creme brulee")
     assert [h["id"] for h in hits] == ["2", "1"]  # same match: the popular one first
     assert [h["id"] for h in search(catalog, "beyon")] == ["2", "1"]  # prefix, artist column
-    assert [h["id"] for h in search(catalog, "lov")] == ["5", "4", "6", "7"]
+    # A word being typed: its popular matches first (the title-start ones get a small bonus).
+    assert [h["id"] for h in search(catalog, "lov")] == ["6", "7", "5", "4"]
     assert search(catalog, "lov", prefix=False) == []
     assert [h["id"] for h in search(catalog, "desserts brulee")] == ["2", "1"]  # album + name
 
@@ -60,8 +61,8 @@ def test_hostile_text_never_breaks_the_query(catalog: Archive, text: str) -> Non
     assert isinstance(search(catalog, f"creme {text}"), list)
 
 
-def test_match_tiers_then_popularity(catalog: Archive) -> None:
-    # Title starts with the words, then title holds them, then artist or album holds them.
+def test_match_quality_and_popularity(catalog: Archive) -> None:
+    # The exact title, then the title holding both words, then the artist holding them.
     assert [h["id"] for h in search(catalog, "love song")] == ["4", "6", "7"]
     assert [h["id"] for h in search(catalog, "love song", limit=1, offset=1)] == ["6"]
     with pytest.raises(BadQuery):
@@ -114,3 +115,32 @@ def test_shuffle_is_uniform_despite_rowid_gaps(archive: Archive, tmp_path: Path)
     rows = shuffle(archive, 20, seed=1)
     assert len({r["rowid"] for r in rows}) == 20  # distinct
     assert shuffle(archive, 50, seed=1)  # asks for more than exist: gives all
+
+
+def test_ranking_as_people_type(archive: Archive, tmp_path: Path) -> None:
+    """A famous exact-word match beats obscure title-prefix matches; artist + title finds
+    the song; a typo still finds it."""
+    recs = [{"type": "track", "id": f"obscure{i}", "name": f"Love Letter {i}",
+             "popularity": 3, "artists": [{"id": f"o{i}", "name": f"Nobody {i}"}]}
+            for i in range(80)]
+    recs += [
+        {"type": "track", "id": "famous", "name": "Crazy in Love", "popularity": 100,
+         "artists": [{"id": "b", "name": "Beyoncé"}]},
+        {"type": "track", "id": "exact", "name": "Love", "popularity": 10,
+         "artists": [{"id": "k", "name": "Kendrick Lamar"}]},
+        {"type": "track", "id": "yesterday", "name": "Yesterday", "popularity": 70,
+         "artists": [{"id": "t", "name": "The Beatles"}]},
+        {"type": "track", "id": "cover", "name": "Yesterday", "popularity": 20,
+         "artists": [{"id": "c", "name": "Cover Band"}]},
+        {"type": "track", "id": "other", "name": "Yesterday Once More", "popularity": 75,
+         "artists": [{"id": "ca", "name": "Carpenters"}]},
+    ]
+    import_source(archive, "api-json", _tracks(tmp_path / "r.jsonl", recs))
+    ids = lambda text: [h["id"] for h in search(archive, text, limit=5)]  # noqa: E731
+    assert ids("love")[:3] == ["famous", "exact", "obscure0"]
+    assert ids("beatles yesterday")[0] == "yesterday"
+    assert ids("yesterday beatles")[0] == "yesterday"
+    assert ids("yesterday")[:3] == ["yesterday", "other", "cover"]
+    assert ids("yesterdya")[0] == "yesterday"  # one typo: retried with word beginnings
+    assert ids("beatles yesterdya")[0] == "yesterday"
+    assert ids("qqqqq zzzzz") == []

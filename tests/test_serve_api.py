@@ -43,7 +43,7 @@ def test_search_shows_preservation_and_pages_by_cursor(web) -> None:
     both = client.get("/api/v1/search", params={"q": "a", "limit": 14}).json()
     ids = [r["rowid"] for r in first["results"] + second["results"]]
     assert ids == [r["rowid"] for r in both["results"]] and len(set(ids)) == 14
-    html = client.get("/search", params={"q": word}).text
+    html = client.get("/search", params={"q": name}).text
     assert f"/track/{rowid}" in html and 'class="kept"' in html
 
 

@@ -10,7 +10,10 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from rapidfuzz import fuzz
+
 from musicark.archive import Archive
+from musicark.catalog import ranking
 from musicark.catalog.writer import SEARCH_KEY_BITS
 from musicark.errors import BadQuery, NotInCatalog
 
@@ -136,10 +139,49 @@ def _limit(limit: int) -> int:
     return limit
 
 
+TITLE_START_POOL = 100  # title-start matches added to the pool whatever their popularity
+TYPO_MIN_SIMILARITY = 70  # rapidfuzz token-set ratio for a retry with word beginnings
+
+
+def _pool(archive: Archive, fts: str, limit: int) -> list[tuple[int, str | None, str | None]]:
+    """(search key, title, album) of the `limit` most popular tracks matching `fts`: the FTS
+    streams keys in popularity order, each joined to its row, in one statement."""
+    mask = (1 << SEARCH_KEY_BITS) - 1
+    return archive.conn.execute(
+        f"SELECT f.rowid, t.name, al.name FROM track_fts f JOIN tracks t ON t.rowid = "
+        f"(f.rowid & {mask}) LEFT JOIN albums al ON al.rowid = t.album_rowid "
+        f"WHERE track_fts MATCH ? ORDER BY f.rowid LIMIT ?", (fts, limit)).fetchall()
+
+
+def _artist_names(archive: Archive, rowids: list[int]) -> dict[int, str]:
+    if not rowids:
+        return {}
+    return dict(archive.conn.execute(
+        "SELECT ta.track_rowid, group_concat(a.name, ' ') FROM track_artists ta "
+        "JOIN artists a ON a.rowid = ta.artist_rowid "
+        f"WHERE ta.track_rowid IN ({','.join('?' * len(rowids))}) GROUP BY 1", rowids))
+
+
+def _typo_query(words: tuple[str, ...]) -> str | None:
+    """Word beginnings (3 letters) as prefixes: a retry for a query with a typo."""
+    heads = [w[:3] for w in words if len(w) >= 4]
+    if not heads or len(heads) < len(words):
+        return None
+    return " ".join(f"{_quote(h)}*" for h in heads)
+
+
+def _word_similarity(words: tuple[str, ...], tokens: tuple[str, ...]) -> float:
+    """Mean over the query's words of the best rapidfuzz ratio with any token (0-100)."""
+    if not words or not tokens:
+        return 0.0
+    return sum(max(fuzz.ratio(w, t) for t in tokens) for w in words) / len(words)
+
+
 def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True
             ) -> list[tuple[int, int, int]]:
-    """(match tier, search key, track rowid) of the `pool` most popular matches, in rank
-    order: tier first, popularity (the search key) within a tier."""
+    """(rank, search key, track rowid) of the best matches among the `pool` most popular
+    ones and the best title-start ones, best first (see `ranking`: match quality and
+    popularity in one score; equal scores keep popularity order)."""
     if len(text) > MAX_QUERY_CHARS:
         raise BadQuery(f"search text is limited to {MAX_QUERY_CHARS} characters")
     query = fts_query(text, prefix=prefix)
@@ -147,21 +189,41 @@ def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True
         return []
     words = _folded_words(" ".join(_words(text)))
     # Whole words first: FTS5 streams a term's matches, but expands a prefix without a prefix
-    # index (4+ letters) into a full doclist merge; a completed common word ("love") would
+    # index (5+ letters) into a full doclist merge; a completed common word ("love") would
     # cost tens of ms as a prefix. The prefix form runs when whole words find too few.
-    mask = (1 << SEARCH_KEY_BITS) - 1
-    found: list[tuple[int, str | None]] = []
+    found: dict[int, tuple[str | None, str | None]] = {}
     for fts in dict.fromkeys([fts_query(text, prefix=False), query]):
-        # One statement: the FTS streams keys in popularity order, each joined to its title.
-        found = archive.conn.execute(
-            f"SELECT f.rowid, t.name FROM track_fts f JOIN tracks t ON t.rowid = "
-            f"(f.rowid & {mask}) WHERE track_fts MATCH ? ORDER BY f.rowid LIMIT ?",
-            (fts, pool)).fetchall()
+        rows = _pool(archive, fts, pool)
+        found = {key: (name, album) for key, name, album in rows}
         if len(found) >= pool:
             break
-    tier = tier_function(words, prefix)
-    ranked = [(tier(name), key, key & mask) for key, name in found]
-    ranked.sort(key=lambda r: r[0])  # stable: popularity order within a tier
+    # Titles that start with the words, however obscure: an exact title is a good answer.
+    if found:
+        for key, name, album in _pool(archive, f"name : ^ {query}", TITLE_START_POOL):
+            found.setdefault(key, (name, album))
+    typo = not found and _typo_query(words)
+    if typo:
+        found = {key: (name, album) for key, name, album in _pool(archive, typo, pool)}
+    mask = (1 << SEARCH_KEY_BITS) - 1
+    artists = _artist_names(archive, [key & mask for key in found])
+    ranked = []
+    for key, (name, album) in found.items():
+        rowid = key & mask
+        popularity = 100 - (key >> SEARCH_KEY_BITS)
+        fields = (_folded_words(name or ""), _folded_words(artists.get(rowid) or ""),
+                  _folded_words(album or ""))
+        if typo:
+            similarity = _word_similarity(words, fields[0] + fields[1])
+            if similarity < TYPO_MIN_SIMILARITY:
+                continue
+            # As the exact-title bonus: the whole query close to the whole title.
+            close = fuzz.ratio(" ".join(words), " ".join(fields[0])) >= 85
+            value = (ranking.MATCH_WEIGHT * similarity / 100 + ranking.EXACT_TITLE * close
+                     + ranking.POPULARITY_WEIGHT * popularity / 100)
+        else:
+            value = ranking.score(words, prefix, fields, popularity)
+        ranked.append((ranking.rank_key(value), key, rowid))
+    ranked.sort()
     return ranked
 
 
@@ -177,12 +239,14 @@ def summaries(archive: Archive, rowids: list[int]) -> list[dict[str, Any]]:
 def search(
     archive: Archive, text: str, *, limit: int = 20, offset: int = 0, prefix: bool = True
 ) -> list[dict[str, Any]]:
-    """Tracks matching all words of `text`: best match tier first, then the most popular.
+    """Tracks matching all words of `text`, best first: how well they match (whole words,
+    in the title, an exact title) and how popular they are, in one score (`ranking`).
 
     The index is keyed by popularity (see writer.SEARCH_KEY_SQL), so FTS5 streams matches
-    most popular first and stops after a pool of SEARCH_POOL; the pool is then ordered by
-    match tier (title starts with the words, title holds them, elsewhere), keeping popularity
-    order within a tier. The cost is bounded however many tracks match.
+    most popular first and stops after a pool of SEARCH_POOL, to which the best title-start
+    matches are added; the pool is then scored. The cost is bounded however many tracks
+    match. A query that matches nothing is retried with the words' beginnings and ranked by
+    similarity, so one typo still finds the track.
     """
     if not 0 <= offset <= MAX_OFFSET:
         raise BadQuery(f"offset must be between 0 and {MAX_OFFSET}")
@@ -202,7 +266,7 @@ def search_page(archive: Archive, text: str, *, limit: int = 20, after: str | No
         tier_text, _, key_text = after.partition(".")
         if not (tier_text.isdigit() and key_text.isdigit()) or len(after) > 40:
             raise BadQuery("not a search cursor")
-        # Rank order is (tier, key) ascending: keys arrive in order and the tier sort is stable.
+        # Rank order is (rank, key) ascending.
         mark = (int(tier_text), int(key_text))
         ranked = [r for r in ranked if (r[0], r[1]) > mark]
     page = ranked[:limit]
