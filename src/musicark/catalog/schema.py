@@ -301,5 +301,16 @@ CREATE TABLE tombstones (
 );
 """
 
+MIGRATION_7 = """
+-- A person's matching decisions (`musicark match accept|reject`): an accepted link is a
+-- track_files row with method 'manual'; a rejected file is never matched automatically.
+CREATE TABLE match_decisions (
+    file_rowid INTEGER PRIMARY KEY,
+    decision TEXT NOT NULL CHECK (decision IN ('accept', 'reject')),
+    track_rowid INTEGER,
+    decided_at TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
-                         MIGRATION_6]
+                         MIGRATION_6, MIGRATION_7]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -75,37 +74,6 @@ def ingest(
             table.add_row(reason, f"{n:,}")
         out.print(table)
         out.print("see them with: musicark ledger --status quarantined")
-
-
-@app.command()
-@handle_errors
-def match(
-    rematch: Annotated[bool, typer.Option(help="Recompute every automatic link.")] = False,
-    report: Annotated[Path | None, typer.Option(help="Write ambiguous and unmatched files "
-                                                "to this JSON file for review.")] = None,
-    archive: ArchiveOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Match ledger files to catalog tracks (ISRC, MBID, fuzzy tags, fingerprint).
-
-    Run it again after a new catalog import. Example: musicark match --report review.json
-    """
-    from musicark.ingest.match import match_files
-
-    result = match_files(Archive.locate(archive), rematch=rematch).as_dict()
-    if report is not None:
-        report.write_text(json.dumps({k: result[k] for k in ("ambiguous", "unmatched")},
-                                     ensure_ascii=False, indent=2), encoding="utf-8")
-    if as_json:
-        print_json(result)
-        return
-    methods = ", ".join(f"{n:,} by {m}" for m, n in result["matched"].items()) or "none"
-    out.print(f"matched {result['matched_files']:,} files ({methods}); "
-              f"{len(result['ambiguous']):,} ambiguous, {len(result['unmatched']):,} unmatched")
-    for item in result["ambiguous"][:10]:
-        names = "; ".join(f"track:{c['track']} {c['name']} ({c['score']:.2f})"
-                          for c in item["candidates"][:3])
-        out.print(f"  ambiguous file {item['file']} {item['title']!r}: {names}", highlight=False)
 
 
 @app.command()

@@ -100,6 +100,7 @@ def match_files(archive: Archive, *, rematch: bool = False,
         "(SELECT file_rowid FROM track_files) AND rowid NOT IN (SELECT output_file FROM "
         "derivations WHERE output_file != input_file "
         "UNION SELECT patch_file FROM derivations WHERE patch_file IS NOT NULL) "
+        "AND rowid NOT IN (SELECT file_rowid FROM match_decisions WHERE decision = 'reject') "
         "AND (:all OR match_checked_at IS NULL) ORDER BY rowid",
         {"all": not unchecked_only}).fetchall()
     unresolved = []
