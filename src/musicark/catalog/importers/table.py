@@ -25,7 +25,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from musicark.catalog.importers import columns
-from musicark.catalog.importers.base import Progress, no_progress, numbered_lines, open_binary
+from musicark.catalog.importers.base import (
+    Progress,
+    no_progress,
+    numbered_lines,
+    open_binary,
+    parse_json,
+)
 from musicark.catalog.writer import TRACK_COLUMNS, CatalogWriter, dumps
 from musicark.errors import BadSource
 
@@ -175,10 +181,9 @@ class TableImporter:
         for number, raw in numbered_lines(path, progress):
             if not raw.strip():
                 continue
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                self.w.report.bad(number, f"not valid JSON: {exc}")
+            row, problem = parse_json(raw)
+            if problem:
+                self.w.report.bad(number, problem)
                 continue
             if type(row) is not dict:
                 self.w.report.bad(number, "a line must hold a JSON object")
