@@ -114,6 +114,9 @@ def catalog_import(
         out.print(f"imported [bold]{data['source']}[/bold]: {counts} in {data['seconds']:.1f} s")
         if data["duplicates"]:
             out.print(f"skipped {data['duplicates']:,} exact duplicates")
+        if data["unmapped_columns"]:
+            err.print("columns mapped to no field (kept in each track's extra JSON): "
+                      + ", ".join(data["unmapped_columns"]), highlight=False)
         if data["bad_rows"]:
             err.print(f"[yellow]{data['bad_rows']:,} bad rows[/yellow] (not imported):")
             for bad in data["bad_row_samples"][:20]:
