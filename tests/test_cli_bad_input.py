@@ -24,7 +24,9 @@ from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import Store
 from musicark.synth import write_catalog
 
-FLAC = "audio/mutagen/silence-44-s.flac"
+TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
+FLAC = TESTDATA / "audio/mutagen/silence-44-s.flac"
+FLAC_DIR = str(FLAC.parent)
 WS2_XML = """<?xml version="1.0" encoding="UTF-8"?>
 <metadata xmlns="http://musicbrainz.org/ns/mmd-2.0#">
   <release id="b84ee12a-09ef-421b-82de-0441a926375b">
@@ -38,14 +40,14 @@ WS2_XML = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory, testdata: Path) -> Path:
+def base(tmp_path_factory) -> Path:
     """An archive with a catalog, one ingested file and a tagged copy with its patch."""
     root = tmp_path_factory.mktemp("bad-input")
     catalog = root / "catalog.csv"
     write_catalog(catalog, 200, "table", seed=2)
     with Archive.create(root / "arc") as archive:
         import_source(archive, "table", catalog)
-        ingest(archive, [testdata / FLAC], workers=1, match=False)
+        ingest(archive, [FLAC], workers=1, match=False)
         rowid, sha, container, codec = archive.conn.execute(
             "SELECT rowid, sha256, container, codec FROM files").fetchone()
         result = tag_stored(str(archive.store_path), sha, {"title": "Tagged"},
@@ -53,13 +55,6 @@ def base(tmp_path_factory, testdata: Path) -> Path:
         assert result["ok"], result
         _record(archive, rowid, result, {"title": "Tagged"})
     return root / "arc"
-
-
-@pytest.fixture(scope="module")
-def testdata() -> Path:
-    from tests.conftest import TESTDATA
-
-    return TESTDATA
 
 
 def _tagged(arc: Path) -> tuple[str, Path, Path]:
@@ -87,7 +82,7 @@ def truncated_jsonl_gz(arc: Path, tmp: Path) -> list[str]:
 
 
 def truncated_mbdump_tar_bz2(arc: Path, tmp: Path) -> list[str]:
-    dump = Path(__file__).resolve().parents[2] / "shared/testdata/metadata/musicbrainz-mbdump"
+    dump = TESTDATA / "metadata" / "musicbrainz-mbdump"
     whole = tmp / "whole.tar"
     with tarfile.open(whole, "w") as tar:
         for f in sorted(dump.iterdir()):
@@ -224,7 +219,6 @@ def damaged(damage: Callable[[Path], None], *args: str) -> Callable[[Path, Path]
     return case
 
 
-FLAC_DIR = str(Path(__file__).resolve().parents[2] / "shared/testdata/audio/mutagen")
 DAMAGED = "catalog.sqlite is damaged"
 LOST = "catalog.sqlite is missing or empty"
 CASES = {
