@@ -201,3 +201,19 @@ def test_rows_without_a_name_are_bad_and_unmapped_columns_reported(archive: Arch
     assert [(b.line, b.reason) for b in report.bad_row_samples] == [(3, "no track name")]
     assert report.unmapped_columns == ["mood"]
     assert report.as_dict()["unmapped_columns"] == ["mood"]
+
+
+def test_a_header_that_maps_nothing_is_refused_even_without_rows(archive: Archive,
+                                                                 tmp_path: Path) -> None:
+    import pytest
+
+    from musicark.errors import BadSource
+
+    src = tmp_path / "empty.csv"
+    src.write_text("title,artist\n", encoding="utf-8")
+    with pytest.raises(BadSource, match="no column maps"):
+        import_source(archive, "table", src)
+    parquet = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"title": ["A"], "popularity": [3]}), parquet)
+    with pytest.raises(BadSource, match="no column maps to the track name"):
+        import_source(archive, "table", parquet)

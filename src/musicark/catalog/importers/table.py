@@ -102,8 +102,6 @@ class TableImporter:
         seen: dict[str, None] = {}
         for table, lines in reader(path, fmt, progress):
             header_map = self._resolve_columns(table.column_names)
-            if not seen and fmt != "jsonl":  # one header for the whole file: check it first
-                self._check_columns(table.column_names)
             seen.update(dict.fromkeys(table.column_names))
             for index, reason in self.add_batch(table, header_map):
                 if lines is None:
@@ -111,7 +109,7 @@ class TableImporter:
                 else:
                     self.w.report.bad(lines[index], reason)
             self.good_rows += table.num_rows
-        if fmt == "jsonl" and seen:
+        if fmt == "jsonl" and seen:  # keys vary by line: checked over all of them
             self._check_columns(list(seen))
         mapped = self._resolve_columns(list(seen))
         self.w.report.unmapped_columns = [c for c in seen if c not in mapped]
@@ -144,6 +142,7 @@ class TableImporter:
             return
         if len(set(header)) != len(header):
             raise BadSource(f"{path}: repeated column names in the header")
+        self._check_columns(header)
 
         def invalid(row: pacsv.InvalidRow) -> str:
             self.csv_invalid += 1
@@ -201,6 +200,7 @@ class TableImporter:
             pf = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise BadSource(f"{path}: not a readable Parquet file: {exc}") from exc
+        self._check_columns(pf.schema_arrow.names)
         total, done = pf.metadata.num_rows, 0
         for batch in pf.iter_batches(batch_size=100_000):
             yield pa.Table.from_batches([batch]), list(range(done + 1, done + batch.num_rows + 1))
