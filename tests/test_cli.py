@@ -74,7 +74,7 @@ def test_exit_codes(cli_archive: Path, tmp_path: Path) -> None:
                      archive=cli_archive)
     assert missing.exit_code == 6 and "does not exist" in missing.output
     bad = tmp_path / "bad.csv"
-    bad.write_text("track_id,popularity\na,1\nb,oops\n")
+    bad.write_text("track_id,name,popularity\na,A,1\nb,B,oops\n")
     assert invoke("catalog", "import", "-f", "table", str(bad), archive=cli_archive).exit_code == 0
     again = invoke("catalog", "import", "-f", "table", str(bad), archive=cli_archive)
     assert again.exit_code == 5

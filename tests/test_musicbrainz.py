@@ -94,3 +94,32 @@ def test_musicbrainz_json_lines(archive: Archive, testdata: Path, tmp_path: Path
     report = import_source(archive, "musicbrainz-json", dump)
     assert [b.line for b in report.bad_row_samples] == [2]
     assert report.counts["tracks"] >= 10
+
+
+def _without_line(path: Path, starts: str) -> int:
+    """Remove the row whose first column is `starts`; returns its line number."""
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    number = next(i for i, line in enumerate(lines, 1) if line.split("\t")[0] == starts)
+    path.write_text("".join(lines[:number - 1] + lines[number:]), encoding="utf-8")
+    return number
+
+
+def test_mbdump_dangling_references_are_bad_rows(archive: Archive, mbdump: Path,
+                                                 tmp_path: Path) -> None:
+    """A track whose recording is missing, a credit whose artist is missing: reported."""
+    import shutil
+
+    dump = tmp_path / "mbdump"
+    shutil.copytree(mbdump, dump)
+    _without_line(dump / "recording", "12721552")  # the recording of track line 2
+    _without_line(dump / "artist", "276197")  # Chitra Singh, credited on line 2
+    report = import_source(archive, "musicbrainz", dump)
+    reasons = [(b.line, b.reason) for b in report.bad_row_samples]
+    assert (2, "track: recording 12721552 is not in the dump; track not imported") in reasons
+    assert (2, "artist_credit_name: artist 276197 is not in the dump; row not imported") \
+        in reasons
+    tracks = len((mbdump / "track").read_text(encoding="utf-8").splitlines())
+    imported_from_tracks = archive.conn.execute(
+        "SELECT count(*) FROM tracks WHERE extra NOT LIKE '%standalone_recording%'").fetchone()[0]
+    assert imported_from_tracks + sum(r.startswith("track:") for _, r in reasons) == tracks
+    assert not list(archive.path.glob(".mbdump-staging*"))

@@ -114,3 +114,20 @@ def test_seed_plan_cli_reads_seeder_files(tmp_path: Path) -> None:
     bad.write_text("{not json")
     result = CliRunner().invoke(app, ["seed-plan", str(bad), "--max-tb", "1"])
     assert result.exit_code == 2
+
+
+def test_seeder_counts_that_match_no_torrent_are_reported(tmp_path: Path) -> None:
+    plan = seed_plan(TORRENTS, 1.0e12, seeders={"aa": 3, "zz": 9, "warm ": 1})
+    assert plan["unmatched_seeders"] == ["warm ", "zz"]
+    listing = tmp_path / "torrents.json"
+    listing.write_text(json.dumps({"torrents": TORRENTS}))
+    counts = tmp_path / "seeders.csv"
+    counts.write_text("name,seeders\nAA,12\nhot-typo,1\n")
+    result = CliRunner().invoke(app, ["seed-plan", str(listing), "--max-tb", "1",
+                                      "--seeders", str(counts)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "1 seeder count(s)" in result.output and "hot-typo" in result.output
+    counts.write_text("aa,12\nbb,one\n")
+    result = CliRunner().invoke(app, ["seed-plan", str(listing), "--max-tb", "1",
+                                      "--seeders", str(counts)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "line 2 is not KEY,SEEDERS" in result.output

@@ -118,3 +118,102 @@ def test_compressed_inputs(archive: Archive, tmp_path: Path) -> None:
         src = tmp_path / f"songs.jsonl{suffix}"
         src.write_bytes(compress(rows))
         assert import_source(archive, "table", src, name=suffix).counts["tracks"] == 50
+
+
+def _artists_of(archive: Archive) -> dict[str, list[tuple[str | None, str | None]]]:
+    rows = archive.conn.execute("""
+        SELECT t.name, a.name, a.mbid FROM tracks t
+          JOIN track_artists ta ON ta.track_rowid = t.rowid
+          JOIN artists a ON a.rowid = ta.artist_rowid ORDER BY t.rowid, ta.position""")
+    found: dict[str, list[tuple[str | None, str | None]]] = {}
+    for track, name, mbid in rows:
+        found.setdefault(track, []).append((name, mbid))
+    return found
+
+
+def test_artist_names_and_ids_pair_up_or_the_row_is_bad(archive: Archive,
+                                                        tmp_path: Path) -> None:
+    """Names without IDs keep every name; IDs that do not pair up with names are bad rows."""
+    src = tmp_path / "credits.csv"
+    src.write_text(
+        "track_id,name,artists,artist_mbids\n"
+        "1,No IDs,A;B,\n"
+        "2,One ID for two,A;B,11111111-1111-1111-1111-111111111111\n"
+        "3,Paired,C;D,22222222-2222-2222-2222-222222222222;"
+        "33333333-3333-3333-3333-333333333333\n"
+        "4,IDs only,,44444444-4444-4444-4444-444444444444\n", encoding="utf-8")
+    report = import_source(archive, "table", src)
+    assert [(b.line, b.reason) for b in report.bad_row_samples] == [
+        (3, "artists: 2 names but 1 artist_mbids; names and IDs must pair up")]
+    found = _artists_of(archive)
+    assert found["No IDs"] == [("A", None), ("B", None)]
+    assert "One ID for two" not in found
+    assert found["Paired"] == [("C", "22222222-2222-2222-2222-222222222222"),
+                               ("D", "33333333-3333-3333-3333-333333333333")]
+    assert found["IDs only"] == [(None, "44444444-4444-4444-4444-444444444444")]
+
+
+def test_mixed_rows_in_one_batch_keep_every_artist(archive: Archive, tmp_path: Path) -> None:
+    src = tmp_path / "mixed.jsonl"
+    src.write_text("\n".join(json.dumps(r) for r in [
+        {"track_id": "1", "name": "X", "artists": ["A"], "artist_ids": ["id-a"]},
+        {"track_id": "2", "name": "Y", "artists": ["A", "B"]},
+        {"track_id": "3", "name": "Z", "artists": ["B"], "artist_ids": []},
+    ]) + "\n", encoding="utf-8")
+    report = import_source(archive, "table", src)
+    assert report.bad_rows == 0
+    found = _artists_of(archive)
+    assert found == {"X": [("A", None)], "Y": [("A", None), ("B", None)], "Z": [("B", None)]}
+
+
+def test_columns_that_map_to_nothing_are_an_error(archive: Archive, tmp_path: Path) -> None:
+    import pytest
+
+    from musicark.errors import BadSource
+
+    src = tmp_path / "plain.csv"
+    src.write_text("title,artist\nSong,Someone\n", encoding="utf-8")
+    with pytest.raises(BadSource, match=r"no column maps to .*title, artist.*--map"):
+        import_source(archive, "table", src)
+    assert archive.conn.execute("SELECT count(*) FROM sources").fetchone()[0] == 0
+
+
+def test_a_mapped_column_missing_from_the_file_is_an_error(archive: Archive,
+                                                           tmp_path: Path) -> None:
+    import pytest
+
+    from musicark.errors import BadSource
+
+    src = tmp_path / "plain.csv"
+    src.write_text("title,artist\nSong,Someone\n", encoding="utf-8")
+    with pytest.raises(BadSource, match="'Title'.*not in the file"):
+        import_source(archive, "table", src, mapping={"columns": {"Title": "name",
+                                                                  "artist": "artists"}})
+
+
+def test_rows_without_a_name_are_bad_and_unmapped_columns_reported(archive: Archive,
+                                                                  tmp_path: Path) -> None:
+    src = tmp_path / "some.csv"
+    src.write_text("title,artist,mood\nSong,Someone,calm\n,Nobody,sad\n", encoding="utf-8")
+    report = import_source(archive, "table", src,
+                           mapping={"columns": {"title": "name", "artist": "artists"}})
+    assert report.counts["tracks"] == 1
+    assert [(b.line, b.reason) for b in report.bad_row_samples] == [(3, "no track name")]
+    assert report.unmapped_columns == ["mood"]
+    assert report.as_dict()["unmapped_columns"] == ["mood"]
+
+
+def test_a_header_that_maps_nothing_is_refused_even_without_rows(archive: Archive,
+                                                                 tmp_path: Path) -> None:
+    import pytest
+
+    from musicark.errors import BadSource
+
+    src = tmp_path / "empty.csv"
+    src.write_text("title,artist\n", encoding="utf-8")
+    with pytest.raises(BadSource, match="no column maps"):
+        import_source(archive, "table", src)
+    parquet = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"title": ["A"], "popularity": [3]}), parquet)
+    with pytest.raises(BadSource, match="no column maps to the track name"):
+        import_source(archive, "table", parquet)

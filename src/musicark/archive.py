@@ -10,7 +10,7 @@ from pathlib import Path
 
 from musicark import db
 from musicark.config import CONFIG_NAME, Settings
-from musicark.errors import ArchiveExists, ArchiveNotFound
+from musicark.errors import ArchiveExists, ArchiveNotFound, CatalogDamaged, user_error
 
 CATALOG_NAME = "catalog.sqlite"
 ENV_VAR = "MUSICARK_ARCHIVE"
@@ -68,9 +68,28 @@ class Archive:
                 f"no musicark archive at {path} (create one with `musicark init {path}`)"
             )
         settings = Settings.load(path / CONFIG_NAME)
-        conn = db.connect(path / CATALOG_NAME, readonly=readonly)
-        if not readonly:
-            db.migrate(conn, _migrations())
+        catalog = path / CATALOG_NAME
+        # `create` writes the catalog before the config: an archive whose catalog is gone or
+        # empty lost it (SQLite would quietly start a new, empty one).
+        wal = path / (CATALOG_NAME + "-wal")
+        if not catalog.is_file() or (catalog.stat().st_size == 0 and not (
+                wal.is_file() and wal.stat().st_size)):
+            raise CatalogDamaged(f"{catalog} is missing or empty: this archive's catalog is "
+                                 "lost; restore it from a backup or a release's metadata "
+                                 "snapshot")
+        try:
+            conn = db.connect(catalog, readonly=readonly)
+            if db.schema_version(conn) == 0:
+                conn.close()
+                raise CatalogDamaged(f"{catalog} holds no musicark catalog; restore it from "
+                                     "a backup or a release's metadata snapshot")
+            if not readonly:
+                db.migrate(conn, _migrations())
+        except sqlite3.DatabaseError as exc:
+            damage = user_error(exc)
+            if damage is None:
+                raise
+            raise damage from exc
         return cls(path, settings, conn)
 
     @classmethod

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 
 class MusicarkError(Exception):
     """Base class of every error musicark reports to a user."""
@@ -55,3 +57,24 @@ class FixityError(MusicarkError):
     """Stored bytes no longer match the SHA-256 the ledger holds for them."""
 
     exit_code = 11
+
+
+class CatalogDamaged(MusicarkError):
+    """catalog.sqlite is not a readable SQLite database: damaged, truncated or emptied."""
+
+    exit_code = 12
+
+
+# SQLITE_CORRUPT and SQLITE_NOTADB (primary result codes): the file's bytes are at fault.
+DAMAGE_CODES = (11, 26)
+
+
+def user_error(exc: BaseException) -> MusicarkError | None:
+    """The user-facing error an exception from the library's own machinery stands for, if any
+    (a damaged catalog is the archive's state, not a bug to report)."""
+    if isinstance(exc, sqlite3.DatabaseError) and (
+            getattr(exc, "sqlite_errorcode", 0) & 0xFF) in DAMAGE_CODES:
+        return CatalogDamaged(
+            f"catalog.sqlite is damaged ({exc}); restore it from a backup or a release's "
+            "metadata snapshot (`sqlite3 catalog.sqlite .recover` may save what is left)")
+    return None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from musicark.archive import Archive
-from musicark.catalog.importers.base import Progress, logical_name, no_progress
+from musicark.catalog.importers.base import Progress, corrupt_input, logical_name, no_progress
 from musicark.catalog.writer import CatalogWriter, ImportReport
 from musicark.errors import BadQuery, BadSource
 
@@ -34,6 +34,19 @@ def import_source(
         raise BadSource(f"{src} does not exist")
     started = time.monotonic()
     options = {"mapping": mapping} if mapping else None
+    try:
+        return _import(archive, fmt, src, name, licence, replace, options, mapping, progress,
+                       started)
+    except Exception as exc:
+        if corrupt_input(exc):
+            raise BadSource(f"{src}: truncated or corrupt compressed data ({exc}); nothing "
+                            "was imported") from exc
+        raise
+
+
+def _import(archive: Archive, fmt: str, src: Path, name: str | None, licence: str | None,
+            replace: bool, options: dict | None, mapping: dict | None, progress: Progress,
+            started: float) -> ImportReport:
     with CatalogWriter(
         archive, name=name or logical_name(src), kind=fmt, uri=str(src.absolute()),
         licence=licence, options=options, replace=replace, phase=phase,

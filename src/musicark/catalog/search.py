@@ -123,6 +123,16 @@ def match_tier(name: str | None, words: tuple[str, ...] | list[str], prefix: boo
     return tier_function(words, prefix)(name)
 
 
+def utf8_text(text: str, what: str) -> str:
+    """Refuse text that is not Unicode (bytes that were not UTF-8 reach Python's argv as lone
+    surrogates, which SQLite cannot take)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadQuery(f"{what} {text!r} is not valid UTF-8 text") from None
+    return text
+
+
 def _rows(cur) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description]
     rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
@@ -184,6 +194,7 @@ def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True
     popularity in one score; equal scores keep popularity order)."""
     if len(text) > MAX_QUERY_CHARS:
         raise BadQuery(f"search text is limited to {MAX_QUERY_CHARS} characters")
+    utf8_text(text, "search text")
     query = fts_query(text, prefix=prefix)
     if query is None:
         return []
@@ -324,6 +335,7 @@ def lookup(archive: Archive, identifiers: list[str]) -> dict[str, dict[str, list
     for ident in identifiers:
         if not isinstance(ident, str) or not ident or len(ident) > 200 or "\x00" in ident:
             raise BadQuery(f"not an identifier: {ident!r}")
+        utf8_text(ident, "identifier")
         kind = identifier_kind(ident)
         if kind != "id":
             groups[kind].append(ident)

@@ -18,7 +18,7 @@ from typing import Any
 from musicark.archive import Archive, utc_now
 from musicark.catalog.keys import KeyResolver
 from musicark.catalog.schema import SECONDARY_INDEXES
-from musicark.errors import SourceExists
+from musicark.errors import BadSource, SourceExists
 
 BATCH = 20_000
 MARKET_CACHE = 100_000
@@ -79,6 +79,7 @@ class ImportReport:
     bad_rows: int = 0
     bad_row_samples: list[BadRow] = field(default_factory=list)
     duplicates: int = 0
+    unmapped_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def bad(self, line: int, reason: str) -> None:
@@ -94,6 +95,7 @@ class ImportReport:
             "bad_rows": self.bad_rows,
             "bad_row_samples": [{"line": b.line, "reason": b.reason} for b in self.bad_row_samples],
             "duplicates": self.duplicates,
+            "unmapped_columns": list(self.unmapped_columns),
             "seconds": round(self.seconds, 3),
         }
 
@@ -203,6 +205,11 @@ class CatalogWriter:
             for table in ("tracks", "albums", "artists")
         }
         self.report.counts = counts
+        if self.report.bad_rows and not any(counts.values()):
+            first = self.report.bad_row_samples[0]
+            raise BadSource(
+                f"not one of the {self.report.bad_rows:,} records could be imported, so no "
+                f"source was recorded (first: line {first.line}: {first.reason})")
         self.conn.execute(
             "UPDATE sources SET status = 'complete', imported_at = ?, report = ? WHERE id = ?",
             (utc_now(), dumps(self.report.as_dict()), self.source_id),

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from musicark.archive import ENV_VAR
-from musicark.errors import MusicarkError
+from musicark.errors import MusicarkError, user_error
 
 app = typer.Typer(
     help="Build music preservation archives: catalog, plan, ingest, derive, release, verify.",
@@ -88,6 +88,10 @@ def handle_errors(func):
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:  # a bug: one line for users, the traceback on request
+            known = user_error(exc)
+            if known is not None:
+                err.print(f"[red]error:[/red] {known}", highlight=False)
+                raise typer.Exit(known.exit_code) from None
             if os.environ.get("MUSICARK_DEBUG"):
                 raise
             err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} "

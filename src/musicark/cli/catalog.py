@@ -121,6 +121,9 @@ def catalog_import(
         out.print(f"imported [bold]{data['source']}[/bold]: {counts} in {data['seconds']:.1f} s")
         if data["duplicates"]:
             out.print(f"skipped {data['duplicates']:,} exact duplicates")
+        if data["unmapped_columns"]:
+            err.print("columns mapped to no field (kept in each track's extra JSON): "
+                      + ", ".join(data["unmapped_columns"]), highlight=False)
         if data["bad_rows"]:
             err.print(f"[yellow]{data['bad_rows']:,} bad rows[/yellow] (not imported):")
             for bad in data["bad_row_samples"][:20]:
@@ -234,6 +237,17 @@ def show(
         out.print(track_table(nested["tracks"], "tracks"))
 
 
+def _read_identifiers(path: Path) -> str:
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    except OSError as exc:
+        raise BadQuery(f"--file {path}: {exc.strerror or exc}") from exc
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadQuery(f"--file {path}: not UTF-8 text (byte {exc.start})") from exc
+
+
 @app.command()
 @handle_errors
 def lookup(
@@ -252,7 +266,7 @@ def lookup(
 
     idents = list(identifiers or [])
     if from_file is not None:
-        text = sys.stdin.read() if str(from_file) == "-" else from_file.read_text("utf-8")
+        text = _read_identifiers(from_file)
         idents += [line.strip() for line in text.splitlines() if line.strip()]
     if not idents:
         raise BadQuery("give identifiers as arguments or with --file")

@@ -199,6 +199,10 @@ def seed_plan_cmd(
     counts = load_seeders(seeders) if seeders else None
     plan = seed_plan(load_torrents(torrents_json), max_tb * 1e12, seeders=counts, rule=rule,
                      loss=loss, seed=seed)
+    if plan["unmatched_seeders"]:
+        err.print(f"[yellow]warning:[/yellow] {len(plan['unmatched_seeders'])} seeder "
+                  f"count(s) in {seeders} match no torrent of {torrents_json} and were not "
+                  f"used: {', '.join(plan['unmatched_seeders'][:10])}", highlight=False)
     if as_json:
         print_json(plan)
         return

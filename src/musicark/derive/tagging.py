@@ -8,6 +8,7 @@ untagged input byte for byte (`musicark restore`). Idempotent like `derive`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from musicark.archive import Archive, utc_now
 from musicark.derive.run import latest_plan
 from musicark.derive.tags import KIND, extension, restore, tag_stored
-from musicark.errors import NotInCatalog
+from musicark.errors import BadQuery, NotInCatalog
 from musicark.ingest.store import Store
 from musicark.runner import fan_out
 
@@ -128,6 +129,9 @@ def _file_row(conn, store: Store, sha: str, facts: tuple, provenance: str, now: 
 
 def restore_file(archive: Archive, tagged_sha: str, out: Path) -> str:
     """Write the untagged original of a tagged store file to `out`; returns its SHA-256."""
+    tagged_sha = tagged_sha.lower().removeprefix("sha256:")
+    if not re.fullmatch(r"[0-9a-f]{64}", tagged_sha):
+        raise BadQuery(f"not a SHA-256: {tagged_sha!r} (64 hexadecimal digits)")
     row = archive.conn.execute("""
         SELECT i.sha256, p.sha256 FROM derivations d
           JOIN files o ON o.rowid = d.output_file JOIN files i ON i.rowid = d.input_file
@@ -136,8 +140,16 @@ def restore_file(archive: Archive, tagged_sha: str, out: Path) -> str:
     if row is None:
         raise NotInCatalog(f"no tagged file {tagged_sha} with a restore patch")
     original_sha, patch_sha = row
+    if not out.parent.is_dir():
+        raise BadQuery(f"cannot write {out}: the directory {out.parent} does not exist")
+    if out.is_dir():
+        raise BadQuery(f"cannot write {out}: it is a directory; give a file name")
     data = restore(Store(archive.store_path), tagged_sha, patch_sha, original_sha)
     tmp = out.with_name(f".{out.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(out)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BadQuery(f"cannot write {out}: {exc.strerror or exc}") from exc
     return original_sha

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import mutagen
+import zstandard
 from mutagen.easyid3 import EasyID3
 from mutagen.easymp4 import EasyMP4Tags
 
@@ -93,11 +94,31 @@ def tag_stored(store_root: str, input_sha: str, fields: dict[str, Any],
 
 
 def restore(store: Store, tagged_sha: str, patch_sha: str, expected_sha: str) -> bytes:
-    """The original bytes, rebuilt from the tagged file and its patch, checked by SHA-256."""
-    rebuilt = apply_patch(store.path_for(tagged_sha).read_bytes(),
-                          store.path_for(patch_sha).read_bytes())
+    """The original bytes, rebuilt from the tagged file and its patch, checked by SHA-256.
+
+    Both inputs are checked against their own SHA-256 first, so a damaged store file is named
+    as such (exit 11) rather than surfacing as a decoder error."""
+    tagged = _stored_bytes(store, tagged_sha, "tagged file")
+    patch = _stored_bytes(store, patch_sha, "restore patch")
+    try:
+        rebuilt = apply_patch(tagged, patch)
+    except zstandard.ZstdError as exc:
+        raise ChecksumMismatch(f"the restore patch sha256:{patch_sha} does not decode "
+                               f"({exc})") from exc
     if hashlib.sha256(rebuilt).hexdigest() != expected_sha:
-        raise ChecksumMismatch(f"restored bytes do not match {expected_sha}")
+        raise ChecksumMismatch(f"restored bytes do not match sha256:{expected_sha}; "
+                               "nothing was written")
     return rebuilt
+
+
+def _stored_bytes(store: Store, sha: str, what: str) -> bytes:
+    try:
+        data = store.path_for(sha).read_bytes()
+    except FileNotFoundError:
+        raise ChecksumMismatch(f"the {what} sha256:{sha} is missing from the store") from None
+    if hashlib.sha256(data).hexdigest() != sha:
+        raise ChecksumMismatch(f"the {what} sha256:{sha} is damaged in the store: its bytes "
+                               "no longer match its SHA-256")
+    return data
 
 

@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from musicark.errors import MusicarkError
+from musicark.errors import FixityError
 
 CHUNK = 1 << 20
 
 
-class ChecksumMismatch(MusicarkError):
-    """Bytes that landed in the store are not the bytes that were read."""
+class ChecksumMismatch(FixityError):
+    """Bytes that landed in (or were rebuilt from) the store are not the bytes expected."""
 
 
 def sha256_file(path: Path) -> tuple[str, int]:

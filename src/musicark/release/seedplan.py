@@ -65,9 +65,11 @@ def load_seeders(path: Path) -> dict[str, int]:
                 key = row.get("btih") or row.get("btmh") or row.get("name")
                 counts[str(key).lower()] = int(row["seeders"])
         else:
-            for row in csv.reader(io.StringIO(text)):
+            for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
                 if len(row) >= 2 and row[1].strip().isdigit():
                     counts[row[0].strip().lower()] = int(row[1])
+                elif row and any(row) and number > 1:  # line 1 may be a header
+                    raise ValueError(f"line {number} is not KEY,SEEDERS: {','.join(row)!r}")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise BadQuery(f"--seeders {path}: cannot read seeder counts ({exc})") from exc
     return counts
@@ -78,6 +80,14 @@ def _seeders(t: dict, counts: dict[str, int]) -> int | None:
         if key and str(key).lower() in counts:
             return counts[str(key).lower()]
     return t.get("seeders")
+
+
+def unmatched_keys(torrents: list[dict[str, Any]], counts: dict[str, int]) -> list[str]:
+    """Seeder-count keys that name no torrent of the list (a typo, another release's
+    torrent): their counts are not used, and the user must hear so."""
+    known = {str(k).lower() for t in torrents for k in (t.get("btih"), t.get("btmh"),
+                                                        t.get("name")) if k}
+    return sorted(k for k in counts if k not in known)
 
 
 def seed_plan(torrents: list[dict[str, Any]], max_bytes: float, *,
@@ -105,7 +115,8 @@ def seed_plan(torrents: list[dict[str, Any]], max_bytes: float, *,
     else:
         raise BadQuery("--rule is musicark or reference")
     used = sum(p["size"] for p in picks)
-    return {"rule": rule, "max_bytes": max_bytes, "bytes": used, "torrents": len(picks),
+    return {"unmatched_seeders": unmatched_keys(torrents, counts), "rule": rule,
+            "max_bytes": max_bytes, "bytes": used, "torrents": len(picks),
             "listens_protected": round(sum(p["protects"] for p in picks), 3),
             "listens_covered": round(sum(p["listens"] for p in picks), 3),
             "loss": loss, "picks": picks}

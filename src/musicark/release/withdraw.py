@@ -31,7 +31,7 @@ def _file_rowid(archive: Archive, ref: str) -> int | None:
     else:
         return None
     if row is None:
-        raise NotInCatalog(f"no file {ref} in the ledger")
+        raise NotInCatalog(f"no file {ref} in the ledger; nothing was withdrawn")
     return row[0]
 
 
@@ -70,6 +70,8 @@ def withdraw(archive: Archive, ref: str, reason: str) -> dict[str, Any]:
             entity, rowid = resolve(archive, ref)
             if entity != "track":
                 raise BadQuery(f"{ref!r} is an {entity}; withdraw its tracks or files")
+            if conn.execute("SELECT 1 FROM tracks WHERE rowid = ?", (rowid,)).fetchone() is None:
+                raise NotInCatalog(f"no track {ref} in the catalog; nothing was withdrawn")
             kind, subjects = "track", [rowid]
             carried = conn.execute("""
                 SELECT DISTINCT t.name FROM release_tracks rt

@@ -11,7 +11,13 @@ from typing import Any
 
 from musicark.catalog import apishape as shape
 from musicark.catalog.diffing import diff, patch, same
-from musicark.catalog.importers.base import Progress, no_progress, numbered_lines
+from musicark.catalog.importers.base import (
+    Progress,
+    no_progress,
+    numbered_lines,
+    parse_json,
+    require_json,
+)
 from musicark.catalog.writer import CatalogWriter, dumps
 
 KINDS = ("track", "album", "artist")
@@ -28,13 +34,13 @@ class ApiJsonImporter:
     # -- entry -----------------------------------------------------------------------------
     def run(self, path: Path, progress: Progress = no_progress) -> None:
         report = self.w.report
+        require_json(path, "api-json")
         for number, raw in numbered_lines(path, progress):
             if not raw.strip():
                 continue
-            try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                report.bad(number, f"not valid JSON: {exc}")
+            record, problem = parse_json(raw)
+            if problem:
+                report.bad(number, problem)
                 continue
             if type(record) is not dict:
                 report.bad(number, f"a line must hold a JSON object, not {type(record).__name__}")
@@ -46,7 +52,10 @@ class ApiJsonImporter:
             if not shape.valid(record.get("id"), str):
                 report.bad(number, f"a {kind} needs a string `id`")
                 continue
-            problem = getattr(self, f"add_{kind}")(record)
+            try:
+                problem = getattr(self, f"add_{kind}")(record)
+            except RecursionError:  # parsed at the limit, too deep to compare or store
+                problem = "JSON nested too deeply to store"
             if problem:
                 report.bad(number, problem)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import json
 import lzma
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import zstandard
 
@@ -16,6 +18,16 @@ from musicark.errors import BadSource
 
 Progress = Callable[[int, int | None], None]
 """Called as progress(done, total) with bytes of input read; total may be unknown (None)."""
+
+
+def parse_json(raw: bytes) -> tuple[Any, str | None]:
+    """One JSON value, or (None, reason) for a line that cannot be a record."""
+    try:
+        return json.loads(raw), None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return None, f"not valid JSON: {exc}"
+    except RecursionError:
+        return None, "JSON nested too deeply to read"
 
 
 def no_progress(done: int, total: int | None) -> None:
@@ -48,6 +60,56 @@ class CountingReader(io.RawIOBase):
         super().close()
 
 
+class ZstdFrames(io.RawIOBase):
+    """Decompresses concatenated zstd frames, and raises on a file that ends inside a frame
+    (zstandard's stream_reader would end quietly there, losing the rest without a word)."""
+
+    def __init__(self, src: BinaryIO) -> None:
+        self.src = src
+        self.frame = zstandard.ZstdDecompressor().decompressobj()
+        self.pending = b""
+        self.offset = 0
+        self.in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while self.offset == len(self.pending):
+            self.pending, self.offset = b"", 0
+            chunk = self.src.read(1 << 20)
+            if not chunk:
+                if self.in_frame:
+                    raise zstandard.ZstdError("the file ends inside a zstd frame (truncated)")
+                return 0
+            while chunk:
+                self.in_frame = True
+                self.pending += self.frame.decompress(chunk)
+                if not self.frame.eof:
+                    break
+                chunk = self.frame.unused_data
+                self.frame = zstandard.ZstdDecompressor().decompressobj()
+                self.in_frame = False
+        n = min(len(buffer), len(self.pending) - self.offset)
+        buffer[:n] = memoryview(self.pending)[self.offset:self.offset + n]
+        self.offset += n
+        return n
+
+    def close(self) -> None:
+        self.src.close()
+        super().close()
+
+
+def corrupt_input(exc: BaseException) -> bool:
+    """Whether an exception raised while reading a source means its bytes are damaged
+    (a truncated or corrupt .gz/.bz2/.xz/.zst), as opposed to a bug or a full disk."""
+    if isinstance(exc, EOFError | zlib.error | lzma.LZMAError | gzip.BadGzipFile
+                  | zstandard.ZstdError):
+        return True
+    # bz2 says "Invalid data stream" with a bare OSError.
+    return type(exc) is OSError and exc.errno is None and "data stream" in str(exc)
+
+
 def open_binary(path: Path, progress: Progress = no_progress) -> BinaryIO:
     """Open a file for reading, decompressing .gz/.bz2/.xz/.zst by suffix, counting progress."""
     try:
@@ -64,7 +126,7 @@ def open_binary(path: Path, progress: Progress = no_progress) -> BinaryIO:
     if suffix == ".xz":
         return lzma.LZMAFile(counted)  # type: ignore[return-value]
     if suffix == ".zst":
-        return zstandard.ZstdDecompressor().stream_reader(counted)  # type: ignore[return-value]
+        return io.BufferedReader(ZstdFrames(counted), 1 << 20)  # type: ignore[return-value]
     return counted  # type: ignore[return-value]
 
 
@@ -84,3 +146,23 @@ def logical_name(path: Path) -> str:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     return name
+
+
+SUPPORTED = ("supported formats are JSON (api-json, musicbrainz-json), an mbdump directory or "
+             "tarball (musicbrainz), and CSV, TSV, JSONL or Parquet (table)")
+
+
+def require_json(path: Path, fmt: str) -> None:
+    """Refuse, before anything is recorded, a file that is not JSON at all (XML above all:
+    MusicBrainz serves WS/2 as XML by default, and every line of it would be a bad row)."""
+    with open_binary(path) as fh:
+        head = fh.read(1 << 16)
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not text or text[:1] in (b"{", b"["):
+        return
+    if text[:1] == b"<":
+        raise BadSource(f"{path}: this is XML; {SUPPORTED} (ask MusicBrainz for fmt=json)")
+    start = text[:40].decode("utf-8", "replace").splitlines()[0]
+    raise BadSource(f"{path}: not JSON (it starts with {start!r}); --format {fmt} reads JSON; "
+                    f"{SUPPORTED}")
+

@@ -63,6 +63,10 @@ STAGING_INDEXES = [
     "CREATE INDEX rl_release ON release_label(release)",
     "CREATE INDEX isrc_recording ON isrc(recording)",
 ]
+# Link rows whose target must exist, as (table, column, target table); a dangling one is
+# a bad row (tracks whose recording, medium or release is missing are checked in _tracks).
+DANGLING_LINKS = [("artist_credit_name", "artist", "artist"), ("isrc", "recording", "recording"),
+                  ("release_label", "label", "label")]
 ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 
 
@@ -147,10 +151,17 @@ class MbDumpImporter:
     def _stage(self, src: Path, progress: Progress) -> sqlite3.Connection:
         self.staging_path.unlink(missing_ok=True)
         st = sqlite3.connect(self.staging_path)
+        try:
+            return self._fill(st, src, progress)
+        except BaseException:
+            st.close()
+            raise
+
+    def _fill(self, st: sqlite3.Connection, src: Path, progress: Progress) -> sqlite3.Connection:
         st.execute("PRAGMA journal_mode = OFF")
         st.execute("PRAGMA synchronous = OFF")
         for table, cols in TABLES.items():
-            st.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
+            st.execute(f"CREATE TABLE {table} ({', '.join(cols)}, _line)")
         seen = set()
         for table, fh in self._members(src, progress):
             seen.add(table)
@@ -165,7 +176,7 @@ class MbDumpImporter:
 
     def _load(self, st: sqlite3.Connection, table: str, fh: IO[bytes]) -> None:
         width = len(TABLES[table])
-        marks = ", ".join("?" * width)
+        marks = ", ".join("?" * (width + 1))
         sql = f"INSERT INTO {table} VALUES ({marks})"
         batch = []
         for number, raw in enumerate(fh, start=1):
@@ -181,7 +192,7 @@ class MbDumpImporter:
                 self.w.report.bad(number, f"{table}: {len(fields)} columns, expected at least "
                                   f"{width}")
                 continue
-            batch.append([unescape(f) for f in fields[:width]])
+            batch.append([*(unescape(f) for f in fields[:width]), number])
             if len(batch) >= 10_000:
                 st.executemany(sql, batch)
                 batch.clear()
@@ -190,14 +201,28 @@ class MbDumpImporter:
 
     # -- writing the catalog ---------------------------------------------------------------
     def run(self, src: Path, progress: Progress = no_progress) -> None:
-        st = self._stage(src, progress)
+        st = None
         try:
+            st = self._stage(src, progress)
+            self._dangling_links(st)
             self._artists(st)
             self._albums(st)
             self._tracks(st)
         finally:
-            st.close()
+            if st is not None:
+                st.close()
             self.staging_path.unlink(missing_ok=True)
+
+    def _dangling_links(self, st: sqlite3.Connection) -> None:
+        """Report link rows that point at rows the dump lacks: they cannot be imported."""
+        for table, column, target in DANGLING_LINKS:
+            for line, ref in st.execute(
+                f"SELECT l._line, l.{column} FROM {table} l "
+                f"WHERE l.{column} IS NOT NULL AND NOT EXISTS "
+                f"(SELECT 1 FROM {target} x WHERE x.id = l.{column}) ORDER BY l._line"
+            ):
+                self.w.report.bad(line, f"{table}: {column} {ref} is not in the dump; row not "
+                                  "imported")
 
     def _artists(self, st: sqlite3.Connection) -> None:
         rows = st.execute("""
@@ -287,18 +312,26 @@ class MbDumpImporter:
         rows = st.execute("""
             SELECT t.gid, t.name, t.artist_credit, t.length, t.number, t.position,
                    m.position, m.name, mf.name, r.gid AS release_gid,
-                   rec.id, rec.gid, rec.name, rec.length, rec.comment, rec.video, ac.name
+                   rec.id, rec.gid, rec.name, rec.length, rec.comment, rec.video, ac.name,
+                   t._line, t.recording, t.medium, m.id IS NULL, m.release, r.id IS NULL
               FROM track t
-              JOIN medium m ON m.id = t.medium
-              JOIN release r ON r.id = m.release
-              JOIN recording rec ON rec.id = t.recording
+              LEFT JOIN medium m ON m.id = t.medium
+              LEFT JOIN release r ON r.id = m.release
+              LEFT JOIN recording rec ON rec.id = t.recording
               LEFT JOIN medium_format mf ON mf.id = m.format
               LEFT JOIN artist_credit ac ON ac.id = t.artist_credit
              ORDER BY r.id, CAST(m.position AS INTEGER), CAST(t.position AS INTEGER)
         """)
         for (gid, name, credit, length, number, position, disc, medium_name, fmt, release_gid,
-             rec_id, rec_gid, rec_name, rec_length, rec_comment, video, credit_name
-             ) in rows:
+             rec_id, rec_gid, rec_name, rec_length, rec_comment, video, credit_name,
+             line, recording, medium, no_medium, release, no_release) in rows:
+            missing = (f"recording {recording}" if rec_id is None else
+                       f"medium {medium}" if no_medium else
+                       f"release {release} (of medium {medium})" if no_release else None)
+            if missing is not None:
+                self.w.report.bad(line, f"track: {missing} is not in the dump; track not "
+                                  "imported")
+                continue
             isrcs = [r[0] for r in st.execute(isrc_sql, (rec_id,))]
             extra = {
                 "number": number, "medium_format": fmt, "medium_name": medium_name,

@@ -8,12 +8,17 @@ are understood. Each fact with a column goes there; the rest of each document st
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from musicark.catalog.importers.base import Progress, no_progress, numbered_lines
+from musicark.catalog.importers.base import (
+    Progress,
+    no_progress,
+    numbered_lines,
+    parse_json,
+    require_json,
+)
 from musicark.catalog.writer import CatalogWriter, dumps
 from musicark.errors import BadSource
 
@@ -70,27 +75,31 @@ class MbJsonImporter:
         if not files:
             raise BadSource(f"{src}: no .json or .jsonl files")
         for path in files:
+            require_json(path, "musicbrainz-json")
+        for path in files:
             self.file = path.name
             text_whole = None
             if path.suffix.lower() == ".json" and path.stat().st_size < 256 << 20:
-                try:
-                    text_whole = json.loads(path.read_bytes())
-                except (json.JSONDecodeError, UnicodeDecodeError):
-                    text_whole = None  # maybe JSON lines after all
+                # Not one document: maybe JSON lines after all.
+                text_whole, _ = parse_json(path.read_bytes())
             if text_whole is not None:
                 yield 1, text_whole
                 continue
             for number, raw in numbered_lines(path, progress):
                 if not raw.strip():
                     continue
-                try:
-                    yield number, json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    self.bad(number, f"not valid JSON: {exc}")
+                doc, problem = parse_json(raw)
+                if problem:
+                    self.bad(number, problem)
+                else:
+                    yield number, doc
 
     def run(self, src: Path, progress: Progress = no_progress) -> None:
         for number, doc in self._documents(src, progress):
-            self.add(number, doc)
+            try:
+                self.add(number, doc)
+            except RecursionError:  # parsed at the limit, too deep to store
+                self.bad(number, "JSON nested too deeply to store")
 
     def add(self, number: int, doc: Any, hint: str | None = None) -> None:
         if not isinstance(doc, dict):

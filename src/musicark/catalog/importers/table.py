@@ -25,7 +25,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from musicark.catalog.importers import columns
-from musicark.catalog.importers.base import Progress, no_progress, numbered_lines, open_binary
+from musicark.catalog.importers.base import (
+    Progress,
+    no_progress,
+    numbered_lines,
+    open_binary,
+    parse_json,
+)
 from musicark.catalog.writer import TRACK_COLUMNS, CatalogWriter, dumps
 from musicark.errors import BadSource
 
@@ -51,6 +57,7 @@ ALBUM_COLUMNS = {"album": "name", "album_mbid": "mbid", "album_type": "album_typ
                  "release_date_precision": "release_date_precision", "upc": "upc",
                  "label": "label", "total_tracks": "total_tracks",
                  "album_popularity": "popularity"}
+ARTIST_KEYS = {"artist_ids": "ext_id", "artist_mbids": "mbid", "artists": "name"}
 JSONL_BATCH = 20_000
 CSV_BATCH_ROWS = 30_000
 
@@ -92,16 +99,38 @@ class TableImporter:
         fmt = table_format(path, self.format)
         reader = {"csv": self._delimited, "tsv": self._delimited, "jsonl": self._jsonl,
                   "parquet": self._parquet}[fmt]
+        seen: dict[str, None] = {}
         for table, lines in reader(path, fmt, progress):
             header_map = self._resolve_columns(table.column_names)
+            seen.update(dict.fromkeys(table.column_names))
             for index, reason in self.add_batch(table, header_map):
                 if lines is None:
                     self.pending_csv.append((self.good_rows + index, reason))
                 else:
                     self.w.report.bad(lines[index], reason)
             self.good_rows += table.num_rows
+        if fmt == "jsonl" and seen:  # keys vary by line: checked over all of them
+            self._check_columns(list(seen))
+        mapped = self._resolve_columns(list(seen))
+        self.w.report.unmapped_columns = [c for c in seen if c not in mapped]
         if self.pending_csv or self.csv_invalid:
             self._report_csv_lines(path, fmt)
+
+    def _check_columns(self, names: list[str]) -> None:
+        """Refuse a mapping that would import nameless tracks or name absent columns."""
+        absent = [c for c in self.columns if c not in names]
+        if absent:
+            raise BadSource(f"mapped column(s) {', '.join(map(repr, absent))} not in the file "
+                            f"(its columns: {', '.join(names)})")
+        fields = set(self._resolve_columns(names).values())
+        hint = ("; map them with --map COLUMN=FIELD (fields: name, artists, album, isrc, ... "
+                "listed in docs/catalog.md)")
+        if not fields:
+            raise BadSource(f"no column maps to a catalog field (columns: {', '.join(names)})"
+                            + hint)
+        if "name" not in fields:
+            raise BadSource("no column maps to the track name `name` (columns: "
+                            f"{', '.join(names)})" + hint)
 
     # -- readers: each yields (Arrow table, line numbers or None) --------------------------
     def _delimited(self, path: Path, fmt: str, progress: Progress):
@@ -113,6 +142,7 @@ class TableImporter:
             return
         if len(set(header)) != len(header):
             raise BadSource(f"{path}: repeated column names in the header")
+        self._check_columns(header)
 
         def invalid(row: pacsv.InvalidRow) -> str:
             self.csv_invalid += 1
@@ -150,10 +180,9 @@ class TableImporter:
         for number, raw in numbered_lines(path, progress):
             if not raw.strip():
                 continue
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                self.w.report.bad(number, f"not valid JSON: {exc}")
+            row, problem = parse_json(raw)
+            if problem:
+                self.w.report.bad(number, problem)
                 continue
             if type(row) is not dict:
                 self.w.report.bad(number, "a line must hold a JSON object")
@@ -171,6 +200,7 @@ class TableImporter:
             pf = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise BadSource(f"{path}: not a readable Parquet file: {exc}") from exc
+        self._check_columns(pf.schema_arrow.names)
         total, done = pf.metadata.num_rows, 0
         for batch in pf.iter_batches(batch_size=100_000):
             yield pa.Table.from_batches([batch]), list(range(done + 1, done + batch.num_rows + 1))
@@ -230,6 +260,14 @@ class TableImporter:
             rejected |= bad
             values[field] = converted
             raw[field] = arr
+        for i, reason in _unnamed(values.get("name"), n):
+            if not rejected[i]:
+                rejected[i] = True
+                reasons[i] = reason
+        for i, reason in _unpaired_credits(values, n):
+            if not rejected[i]:
+                rejected[i] = True
+                reasons[i] = reason
         if "track_id" in values:
             seen: set[str] = set()
             for i, track_id in enumerate(values["track_id"].to_pylist()):
@@ -319,25 +357,52 @@ class TableImporter:
     # -- artists, albums, markets, features ------------------------------------------------
     def _artists(self, values: dict[str, Any], n: int
                  ) -> tuple[np.ndarray, columns.FlatList | None]:
-        """Artist rowid for every (row, position), resolved once per distinct key."""
-        by = next((f for f in ("artist_ids", "artist_mbids", "artists") if f in values), None)
-        if by is None or not len(values[by].values):
+        """Artist rowid for every credit (row, position), resolved once per distinct key.
+
+        Each row is keyed by the first of artist_ids, artist_mbids, artists that it fills, so
+        a row with names but an empty ID column keeps all its names (rows whose names and IDs
+        do not pair up were rejected in `_check_credits`).
+        """
+        fields = [f for f in ARTIST_KEYS if f in values]
+        if not fields:
             return np.zeros(0, np.int64), None
-        primary: columns.FlatList = values[by]
-        keys = primary.values
-        aligned = {f: _align(primary, values[f]) for f in ("artist_ids", "artist_mbids", "artists")
-                   if f in values}
-        uniq = pc.unique(keys)
-        first = pc.index_in(uniq, value_set=keys).to_numpy()
-        resolver = self.w.artists if by == "artist_ids" else self.w.key_resolver(by)
-        fields = (("artist_ids", "ext_id"), ("artist_mbids", "mbid"), ("artists", "name"))
-        rowid_of, new = self._resolve_or_create(
-            "artists", resolver, uniq,
-            lambda new: {col: aligned[f].take(pa.array(first[new])).to_pylist()
-                         for f, col in fields if f in aligned})
-        if len(new) and "genres" in values:
-            self._genres(values["genres"], primary, first[new], rowid_of[new])
-        return rowid_of[pc.index_in(keys, value_set=uniq).to_numpy()], primary
+        chosen = np.full(n, -1, np.int64)
+        for k, f in enumerate(fields):
+            filled = np.bincount(values[f].rows, minlength=n) > 0
+            chosen[(chosen == -1) & filled] = k
+        parts = []
+        for k, f in enumerate(fields):
+            flat: columns.FlatList = values[f]
+            sel = chosen[flat.rows] == k
+            parts.append((flat.values.filter(pa.array(sel)), flat.rows[sel], flat.positions[sel],
+                          np.full(int(sel.sum()), k, np.int64)))
+        rows = np.concatenate([p[1] for p in parts])
+        if not len(rows):
+            return np.zeros(0, np.int64), None
+        positions = np.concatenate([p[2] for p in parts])
+        kinds = np.concatenate([p[3] for p in parts])
+        order = np.lexsort((positions, rows))
+        keys = pa.concat_arrays([p[0] for p in parts]).take(pa.array(order))
+        slots = columns.FlatList(keys, rows[order], positions[order])
+        kinds = kinds[order]
+        aligned = {f: _align(slots, values[f]) for f in fields}
+        result = np.zeros(len(keys), np.int64)
+        for k, by in enumerate(fields):
+            members = np.flatnonzero(kinds == k)
+            if not len(members):
+                continue
+            subset = keys.take(pa.array(members))
+            uniq = pc.unique(subset)
+            first = members[pc.index_in(uniq, value_set=subset).to_numpy()]
+            resolver = self.w.artists if by == "artist_ids" else self.w.key_resolver(by)
+            rowid_of, new = self._resolve_or_create(
+                "artists", resolver, uniq,
+                lambda new, first=first: {col: aligned[f].take(pa.array(first[new])).to_pylist()
+                                          for f, col in ARTIST_KEYS.items() if f in aligned})
+            if len(new) and "genres" in values:
+                self._genres(values["genres"], slots, first[new], rowid_of[new])
+            result[members] = rowid_of[pc.index_in(subset, value_set=uniq).to_numpy()]
+        return result, slots
 
     def _resolve_or_create(self, table: str, resolver, uniq: pa.Array, columns_of
                            ) -> tuple[np.ndarray, np.ndarray]:
@@ -453,6 +518,32 @@ class TableImporter:
             f"VALUES ({', '.join('?' * (len(present) + 1))})",
             zip(rowids[rows].tolist(), *lists, strict=False),
         )
+
+
+def _unnamed(names: pa.Array | None, n: int) -> list[tuple[int, str]]:
+    """Rows without a track name (a JSONL batch may lack the key altogether)."""
+    if names is None:
+        return [(i, "no track name") for i in range(n)]
+    empty = ~_valid(names, n) | columns._mask(pc.equal(
+        pc.utf8_length(pc.utf8_trim_whitespace(names)), 0))
+    return [(int(i), "no track name") for i in np.flatnonzero(empty)]
+
+
+def _unpaired_credits(values: dict[str, Any], n: int) -> list[tuple[int, str]]:
+    """Rows whose artist names and IDs differ in number: pairing them up would guess.
+
+    A list left empty is fine (names without IDs, or IDs without names)."""
+    counts = {f: np.bincount(values[f].rows, minlength=n)
+              for f in ("artists", "artist_ids", "artist_mbids") if f in values}
+    words = {"artists": "names", "artist_ids": "artist_ids", "artist_mbids": "artist_mbids"}
+    bad: dict[int, str] = {}
+    fields = list(counts)
+    for a, b in itertools.combinations(fields, 2):
+        ca, cb = counts[a], counts[b]
+        for i in np.flatnonzero((ca > 0) & (cb > 0) & (ca != cb)):
+            bad.setdefault(int(i), f"artists: {ca[i]} {words[a]} but {cb[i]} {words[b]}; "
+                           "names and IDs must pair up")
+    return sorted(bad.items())
 
 
 def _list(arr: pa.Array | None) -> Iterator[Any] | list[Any]:
