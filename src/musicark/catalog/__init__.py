@@ -36,7 +36,7 @@ def import_source(
     options = {"mapping": mapping} if mapping else None
     try:
         return _import(archive, fmt, src, name, licence, replace, options, mapping, progress,
-                       started)
+                       phase, started)
     except Exception as exc:
         if corrupt_input(exc):
             raise BadSource(f"{src}: truncated or corrupt compressed data ({exc}); nothing "
@@ -46,7 +46,7 @@ def import_source(
 
 def _import(archive: Archive, fmt: str, src: Path, name: str | None, licence: str | None,
             replace: bool, options: dict | None, mapping: dict | None, progress: Progress,
-            started: float) -> ImportReport:
+            phase: Callable[[str], None], started: float) -> ImportReport:
     with CatalogWriter(
         archive, name=name or logical_name(src), kind=fmt, uri=str(src.absolute()),
         licence=licence, options=options, replace=replace, phase=phase,
