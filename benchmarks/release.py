@@ -79,8 +79,9 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "src"))
     import libtorrent as lt
 
-    from musicark.release.build import ReleaseOptions, shard_torrent
+    from musicark.release.build import shard_torrent
     from musicark.release.metainfo import libtorrent_reference
+    from musicark.release.options import ReleaseOptions
     from musicark.release.paths import track_path
     from musicark.release.shards import Bucket, Shard, auto_piece_length
 

@@ -21,8 +21,9 @@ from musicark.plan.planner import (
     PlanInput,
     make_plan,
 )
-from musicark.plan.plans import create_plan, parse_size
+from musicark.plan.plans import create_plan
 from musicark.synth import listens_sample, popularity_sample, write_catalog
+from musicark.units import parse_size
 
 
 @pytest.mark.parametrize("seed", range(30))

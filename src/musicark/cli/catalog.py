@@ -317,7 +317,7 @@ def stats(
     Example: musicark stats --plots charts/
     """
     from musicark.catalog.stats import catalog_stats
-    from musicark.clistats import render_stats
+    from musicark.cli.stats import render_stats
 
     data = catalog_stats(Archive.locate(archive, readonly=True))
     files = []

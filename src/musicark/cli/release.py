@@ -21,7 +21,7 @@ from musicark.cli.app import (
 )
 from musicark.cli.progress import progress_bar
 from musicark.errors import BadQuery
-from musicark.release.seedplan import human_bytes
+from musicark.units import human_bytes
 
 release_app = typer.Typer(help="Publish shards as BagIt bags and hybrid torrents.",
                           no_args_is_help=True)
@@ -75,8 +75,8 @@ def release_create(
     Files in earlier releases, tombstoned tracks and withdrawn files are left out.
     Example: musicark release create 2026-11 --plan 3 --max-shard-size 50GiB
     """
-    from musicark.plan.plans import parse_size
     from musicark.release import ReleaseOptions, create_release
+    from musicark.units import parse_size
 
     options = ReleaseOptions(
         plan_id=plan, max_shard_bytes=int(parse_size(max_shard_size)), max_files=max_files,

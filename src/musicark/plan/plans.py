@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from typing import Any
 
 import numpy as np
@@ -14,18 +13,7 @@ from musicark.errors import BadQuery
 from musicark.plan.durations import fill_unknown
 from musicark.plan.listens import expected_listens
 from musicark.plan.planner import BITRATES, TIER_NAMES, PlanInput, PlanResult, make_plan
-
-UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "PB": 1e15,
-         "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40, "PIB": 2**50}
-
-
-def parse_size(text: str) -> float:
-    """'40TB' → 4e13 bytes; decimal (TB) and binary (TiB) units."""
-    match = re.fullmatch(r"\s*([\d.]+)\s*([A-Za-z]*)\s*", text)
-    if not match or match.group(2).upper() not in UNITS:
-        raise BadQuery(f"not a size: {text!r} (examples: 500GB, 40TB, 2TiB)")
-    return float(match.group(1)) * UNITS[match.group(2).upper()]
-
+from musicark.units import parse_size
 
 LOAD_SQL = """
     SELECT t.rowid, coalesce(t.popularity, -1), coalesce(t.listens, -1),

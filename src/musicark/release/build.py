@@ -14,10 +14,8 @@ import json
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from musicark.archive import Archive
 from musicark.errors import BadQuery, FixityError
@@ -32,6 +30,7 @@ from musicark.release.metainfo import (
     load_torrent,
     torrent_payload,
 )
+from musicark.release.options import ReleaseOptions, ReleaseReport, TorrentEntry
 from musicark.release.paths import sanitize
 from musicark.release.records import record, torrent_list
 from musicark.release.shards import (
@@ -42,59 +41,6 @@ from musicark.release.shards import (
     slug,
 )
 from musicark.release.snapshot import write_snapshot
-
-GIB = 1 << 30
-
-
-@dataclass
-class ReleaseOptions:
-    plan_id: int | None = None
-    max_shard_bytes: int = 100 * GIB
-    max_files: int = 60_000
-    piece_size: str | None = None  # None/"auto" or a size like "4MiB"
-    web_seeds: tuple[str, ...] = ()
-    buckets: str | None = None  # "50,20,0"; None: the reference's buckets
-    on: date | None = None
-    verify: bool = False
-    all_matched: bool = False  # ignore plans: every matched track, as its original
-    hybrid: bool = True  # False: v1-only torrents, for clients without BEP 52
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"plan": self.plan_id, "all_matched": self.all_matched,
-                "max_shard_bytes": self.max_shard_bytes,
-                "max_files": self.max_files, "piece_size": self.piece_size or "auto",
-                "web_seeds": list(self.web_seeds), "buckets": self.buckets,
-                "date": self.on.isoformat() if self.on else None,
-                "torrent_format": "hybrid" if self.hybrid else "v1"}
-
-
-@dataclass
-class TorrentEntry:
-    name: str
-    bucket: str | None
-    metadata: bool
-    torrent: Torrent
-    size: int
-    num_files: int
-    popularity_min: int | None
-    popularity_max: int | None
-    listens: float
-    path: str  # of the .torrent, relative to the release directory
-
-
-@dataclass
-class ReleaseReport:
-    name: str
-    path: str
-    torrents: list[dict]
-    selection: dict
-    linked: int = 0
-    copied: int = 0
-    bytes_hashed: int = 0
-    resumed_shards: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
 
 
 def create_release(archive: Archive, name: str, options: ReleaseOptions | None = None, *,

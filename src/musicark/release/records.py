@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from musicark.archive import Archive, utc_now
 from musicark.errors import NotInCatalog
 from musicark.release.items import dumps
 from musicark.release.metainfo import magnet
-
-if TYPE_CHECKING:
-    from musicark.release.build import ReleaseOptions, ReleaseReport, TorrentEntry
+from musicark.release.options import ReleaseOptions, ReleaseReport, TorrentEntry
 
 
 def entry_json(release: str, e: TorrentEntry, added: str | None) -> dict[str, Any]:

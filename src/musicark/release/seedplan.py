@@ -22,16 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from musicark.errors import BadQuery
+from musicark.units import human_bytes
 
 MB = 1_000_000
-
-
-def human_bytes(n: float) -> str:
-    """Decimal units, as disks are sold: 1.5 TB, 340 GB, 12.0 MB."""
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:,.1f} {unit}"
-    return f"{n:,.0f} B"
 
 
 def load_torrents(path: Path) -> list[dict[str, Any]]:

@@ -116,7 +116,7 @@ def auto_piece_length(sizes: Sequence[int]) -> int:
 
 
 def parse_piece_length(text: str | None, sizes: Sequence[int]) -> int:
-    from musicark.plan.plans import parse_size
+    from musicark.units import parse_size
 
     if not text or text == "auto":
         return auto_piece_length(sizes)
