@@ -55,3 +55,21 @@ class FixityError(MusicarkError):
     """Stored bytes no longer match the SHA-256 the ledger holds for them."""
 
     exit_code = 11
+
+
+class DamagedFile(FixityError):
+    """A store file whose size no longer matches the ledger (or that is gone): its bytes
+    cannot be what the ledger's SHA-256 says, so it is never served or released as good."""
+
+    def __init__(self, sha256: str, path: str, size_found: int | None,
+                 size_expected: int | None) -> None:
+        self.sha256, self.path = sha256, path
+        self.size_found, self.size_expected = size_found, size_expected
+        if size_found is None:
+            found = "it is missing from the store"
+        else:
+            found = f"the store holds {size_found} bytes"
+        # The path stays out of the message: web clients see it, and it tells them the
+        # server's directories. The fixity event and the server log name it.
+        super().__init__(f"file {sha256} is damaged: {found} where the ledger has "
+                         f"{size_expected} bytes")

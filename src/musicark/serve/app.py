@@ -2,8 +2,10 @@
 
 `create_app(path)` is what `musicark serve` runs and what tests and embedders call. The
 catalog is opened read-only (one connection per server thread); the app has no endpoint
-that writes. Library errors become JSON (under /api) or an HTML page with the right 4xx
-status; anything unexpected is a 500 with no stack trace in the response.
+that writes (its one write is the fixity event of a damaged file it finds: serve/damage.py).
+Library errors become JSON (under /api) or an HTML page with the right 4xx status; anything
+unexpected is a 500 with no stack trace in the response. Every response carries the security
+headers of serve/middleware.py.
 """
 
 from __future__ import annotations
@@ -16,26 +18,29 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from musicark import __version__, db
 from musicark.archive import Archive
 from musicark.catalog.schema import MIGRATIONS
-from musicark.errors import BadConfig, BadQuery, MusicarkError, NotInCatalog
+from musicark.errors import BadConfig, BadQuery, DamagedFile, MusicarkError, NotInCatalog
 from musicark.serve import api, pages
+from musicark.serve.damage import DamageLog
 from musicark.serve.deps import Archives
+from musicark.serve.middleware import SECURITY_HEADERS, SecureResponses
 from musicark.serve.queries import PreservedTracks
 
 log = logging.getLogger("musicark.serve")
 SERVE_ENV = "MUSICARK_SERVE_ARCHIVE"
-STATUS = {NotInCatalog: 404, BadQuery: 400}
+STATUS = {NotInCatalog: 404, BadQuery: 400, DamagedFile: 409}
 
 
 def create_app(path: Path | str) -> FastAPI:
     """The app for the archive at `path` (whose schema must be current: `Archive.open(path)`
     upgrades it; `musicark serve` does that before serving)."""
     archive = Archive.open(path, readonly=True)  # fails early on a missing archive
-    name = archive.settings.name
+    name, catalog = archive.settings.name, archive.catalog_path
     version, wanted = db.schema_version(archive.conn), len(MIGRATIONS)
     archive.close()
     if version < wanted:
@@ -52,23 +57,36 @@ def create_app(path: Path | str) -> FastAPI:
     app.state.preserved = PreservedTracks()
     app.state.art = pages.ArtCache()
     app.state.charts = pages.ChartCache()
+    app.state.damage = DamageLog(catalog)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
+    app.add_middleware(SecureResponses)
 
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
 
-    def error(request: Request, status: int, message: str) -> Response:
+    def error(request: Request, status: int, message: str,
+              headers: dict[str, str] | None = None) -> Response:
         if is_api(request):
-            return JSONResponse({"error": message, "status": status}, status_code=status)
-        response = pages.page(request, "error.html", status=status, message=message)
-        response.status_code = status
+            response: Response = JSONResponse({"error": message, "status": status},
+                                              status_code=status)
+        else:
+            response = pages.page(request, "error.html", status=status, message=message)
+            response.status_code = status
+        # A 500 is sent from outside the middleware stack: the headers are set here too.
+        response.headers.update({**(headers or {}), **SECURITY_HEADERS})
         return response
 
     @app.exception_handler(MusicarkError)
     async def library_error(request: Request, exc: MusicarkError) -> Response:
         return error(request, STATUS.get(type(exc), 400), str(exc))
+
+    @app.exception_handler(DamagedFile)
+    async def damaged(request: Request, exc: DamagedFile) -> Response:
+        await run_in_threadpool(request.app.state.damage.record, exc)
+        return error(request, 409, f"{exc}; it is not served (recorded as a fixity event)",
+                     {"Cache-Control": "no-store"})
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
@@ -82,7 +100,7 @@ def create_app(path: Path | str) -> FastAPI:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = "no such page"
-        return error(request, exc.status_code, message)
+        return error(request, exc.status_code, message, exc.headers)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> Response:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from musicark.archive import Archive
@@ -61,7 +61,8 @@ async def track(request: Request, archive: ArchiveDep,
     files = queries.track_files(archive, rowid)
     best = queries.best_playable(files)
     art = next((f["sha256"] for f in files if f["status"] == "ok" and f["media_type"]
-                and request.app.state.art.get(archive, f["sha256"])), None)
+                and not f["damaged"] and request.app.state.art.get(archive, f["sha256"])),
+               None)
     return page(request, "track.html", t=info, files=files, play=best, art=art)
 
 
@@ -88,6 +89,7 @@ def audio(archive: ThreadArchiveDep, sha256: Annotated[str, SHA256_PATTERN]) -> 
 @router.get("/art/{sha256}")
 def art(request: Request, archive: ThreadArchiveDep,
         sha256: Annotated[str, SHA256_PATTERN]) -> Response:
+    queries.stored_file(archive, sha256)  # 404 unknown, 409 damaged (even if art is cached)
     found = request.app.state.art.get(archive, sha256)
     if found is None:
         return Response(status_code=404)
@@ -95,6 +97,12 @@ def art(request: Request, archive: ThreadArchiveDep,
     return Response(data, media_type=mime,
                     headers={"Cache-Control": "public, max-age=31536000, immutable",
                              "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    return FileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon",
+                        headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/api", response_class=HTMLResponse)
