@@ -34,6 +34,7 @@ from musicark.serve.queries import PreservedTracks
 log = logging.getLogger("musicark.serve")
 SERVE_ENV = "MUSICARK_SERVE_ARCHIVE"
 STATUS = {NotInCatalog: 404, BadQuery: 400, DamagedFile: 409}
+MAX_BODY = 1024 * 1024  # the one body the API takes, a lookup of 1,000 ids, is ~210 kB
 
 
 def create_app(path: Path | str) -> FastAPI:
@@ -49,7 +50,8 @@ def create_app(path: Path | str) -> FastAPI:
     app = FastAPI(title=f"musicark: {name}", version=__version__,
                   description="Read-only API of a musicark archive: search, lookups, tracks, "
                               "files, statistics, random tracks and releases.",
-                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
+                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
+                  max_body_size=MAX_BODY)
     # No Swagger UI: it loads its scripts from a CDN, and an archive's pages must work
     # offline and tell no third party who reads them. /api lists the operations instead.
     app.state.archives = Archives(Path(path))
