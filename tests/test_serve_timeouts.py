@@ -134,3 +134,19 @@ def test_a_huge_head_or_body_is_refused(server: int) -> None:
             sock.sendall(body)
         _, said = _closed_after(sock, TIMEOUT + 3)
     assert said.startswith(b"HTTP/1.1 413"), said[:200]
+
+
+def test_head_on_a_real_server_sends_the_headers_only(server: int) -> None:
+    """uvicorn sees HEAD (the middleware hands the app a GET copy of the scope): it sends no
+    body, and the next request on the same connection is read correctly."""
+    from musicark.serve.pages import HERE
+
+    size = (HERE / "static" / "favicon.ico").stat().st_size
+    with socket.create_connection(("127.0.0.1", server)) as sock:
+        sock.sendall(b"HEAD /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n"
+                     b"GET /favicon.ico HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        _, said = _closed_after(sock, 10)
+    head, rest = said.split(b"\r\n\r\n", 1)
+    assert head.startswith(b"HTTP/1.1 200") and f"content-length: {size}".encode() in head
+    assert rest.startswith(b"HTTP/1.1 200")  # no body between the two answers
+    assert rest.split(b"\r\n\r\n", 1)[1] == (HERE / "static" / "favicon.ico").read_bytes()

@@ -102,7 +102,10 @@ def create_app(path: Path | str) -> FastAPI:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = "no such page"
-        return error(request, exc.status_code, message, exc.headers)
+        headers = dict(exc.headers or {})
+        if "GET" in headers.get("Allow", "").split(", "):
+            headers["Allow"] += ", HEAD"  # the middleware answers HEAD wherever GET is
+        return error(request, exc.status_code, message, headers)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> Response:
