@@ -288,3 +288,27 @@ def test_damage_is_logged_when_the_catalog_cannot_take_the_event(small, caplog) 
     assert any(sha in m and "damaged" in m for m in messages), messages
     assert any(sha in m and "could not be recorded" in m for m in messages), messages
     assert _fixity_events(path) == []
+
+
+@pytest.mark.parametrize("head", [True, False])
+def test_head_of_a_store_file_does_not_read_it(tmp_path: Path, head: bool) -> None:
+    import asyncio
+
+    from musicark.serve.middleware import HEAD_KEY, StoreFileResponse
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"x" * 3_000_000)
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        await asyncio.Event().wait()  # the client never goes away
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "headers": [], "path": "/", HEAD_KEY: head}
+    asyncio.run(StoreFileResponse(big)(scope, receive, send))
+    assert sent[0]["status"] == 200
+    assert (b"content-length", b"3000000") in sent[0]["headers"]
+    assert sum(len(m.get("body", b"")) for m in sent[1:]) == (0 if head else 3_000_000)

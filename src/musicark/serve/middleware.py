@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from starlette.responses import FileResponse
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
@@ -31,6 +33,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+HEAD_KEY = "musicark.head"  # set in the scope of a HEAD request answered as GET
 _RAW = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()]
 _NAMES = {k for k, _ in _RAW}
 
@@ -70,7 +73,7 @@ class SecureResponses:
         head = scope["method"] == "HEAD"
         if head:
             # A copy: the server keeps its own scope, where the method is still HEAD.
-            scope = {**scope, "method": "GET"}
+            scope = {**scope, "method": "GET", HEAD_KEY: True}
 
         async def send_secure(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -81,3 +84,14 @@ class SecureResponses:
             await send(message)
 
         await self.app(scope, receive, send_secure)
+
+
+class StoreFileResponse(FileResponse):
+    """A FileResponse that answers a HEAD (routed as GET) from the file's metadata instead
+    of reading the whole file for a body that is thrown away."""
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
+                       send: Callable[[Message], Awaitable[None]]) -> None:
+        if scope.get(HEAD_KEY):
+            scope = {**scope, "method": "HEAD"}
+        await super().__call__(scope, receive, send)

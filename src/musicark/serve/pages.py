@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from musicark.archive import Archive
@@ -19,6 +19,7 @@ from musicark.serve import queries
 from musicark.serve.api import stream, with_preservation
 from musicark.serve.art import cover_art
 from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep, thread_archive_dep
+from musicark.serve.middleware import StoreFileResponse
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -100,8 +101,8 @@ def art(request: Request, archive: ThreadArchiveDep,
 
 
 @router.get("/favicon.ico")
-async def favicon() -> FileResponse:
-    return FileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon",
+async def favicon() -> Response:
+    return StoreFileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon",
                         headers={"Cache-Control": "public, max-age=86400"})
 
 
