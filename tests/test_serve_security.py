@@ -95,6 +95,10 @@ def test_every_response_carries_the_security_headers(web) -> None:
         _assert_secure(client.get(url, follow_redirects=False), url)
     _assert_secure(client.put("/api/v1/tracks/1"), "PUT")
     _assert_secure(client.post("/api/v1/lookup", content=b"{not json"), "POST")
+    too_large = client.post("/api/v1/lookup", content=b"x" * 2_000_000,
+                            headers={"Content-Type": "application/json"})
+    assert too_large.status_code == 413
+    _assert_secure(too_large, "413")
 
 
 def test_an_internal_error_carries_the_security_headers(web) -> None:

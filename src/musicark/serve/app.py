@@ -28,13 +28,22 @@ from musicark.errors import BadConfig, BadQuery, DamagedFile, MusicarkError, Not
 from musicark.serve import api, pages
 from musicark.serve.damage import DamageLog
 from musicark.serve.deps import Archives
-from musicark.serve.middleware import SECURITY_HEADERS, SecureResponses
+from musicark.serve.middleware import SecureResponses
 from musicark.serve.queries import PreservedTracks
 
 log = logging.getLogger("musicark.serve")
 SERVE_ENV = "MUSICARK_SERVE_ARCHIVE"
 STATUS = {NotInCatalog: 404, BadQuery: 400, DamagedFile: 409}
 MAX_BODY = 1024 * 1024  # the one body the API takes, a lookup of 1,000 ids, is ~210 kB
+
+
+class ArchiveApp(FastAPI):
+    """FastAPI with SecureResponses around its whole middleware stack, outside even the
+    layers that answer a 500 or a too-large body themselves, so that no response leaves
+    without the security headers."""
+
+    def build_middleware_stack(self):  # noqa: ANN201 - Starlette's ASGI app type
+        return SecureResponses(super().build_middleware_stack())
 
 
 def create_app(path: Path | str) -> FastAPI:
@@ -47,7 +56,7 @@ def create_app(path: Path | str) -> FastAPI:
     if version < wanted:
         raise BadConfig(f"{path}: catalog schema {version} is older than this musicark's "
                         f"({wanted}); open it once read-write to upgrade (musicark serve does)")
-    app = FastAPI(title=f"musicark: {name}", version=__version__,
+    app = ArchiveApp(title=f"musicark: {name}", version=__version__,
                   description="Read-only API of a musicark archive: search, lookups, tracks, "
                               "files, statistics, random tracks and releases.",
                   openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
@@ -63,7 +72,6 @@ def create_app(path: Path | str) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
-    app.add_middleware(SecureResponses)
 
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
@@ -76,8 +84,7 @@ def create_app(path: Path | str) -> FastAPI:
         else:
             response = pages.page(request, "error.html", status=status, message=message)
             response.status_code = status
-        # A 500 is sent from outside the middleware stack: the headers are set here too.
-        response.headers.update({**(headers or {}), **SECURITY_HEADERS})
+        response.headers.update(headers or {})
         return response
 
     @app.exception_handler(MusicarkError)
