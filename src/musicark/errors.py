@@ -66,10 +66,9 @@ class DamagedFile(FixityError):
         self.sha256, self.path = sha256, path
         self.size_found, self.size_expected = size_found, size_expected
         if size_found is None:
-            found = "it is missing from the store"
+            found = f"it is missing from the store (the ledger has {size_expected} bytes)"
         else:
-            found = f"the store holds {size_found} bytes"
+            found = f"the store holds {size_found} bytes where the ledger has {size_expected}"
         # The path stays out of the message: web clients see it, and it tells them the
         # server's directories. The fixity event and the server log name it.
-        super().__init__(f"file {sha256} is damaged: {found} where the ledger has "
-                         f"{size_expected} bytes")
+        super().__init__(f"file {sha256} is damaged: {found}")

@@ -57,10 +57,10 @@ def create_app(path: Path | str) -> FastAPI:
         raise BadConfig(f"{path}: catalog schema {version} is older than this musicark's "
                         f"({wanted}); open it once read-write to upgrade (musicark serve does)")
     app = ArchiveApp(title=f"musicark: {name}", version=__version__,
-                  description="Read-only API of a musicark archive: search, lookups, tracks, "
-                              "files, statistics, random tracks and releases.",
-                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
-                  max_body_size=MAX_BODY)
+                     description="Read-only API of a musicark archive: search, lookups, "
+                                 "tracks, files, statistics, random tracks and releases.",
+                     openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
+                     max_body_size=MAX_BODY)
     # No Swagger UI: it loads its scripts from a CDN, and an archive's pages must work
     # offline and tell no third party who reads them. /api lists the operations instead.
     app.state.archives = Archives(Path(path))

@@ -103,7 +103,7 @@ def art(request: Request, archive: ThreadArchiveDep,
 @router.get("/favicon.ico")
 async def favicon() -> Response:
     return StoreFileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon",
-                        headers={"Cache-Control": "public, max-age=86400"})
+                             headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/api", response_class=HTMLResponse)
