@@ -54,6 +54,15 @@ def browser():
         chromium.close()
 
 
+def _page(browser):
+    """A new page that records every Content-Security-Policy violation it meets."""
+    page = browser.new_page()
+    page.violations = []
+    page.on("console", lambda m: page.violations.append(m.text)
+            if "Content Security Policy" in m.text else None)
+    return page
+
+
 def _preserved(path: Path) -> tuple[int, str]:
     with Archive.open(path, readonly=True) as archive:
         return archive.conn.execute(
@@ -64,7 +73,7 @@ def _preserved(path: Path) -> tuple[int, str]:
 def test_search_open_play_and_seek(server, browser, tmp_path: Path) -> None:
     base, path = server
     rowid, name = _preserved(path)
-    page = browser.new_page()
+    page = _page(browser)
     page.goto(base + "/")
     page.fill("#q", name)  # typed, not submitted: results arrive as you type
     link = page.locator(f'#results a[href="/track/{rowid}"]')
@@ -86,11 +95,12 @@ def test_search_open_play_and_seek(server, browser, tmp_path: Path) -> None:
         timeout=20_000)
     assert player.evaluate("a => a.error") is None
     page.screenshot(path=str(tmp_path / "track.png"))
+    assert page.violations == []
 
 
 def test_stats_page_shows_its_charts(server, browser, tmp_path: Path) -> None:
     base, _ = server
-    page = browser.new_page()
+    page = _page(browser)
     page.goto(base + "/stats")
     charts = page.locator("img.chart")
     assert charts.count() >= 3
@@ -99,14 +109,29 @@ def test_stats_page_shows_its_charts(server, browser, tmp_path: Path) -> None:
         page.wait_for_function("img => img.complete && img.naturalWidth > 100",
                                arg=charts.nth(i).element_handle(), timeout=20_000)
     page.screenshot(path=str(tmp_path / "stats.png"), full_page=True)
+    assert page.violations == []
 
 
 def test_radio_plays_uniformly_drawn_tracks(server, browser) -> None:
     base, _ = server
-    page = browser.new_page()
+    page = _page(browser)
     page.goto(base + "/radio")
     page.click("#radio-next")
     page.wait_for_function(
         "() => document.querySelector('#radio-player').currentTime > 0.3", timeout=20_000)
     first = page.locator("#now a").get_attribute("href")
     assert first.startswith("/track/")
+    assert page.violations == []
+
+
+def test_the_policy_blocks_inline_script(server, browser) -> None:
+    """The headers really reach the browser: a script injected inline does not run, and
+    the browser reports the violation (so the checks above can see one)."""
+    base, _ = server
+    page = _page(browser)
+    page.goto(base + "/")
+    page.evaluate("""() => { const s = document.createElement('script');
+        s.textContent = 'window.injected = 1'; document.body.appendChild(s); }""")
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => window.injected") is None
+    assert any("script" in v for v in page.violations), page.violations

@@ -78,3 +78,20 @@ def user_error(exc: BaseException) -> MusicarkError | None:
             f"catalog.sqlite is damaged ({exc}); restore it from a backup or a release's "
             "metadata snapshot (`sqlite3 catalog.sqlite .recover` may save what is left)")
     return None
+
+
+class DamagedFile(FixityError):
+    """A store file whose size no longer matches the ledger (or that is gone): its bytes
+    cannot be what the ledger's SHA-256 says, so it is never served or released as good."""
+
+    def __init__(self, sha256: str, path: str, size_found: int | None,
+                 size_expected: int | None) -> None:
+        self.sha256, self.path = sha256, path
+        self.size_found, self.size_expected = size_found, size_expected
+        if size_found is None:
+            found = f"it is missing from the store (the ledger has {size_expected} bytes)"
+        else:
+            found = f"the store holds {size_found} bytes where the ledger has {size_expected}"
+        # The path stays out of the message: web clients see it, and it tells them the
+        # server's directories. The fixity event and the server log name it.
+        super().__init__(f"file {sha256} is damaged: {found}")

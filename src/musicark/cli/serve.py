@@ -24,10 +24,15 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8377,
     workers: Annotated[int, typer.Option(
         min=1, max=64, help="Server processes (one per core serves the most requests).")] = 1,
+    request_timeout: Annotated[float, typer.Option(
+        min=0.5, max=3600,
+        help="Seconds a client has to send a request's line and headers, and again its body; "
+             "slower requests get 408 and are closed.")] = 10.0,
 ) -> None:
     """Serve the web UI (search, browse, play, stats, radio, releases) and the JSON API
-    under /api/v1 (its operations at /api, the OpenAPI schema at /api/v1/openapi.json).
-    Read-only: nothing served can change the archive.
+    under /api/v1 (listed at /api; OpenAPI at /api/v1/openapi.json). Read-only: no request
+    can change the archive (a damaged store file it meets is refused with 409 and recorded
+    as a fixity event).
 
     Example: musicark serve --archive ~/archive --port 8377
     """
@@ -37,6 +42,7 @@ def serve(
 
     from musicark.serve import create_app
     from musicark.serve.app import SERVE_ENV
+    from musicark.serve.protocol import TIMEOUT_ENV, timed_protocol
 
     # Read-write once: applies pending schema upgrades. A positional directory wins over
     # --archive and $MUSICARK_ARCHIVE (which Typer cannot tell apart).
@@ -50,8 +56,12 @@ def serve(
     out.print(f"serving {located.path} at http://{shown}:{port}/ (Ctrl-C stops)",
               highlight=False)
     if workers == 1:
-        uvicorn.run(web, host=host, port=port, log_level="warning")
+        uvicorn.run(web, host=host, port=port, log_level="warning",
+                    http=timed_protocol(request_timeout))
     else:
+        # Worker processes import the app and the protocol afresh: settings go by environment.
         os.environ[SERVE_ENV] = str(located.path)
+        os.environ[TIMEOUT_ENV] = str(request_timeout)
         uvicorn.run("musicark.serve.app:from_environment", factory=True, workers=workers,
-                    host=host, port=port, log_level="warning")
+                    host=host, port=port, log_level="warning",
+                    http="musicark.serve.protocol:TimedProtocol")

@@ -21,6 +21,7 @@ from musicark.serve.deps import (
     shuffle_dep,
     thread_archive_dep,
 )
+from musicark.serve.middleware import StoreFileResponse
 
 
 class JSON(Response):
@@ -128,8 +129,8 @@ def audio(archive: ThreadArchiveDep, sha256: Sha) -> Response:
 
 def stream(archive: Archive, sha256: str) -> Response:
     path, facts = queries.stored_file(archive, sha256)
-    return FileResponse(path, media_type=facts["media_type"] or "application/octet-stream",
-                        headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return StoreFileResponse(path, media_type=facts["media_type"] or "application/octet-stream",
+                             headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
 @router.get("/stats", summary="Catalog statistics in the manner of the reference release")

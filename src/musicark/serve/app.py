@@ -2,8 +2,10 @@
 
 `create_app(path)` is what `musicark serve` runs and what tests and embedders call. The
 catalog is opened read-only (one connection per server thread); the app has no endpoint
-that writes. Library errors become JSON (under /api) or an HTML page with the right 4xx
-status; anything unexpected is a 500 with no stack trace in the response.
+that writes (its one write is the fixity event of a damaged file it finds: serve/damage.py).
+Library errors become JSON (under /api) or an HTML page with the right 4xx status; anything
+unexpected is a 500 with no stack trace in the response. Every response carries the security
+headers of serve/middleware.py.
 """
 
 from __future__ import annotations
@@ -16,35 +18,49 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from musicark import __version__, db
 from musicark.archive import Archive
 from musicark.catalog.schema import MIGRATIONS
-from musicark.errors import BadConfig, BadQuery, MusicarkError, NotInCatalog
+from musicark.errors import BadConfig, BadQuery, DamagedFile, MusicarkError, NotInCatalog
 from musicark.serve import api, pages
+from musicark.serve.damage import DamageLog
 from musicark.serve.deps import Archives
+from musicark.serve.middleware import SecureResponses
 from musicark.serve.queries import PreservedTracks
 
 log = logging.getLogger("musicark.serve")
 SERVE_ENV = "MUSICARK_SERVE_ARCHIVE"
-STATUS = {NotInCatalog: 404, BadQuery: 400}
+STATUS = {NotInCatalog: 404, BadQuery: 400, DamagedFile: 409}
+MAX_BODY = 1024 * 1024  # the one body the API takes, a lookup of 1,000 ids, is ~210 kB
+
+
+class ArchiveApp(FastAPI):
+    """FastAPI with SecureResponses around its whole middleware stack, outside even the
+    layers that answer a 500 or a too-large body themselves, so that no response leaves
+    without the security headers."""
+
+    def build_middleware_stack(self):  # noqa: ANN201 - Starlette's ASGI app type
+        return SecureResponses(super().build_middleware_stack())
 
 
 def create_app(path: Path | str) -> FastAPI:
     """The app for the archive at `path` (whose schema must be current: `Archive.open(path)`
     upgrades it; `musicark serve` does that before serving)."""
     archive = Archive.open(path, readonly=True)  # fails early on a missing archive
-    name = archive.settings.name
+    name, catalog = archive.settings.name, archive.catalog_path
     version, wanted = db.schema_version(archive.conn), len(MIGRATIONS)
     archive.close()
     if version < wanted:
         raise BadConfig(f"{path}: catalog schema {version} is older than this musicark's "
                         f"({wanted}); open it once read-write to upgrade (musicark serve does)")
-    app = FastAPI(title=f"musicark: {name}", version=__version__,
-                  description="Read-only API of a musicark archive: search, lookups, tracks, "
-                              "files, statistics, random tracks and releases.",
-                  openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None)
+    app = ArchiveApp(title=f"musicark: {name}", version=__version__,
+                     description="Read-only API of a musicark archive: search, lookups, "
+                                 "tracks, files, statistics, random tracks and releases.",
+                     openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
+                     max_body_size=MAX_BODY)
     # No Swagger UI: it loads its scripts from a CDN, and an archive's pages must work
     # offline and tell no third party who reads them. /api lists the operations instead.
     app.state.archives = Archives(Path(path))
@@ -52,6 +68,7 @@ def create_app(path: Path | str) -> FastAPI:
     app.state.preserved = PreservedTracks()
     app.state.art = pages.ArtCache()
     app.state.charts = pages.ChartCache()
+    app.state.damage = DamageLog(catalog)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
@@ -59,16 +76,26 @@ def create_app(path: Path | str) -> FastAPI:
     def is_api(request: Request) -> bool:
         return request.url.path.startswith("/api/")
 
-    def error(request: Request, status: int, message: str) -> Response:
+    def error(request: Request, status: int, message: str,
+              headers: dict[str, str] | None = None) -> Response:
         if is_api(request):
-            return JSONResponse({"error": message, "status": status}, status_code=status)
-        response = pages.page(request, "error.html", status=status, message=message)
-        response.status_code = status
+            response: Response = JSONResponse({"error": message, "status": status},
+                                              status_code=status)
+        else:
+            response = pages.page(request, "error.html", status=status, message=message)
+            response.status_code = status
+        response.headers.update(headers or {})
         return response
 
     @app.exception_handler(MusicarkError)
     async def library_error(request: Request, exc: MusicarkError) -> Response:
         return error(request, STATUS.get(type(exc), 400), str(exc))
+
+    @app.exception_handler(DamagedFile)
+    async def damaged(request: Request, exc: DamagedFile) -> Response:
+        await run_in_threadpool(request.app.state.damage.record, exc)
+        return error(request, 409, f"{exc}; it is not served (recorded as a fixity event)",
+                     {"Cache-Control": "no-store"})
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
@@ -82,7 +109,10 @@ def create_app(path: Path | str) -> FastAPI:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
             message = "no such page"
-        return error(request, exc.status_code, message)
+        headers = dict(exc.headers or {})
+        if "GET" in headers.get("Allow", "").split(", "):
+            headers["Allow"] += ", HEAD"  # the middleware answers HEAD wherever GET is
+        return error(request, exc.status_code, message, headers)
 
     @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> Response:

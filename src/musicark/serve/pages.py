@@ -19,6 +19,7 @@ from musicark.serve import queries
 from musicark.serve.api import stream, with_preservation
 from musicark.serve.art import cover_art
 from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep, thread_archive_dep
+from musicark.serve.middleware import StoreFileResponse
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -61,7 +62,8 @@ async def track(request: Request, archive: ArchiveDep,
     files = queries.track_files(archive, rowid)
     best = queries.best_playable(files)
     art = next((f["sha256"] for f in files if f["status"] == "ok" and f["media_type"]
-                and request.app.state.art.get(archive, f["sha256"])), None)
+                and not f["damaged"] and request.app.state.art.get(archive, f["sha256"])),
+               None)
     return page(request, "track.html", t=info, files=files, play=best, art=art)
 
 
@@ -88,6 +90,7 @@ def audio(archive: ThreadArchiveDep, sha256: Annotated[str, SHA256_PATTERN]) -> 
 @router.get("/art/{sha256}")
 def art(request: Request, archive: ThreadArchiveDep,
         sha256: Annotated[str, SHA256_PATTERN]) -> Response:
+    queries.stored_file(archive, sha256)  # 404 unknown, 409 damaged (even if art is cached)
     found = request.app.state.art.get(archive, sha256)
     if found is None:
         return Response(status_code=404)
@@ -95,6 +98,12 @@ def art(request: Request, archive: ThreadArchiveDep,
     return Response(data, media_type=mime,
                     headers={"Cache-Control": "public, max-age=31536000, immutable",
                              "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/favicon.ico")
+async def favicon() -> Response:
+    return StoreFileResponse(HERE / "static" / "favicon.ico", media_type="image/x-icon",
+                             headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/api", response_class=HTMLResponse)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from musicark.archive import Archive
-from musicark.errors import NotInCatalog
+from musicark.errors import DamagedFile, NotInCatalog
 from musicark.ingest.store import Store
 
 # Chromium plays all of these; ALAC (in M4A) and anything unknown it does not.
@@ -50,16 +50,36 @@ def media_type(container: str | None, codec: str | None) -> str | None:
     return found[0] if found else None
 
 
+def store_damage(store: Store, sha256: str, size: int | None) -> DamagedFile | None:
+    """What is wrong with a store file whose ledger row says `size` bytes, or None. A size
+    check (one stat) is the cheap part of fixity: a truncated, padded or vanished file
+    cannot hold the bytes of its SHA-256; a full re-hash is the audit's job."""
+    path = store.path_for(sha256)
+    try:
+        found: int | None = path.stat().st_size
+    except OSError:  # gone, or unreadable: either way not there to serve
+        found = None
+    if found is None or (size is not None and found != size):
+        return DamagedFile(sha256, str(path), found, size)
+    return None
+
+
 def track_files(archive: Archive, track_rowid: int) -> list[dict[str, Any]]:
-    """Every file that holds the recording: matched files and what was made from them."""
+    """Every file that holds the recording: matched files and what was made from them.
+    Files of the ledger whose store copy is damaged say so and are not playable."""
     rows = archive.conn.execute(FILES_SQL, (track_rowid, track_rowid)).fetchall()
+    store = Store(archive.store_path)
     files = []
     for row in rows:
         item = dict(zip(FILE_KEYS, row, strict=True))
         # What the file's own tags say (title, artists, album...): shown beside the catalog.
         item["tags"] = json.loads(item["tags"]) if item["tags"] else None
         item["media_type"] = media_type(item["container"], item["codec"])
-        item["playable"] = item["status"] == "ok" and item["media_type"] is not None
+        damage = store_damage(store, item["sha256"], item["size"]) \
+            if item["status"] == "ok" else None
+        item["damaged"] = str(damage) if damage else None
+        item["playable"] = item["status"] == "ok" and item["media_type"] is not None \
+            and damage is None
         files.append(item)
     files.sort(key=lambda f: (f["derived_from"] is not None, f["rowid"]))
     return files
@@ -103,15 +123,18 @@ def preservation(archive: Archive, track_rowids: list[int]) -> dict[int, dict[st
 
 
 def stored_file(archive: Archive, sha256: str) -> tuple[Path, dict[str, Any]]:
-    """The store path and facts of a file the ledger holds as ok; NotInCatalog otherwise."""
+    """The store path and facts of a file the ledger holds as ok; NotInCatalog otherwise,
+    DamagedFile when the store copy is missing or its size is not the ledger's."""
     row = archive.conn.execute(
         "SELECT sha256, size, container, codec, status FROM files WHERE sha256 = ?",
         (sha256,)).fetchone()
     if row is None or row[4] != "ok":
         raise NotInCatalog(f"no file {sha256} in the archive")
-    path = Store(archive.store_path).path_for(row[0])
-    if not path.is_file():
-        raise NotInCatalog(f"file {sha256} is in the ledger but not in the store")
+    store = Store(archive.store_path)
+    damage = store_damage(store, row[0], row[1])
+    if damage is not None:
+        raise damage
+    path = store.path_for(row[0])
     return path, {"sha256": row[0], "size": row[1], "container": row[2], "codec": row[3],
                   "media_type": media_type(row[2], row[3])}
 
