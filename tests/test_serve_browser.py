@@ -135,3 +135,49 @@ def test_the_policy_blocks_inline_script(server, browser) -> None:
     page.wait_for_timeout(200)
     assert page.evaluate("() => window.injected") is None
     assert any("script" in v for v in page.violations), page.violations
+
+
+def test_album_queue_plays_in_order_with_keys(server, browser, tmp_path: Path) -> None:
+    base, path = server
+    with Archive.open(path, readonly=True) as archive:
+        album = archive.conn.execute(
+            "SELECT t.album_rowid FROM track_files tf JOIN tracks t ON t.rowid = "
+            "tf.track_rowid JOIN files f ON f.rowid = tf.file_rowid AND f.status = 'ok' "
+            "WHERE t.album_rowid IS NOT NULL GROUP BY 1 ORDER BY count(DISTINCT t.rowid) "
+            "DESC, 1 LIMIT 1").fetchone()[0]
+    page = _page(browser)
+    page.goto(f"{base}/album/{album}")
+    size = page.evaluate("() => window.musicarkQueue.size()")
+    assert size >= 1
+    page.click("#play-all")
+    page.wait_for_function(
+        "() => document.querySelector('#queue-player').currentTime > 0.3", timeout=20_000)
+    assert page.evaluate("() => window.musicarkQueue.position()") == 0
+    assert page.locator("#album-tracks tr.playing").count() == 1
+    page.keyboard.press("Space")  # pause
+    page.wait_for_function("() => document.querySelector('#queue-player').paused")
+    if size > 1:
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function("() => window.musicarkQueue.position() === 1")
+        page.wait_for_function(
+            "() => document.querySelector('#queue-player').currentTime > 0.3", timeout=20_000)
+        page.keyboard.press("ArrowLeft")
+        page.wait_for_function("() => window.musicarkQueue.position() === 0")
+    page.screenshot(path=str(tmp_path / "album.png"), full_page=True)
+    assert page.violations == []
+
+
+def test_home_shows_albums_and_search_keeps_its_filter(server, browser, tmp_path: Path) -> None:
+    base, _ = server
+    page = _page(browser)
+    page.goto(base + "/")
+    assert page.locator(".album-card").count() >= 1
+    page.screenshot(path=str(tmp_path / "home.png"), full_page=True)
+    page.fill("#q", "a")
+    page.locator("#show-all").wait_for(timeout=10_000)
+    page.click("#show-all")
+    page.wait_for_url(re.compile(r"preserved=false"))
+    page.fill("#q", "an")  # typing again keeps the page's choice
+    page.locator("#show-preserved").wait_for(timeout=10_000)
+    assert "preserved=false" in page.url
+    assert page.violations == []

@@ -153,14 +153,21 @@ TITLE_START_POOL = 100  # title-start matches added to the pool whatever their p
 TYPO_MIN_SIMILARITY = 70  # rapidfuzz token-set ratio for a retry with word beginnings
 
 
-def _pool(archive: Archive, fts: str, limit: int) -> list[tuple[int, str | None, str | None]]:
-    """(search key, title, album) of the `limit` most popular tracks matching `fts`: the FTS
-    streams keys in popularity order, each joined to its row, in one statement."""
+PRESERVED_SQL = ("EXISTS (SELECT 1 FROM track_files tf JOIN files fl ON fl.rowid = "
+                 "tf.file_rowid WHERE tf.track_rowid = t.rowid AND fl.status = 'ok')")
+
+
+def _pool(archive: Archive, fts: str, limit: int, preserved_only: bool = False
+          ) -> list[tuple[int, str | None, str | None]]:
+    """(search key, title, album) of the `limit` most popular tracks matching `fts` (and
+    holding an ok file, with `preserved_only`): the FTS streams keys in popularity order,
+    each joined to its row, in one statement."""
     mask = (1 << SEARCH_KEY_BITS) - 1
+    held = f"AND {PRESERVED_SQL} " if preserved_only else ""
     return archive.conn.execute(
         f"SELECT f.rowid, t.name, al.name FROM track_fts f JOIN tracks t ON t.rowid = "
         f"(f.rowid & {mask}) LEFT JOIN albums al ON al.rowid = t.album_rowid "
-        f"WHERE track_fts MATCH ? ORDER BY f.rowid LIMIT ?", (fts, limit)).fetchall()
+        f"WHERE track_fts MATCH ? {held}ORDER BY f.rowid LIMIT ?", (fts, limit)).fetchall()
 
 
 def _artist_names(archive: Archive, rowids: list[int]) -> dict[int, str]:
@@ -187,8 +194,8 @@ def _word_similarity(words: tuple[str, ...], tokens: tuple[str, ...]) -> float:
     return sum(max(fuzz.ratio(w, t) for t in tokens) for w in words) / len(words)
 
 
-def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True
-            ) -> list[tuple[int, int, int]]:
+def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True,
+            preserved_only: bool = False) -> list[tuple[int, int, int]]:
     """(rank, search key, track rowid) of the best matches among the `pool` most popular
     ones and the best title-start ones, best first (see `ranking`: match quality and
     popularity in one score; equal scores keep popularity order)."""
@@ -204,17 +211,19 @@ def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True
     # cost tens of ms as a prefix. The prefix form runs when whole words find too few.
     found: dict[int, tuple[str | None, str | None]] = {}
     for fts in dict.fromkeys([fts_query(text, prefix=False), query]):
-        rows = _pool(archive, fts, pool)
+        rows = _pool(archive, fts, pool, preserved_only)
         found = {key: (name, album) for key, name, album in rows}
         if len(found) >= pool:
             break
     # Titles that start with the words, however obscure: an exact title is a good answer.
     if found:
-        for key, name, album in _pool(archive, f"name : ^ {query}", TITLE_START_POOL):
+        for key, name, album in _pool(archive, f"name : ^ {query}", TITLE_START_POOL,
+                                      preserved_only):
             found.setdefault(key, (name, album))
     typo = not found and _typo_query(words)
     if typo:
-        found = {key: (name, album) for key, name, album in _pool(archive, typo, pool)}
+        found = {key: (name, album)
+                 for key, name, album in _pool(archive, typo, pool, preserved_only)}
     mask = (1 << SEARCH_KEY_BITS) - 1
     artists = _artist_names(archive, [key & mask for key in found])
     ranked = []
@@ -248,7 +257,8 @@ def summaries(archive: Archive, rowids: list[int]) -> list[dict[str, Any]]:
 
 
 def search(
-    archive: Archive, text: str, *, limit: int = 20, offset: int = 0, prefix: bool = True
+    archive: Archive, text: str, *, limit: int = 20, offset: int = 0, prefix: bool = True,
+    preserved_only: bool = False,
 ) -> list[dict[str, Any]]:
     """Tracks matching all words of `text`, best first: how well they match (whole words,
     in the title, an exact title) and how popular they are, in one score (`ranking`).
@@ -257,22 +267,24 @@ def search(
     most popular first and stops after a pool of SEARCH_POOL, to which the best title-start
     matches are added; the pool is then scored. The cost is bounded however many tracks
     match. A query that matches nothing is retried with the words' beginnings and ranked by
-    similarity, so one typo still finds the track.
+    similarity, so one typo still finds the track. `preserved_only` keeps tracks that have
+    an ok file in the ledger (filtered inside the FTS scan, so no match is missed).
     """
     if not 0 <= offset <= MAX_OFFSET:
         raise BadQuery(f"offset must be between 0 and {MAX_OFFSET}")
     need = offset + _limit(limit)
-    ranked = _ranked(archive, text, max(SEARCH_POOL, 2 * need), prefix=prefix)
+    ranked = _ranked(archive, text, max(SEARCH_POOL, 2 * need), prefix=prefix,
+                     preserved_only=preserved_only)
     return summaries(archive, [r for _, _, r in ranked[offset:need]])
 
 
-def search_page(archive: Archive, text: str, *, limit: int = 20, after: str | None = None
-                ) -> tuple[list[dict[str, Any]], str | None]:
+def search_page(archive: Archive, text: str, *, limit: int = 20, after: str | None = None,
+                preserved_only: bool = False) -> tuple[list[dict[str, Any]], str | None]:
     """A page of `search` and the cursor of the next one (keyset paging over the best
     SEARCH_POOL matches: a cursor names the last row seen, so pages never skip or repeat
     rows when the catalog changes between requests)."""
     _limit(limit)
-    ranked = _ranked(archive, text, SEARCH_POOL)
+    ranked = _ranked(archive, text, SEARCH_POOL, preserved_only=preserved_only)
     if after:
         tier_text, _, key_text = after.partition(".")
         if not (tier_text.isdigit() and key_text.isdigit()) or len(after) > 40:

@@ -18,6 +18,7 @@ from musicark.derive.run import latest_plan
 from musicark.derive.tags import KIND, extension, restore, tag_stored
 from musicark.errors import BadQuery, NotInCatalog
 from musicark.ingest.store import Store
+from musicark.ingest.tags import BadTags, Tags, read_tags
 from musicark.runner import fan_out
 
 TRACK_FIELDS_SQL = """
@@ -102,6 +103,12 @@ def _record(archive: Archive, input_file: int, result: dict, fields: dict) -> No
         store = Store(archive.store_path)
         output = _file_row(conn, store, result["output"], src[:7],
                            f"tagged copy of sha256:{src[7]}", now)
+        found = tags_of(store.path_for(result["output"]))
+        if found is not None:  # what the copy's own tags say, as ingest records it
+            conn.execute("UPDATE files SET tags = ?, common = ? WHERE rowid = ? AND "
+                         "common IS NULL", (json.dumps(found.raw, ensure_ascii=False),
+                                            json.dumps(found.common, ensure_ascii=False),
+                                            output))
         patch = _file_row(conn, store, result["patch"], ("zstd", "zstd-patch", None, None, None,
                                                          None, src[6]),
                           f"restores sha256:{src[7]} from sha256:{result['output']}", now)
@@ -114,6 +121,14 @@ def _record(archive: Archive, input_file: int, result: dict, fields: dict) -> No
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def tags_of(path: Path) -> Tags | None:
+    """The tags a stored file carries (None when mutagen cannot read them)."""
+    try:
+        return read_tags(path)
+    except (BadTags, OSError):
+        return None
 
 
 def _file_row(conn, store: Store, sha: str, facts: tuple, provenance: str, now: str) -> int:

@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from musicark.archive import Archive
 from musicark.catalog import search as catalog
-from musicark.serve import queries
+from musicark.serve import queries, showcase
 from musicark.serve.api import stream, with_preservation
 from musicark.serve.art import cover_art
 from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep, thread_archive_dep
@@ -34,24 +34,37 @@ def page(request: Request, name: str, **context: Any) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request, archive: ArchiveDep) -> HTMLResponse:
-    counts = dict(zip(("tracks", "albums", "artists", "files"), archive.conn.execute(
+def home(request: Request, archive: ThreadArchiveDep) -> HTMLResponse:
+    counts = dict(zip(("tracks", "albums", "artists"), archive.conn.execute(
         "SELECT (SELECT count(*) FROM tracks), (SELECT count(*) FROM albums), "
-        "(SELECT count(*) FROM artists), (SELECT count(*) FROM files WHERE status = 'ok')"
-    ).fetchone(), strict=True))
-    return page(request, "home.html", counts=counts)
+        "(SELECT count(*) FROM artists)").fetchone(), strict=True))
+    counts["with_audio"] = showcase.tracks_with_audio(archive)
+    art = request.app.state.art.get
+    recent = showcase.with_art(archive, showcase.albums_with_audio(archive, "recent"), art)
+    listened = showcase.with_art(archive, showcase.albums_with_audio(archive, "listened"), art)
+    return page(request, "home.html", counts=counts, recent=recent, listened=listened,
+                release=showcase.latest_release(archive))
+
+
+def _has_audio(archive: Archive) -> bool:
+    return archive.conn.execute(
+        "SELECT 1 FROM files WHERE status = 'ok' LIMIT 1").fetchone() is not None
 
 
 @router.get("/search", response_class=HTMLResponse)
 async def search(request: Request, archive: ArchiveDep,
            q: Annotated[str, Query(max_length=500)] = "",
            after: Annotated[str | None, Query(max_length=40)] = None,
+           preserved: Annotated[bool | None, Query(
+               description="Only tracks with audio (default: on when the archive holds files)")
+           ] = None,
            fragment: bool = False) -> HTMLResponse:
-    rows, cursor = catalog.search_page(archive, q, limit=25, after=after) if q.strip() \
-        else ([], None)
+    only = _has_audio(archive) if preserved is None else preserved
+    rows, cursor = catalog.search_page(archive, q, limit=25, after=after,
+                                       preserved_only=only) if q.strip() else ([], None)
     related = queries.matching_entities(archive, rows, q) if q.strip() and not after else {}
-    context = {"q": q, "rows": with_preservation(archive, rows), "next_cursor": cursor,
-               "related": related}
+    context = {"q": q, "rows": showcase.artist_links(archive, with_preservation(archive, rows)),
+               "next_cursor": cursor, "related": related, "preserved_only": only}
     return page(request, "_results.html" if fragment else "search.html", **context)
 
 
@@ -68,18 +81,27 @@ async def track(request: Request, archive: ArchiveDep,
 
 
 @router.get("/album/{rowid}", response_class=HTMLResponse)
-async def album(request: Request, archive: ArchiveDep,
+def album(request: Request, archive: ThreadArchiveDep,
           rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
     info = catalog.album(archive, rowid)
-    return page(request, "album.html", a=info, rows=with_preservation(archive, info["tracks"]))
+    rows = showcase.artist_links(archive, with_preservation(archive, info["tracks"]))
+    art = next((r["preserved"]["play"] for r in rows if r["preserved"]
+                and r["preserved"]["play"]
+                and request.app.state.art.get(archive, r["preserved"]["play"])), None)
+    return page(request, "album.html", a=info, rows=rows, art=art,
+                playable=sum(1 for r in rows if r["audio_url"]))
 
 
 @router.get("/artist/{rowid}", response_class=HTMLResponse)
-async def artist(request: Request, archive: ArchiveDep,
+def artist(request: Request, archive: ThreadArchiveDep,
            rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
     info = catalog.artist(archive, rowid)
-    return page(request, "artist.html", a=info,
-                rows=with_preservation(archive, info["tracks"]))
+    held = showcase.with_art(archive, showcase.albums_with_audio(
+        archive, "listened", limit=100, artist=rowid), request.app.state.art.get)
+    held_ids = {a["rowid"] for a in held}
+    others = [a for a in info["albums"] if a["rowid"] not in held_ids]
+    return page(request, "artist.html", a=info, held=held, others=others,
+                rows=showcase.artist_links(archive, with_preservation(archive, info["tracks"])))
 
 
 @router.get("/audio/{sha256}")

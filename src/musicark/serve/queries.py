@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from musicark.archive import Archive
+from musicark.derive.tagging import tags_of
 from musicark.errors import DamagedFile, NotInCatalog
 from musicark.ingest.store import Store
 
@@ -74,6 +75,10 @@ def track_files(archive: Archive, track_rowid: int) -> list[dict[str, Any]]:
         item = dict(zip(FILE_KEYS, row, strict=True))
         # What the file's own tags say (title, artists, album...): shown beside the catalog.
         item["tags"] = json.loads(item["tags"]) if item["tags"] else None
+        if item["tags"] is None and item["derivation"] == "tagged" and item["status"] == "ok":
+            # Tagged copies made before `tag` recorded their tags: read them from the copy.
+            found = tags_of(store.path_for(item["sha256"]))
+            item["tags"] = found.common if found else None
         item["media_type"] = media_type(item["container"], item["codec"])
         damage = store_damage(store, item["sha256"], item["size"]) \
             if item["status"] == "ok" else None
@@ -230,9 +235,35 @@ def matching_entities(archive: Archive, tracks: list[dict[str, Any]], text: str
     found = {"artists": [{"rowid": r, "name": n} for r, n in artists
                          if tier(n) < 2][:8]}
     seen: dict[int, dict[str, Any]] = {}
+    for rowid, name, year in exact_albums(archive, text, words):
+        seen[rowid] = {"rowid": rowid, "name": name, "year": year, "exact": True}
     for t in tracks:
         if t.get("album_rowid") and tier(t.get("album")) < 2:
             seen.setdefault(t["album_rowid"], {"rowid": t["album_rowid"], "name": t["album"],
-                                               "year": t.get("year")})
+                                               "year": t.get("year"), "exact": False})
     found["albums"] = list(seen.values())[:8]
     return found
+
+
+def exact_albums(archive: Archive, text: str, words: tuple[str, ...], limit: int = 3
+                 ) -> list[tuple[int, str, str | None]]:
+    """Albums whose whole name is the searched words (case and accents aside), found through
+    the tracks' full-text index (album names have no index of their own), most popular
+    first."""
+    from musicark.catalog.search import SEARCH_KEY_BITS, _folded_words, fts_query
+
+    query = fts_query(text, prefix=False)
+    if query is None:
+        return []
+    mask = (1 << SEARCH_KEY_BITS) - 1
+    found: dict[int, tuple[int, str, str | None]] = {}
+    for album, name, year in archive.conn.execute(
+            f"SELECT al.rowid, al.name, substr(al.release_date, 1, 4) FROM track_fts f "
+            f"JOIN tracks t ON t.rowid = (f.rowid & {mask}) JOIN albums al "
+            f"ON al.rowid = t.album_rowid WHERE track_fts MATCH ? ORDER BY f.rowid LIMIT 50",
+            (f"album : ^ {query}",)):
+        if album not in found and _folded_words(name or "") == words:
+            found[album] = (album, name, year)
+            if len(found) >= limit:
+                break
+    return list(found.values())
