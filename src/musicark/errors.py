@@ -55,3 +55,9 @@ class FixityError(MusicarkError):
     """Stored bytes no longer match the SHA-256 the ledger holds for them."""
 
     exit_code = 11
+
+
+class Interrupted(MusicarkError):
+    """A run stopped by Ctrl-C; the message says what it kept and what the next run does."""
+
+    exit_code = 130

@@ -8,13 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from musicark.archive import Archive
 from musicark.cli.app import (
     ArchiveOpt,
     DaskOpt,
     JsonOpt,
+    Table,
     WorkersOpt,
     app,
     err,
@@ -22,6 +22,7 @@ from musicark.cli.app import (
     out,
     print_json,
 )
+from musicark.errors import BadQuery
 
 
 # -- ingest --------------------------------------------------------------------------------
@@ -29,9 +30,11 @@ from musicark.cli.app import (
 @handle_errors
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
-    link: Annotated[bool, typer.Option("--link/--copy", help="Hardlink into the store where "
-                                       "the filesystem allows (sources must stay unchanged), "
-                                       "else copy.")] = False,
+    link: Annotated[bool, typer.Option("--link/--copy", help="Reflink, else hardlink into "
+                                       "the store where the filesystem allows, else copy. "
+                                       "A hardlink trusts the source to stay unchanged: the "
+                                       "shared file is made read-only (0444), and `verify` "
+                                       "finds a source changed in place anyway.")] = False,
     workers: WorkersOpt = None,
     dask: DaskOpt = None,
     licence: Annotated[str | None, typer.Option(help="Licence of these files.")] = None,
@@ -43,7 +46,10 @@ def ingest(
 ) -> None:
     """Ingest audio files into the store and the ledger; bad files are quarantined, never lost.
 
-    Rerunning continues where a killed run stopped.
+    Every file with a sign of audio (magic bytes, container or extension) is stored, as ok
+    or quarantined with the reason; files with no sign are skipped as not audio and listed
+    by `musicark ledger --skipped`. Devices, FIFOs and sockets are never read (quarantined by
+    path). Rerunning continues where a killed or interrupted run stopped.
 
     Example: musicark ingest ~/rips --licence CC-BY-4.0
     """
@@ -67,6 +73,8 @@ def ingest(
               f"{data['seconds']:.1f} s; {data['duplicates']:,} exact duplicates, "
               f"{data['unchanged']:,} unchanged since the last run, "
               f"{data['skipped_not_audio']:,} not audio")
+    if data["skipped_not_audio"]:
+        out.print("see the paths not stored with: musicark ledger --skipped")
     out.print(f"matched {data['matched_to_catalog']:,} files to catalog tracks; "
               f"{data['near_duplicates']:,} sound like a file already held")
     if data["quarantined"]:
@@ -112,6 +120,8 @@ def match(
 @handle_errors
 def ledger(
     status: Annotated[str | None, typer.Option(help="ok, quarantined or withdrawn.")] = None,
+    skipped: Annotated[bool, typer.Option("--skipped", help="List the paths ingest did not "
+                                          "store (no sign of audio), with the reason.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows (1-10000).")] = 50,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
@@ -120,9 +130,24 @@ def ledger(
 
     Example: musicark ledger --status quarantined
     """
-    from musicark.ingest.ledger import list_files
+    from musicark.ingest.ledger import list_files, list_skipped
 
-    rows = list_files(Archive.locate(archive, readonly=True), status=status, limit=limit)
+    arc = Archive.locate(archive, readonly=True)
+    if skipped:
+        if status is not None:
+            raise BadQuery("--skipped lists paths without a ledger file: drop --status")
+        rows = list_skipped(arc, limit=limit)
+        if as_json:
+            print_json(rows)
+            return
+        table = Table("size", title="skipped: not stored", title_justify="left")
+        table.add_column("path", overflow="fold", ratio=3)
+        table.add_column("reason", overflow="fold", ratio=2)
+        for r in rows:
+            table.add_row(f"{(r['size'] or 0) / 1e6:.1f} MB", r["path"], r["reason"])
+        out.print(table)
+        return
+    rows = list_files(arc, status=status, limit=limit)
     if as_json:
         print_json(rows)
         return
