@@ -237,33 +237,35 @@ def ingest(
         results = fan_out(examine, ((raw, *args) for raw in todo()), workers=workers,
                           dask=dask)
         try:
-            for result in results:
-                report.examined += 1
-                new = ledger.record(result)
-                if result.path_note:
-                    report.path_notes[result.path_note] += 1
-                if result.status == "skipped":
-                    report.skipped += 1
-                elif not new:
-                    report.duplicates += 1
-                elif result.status == "quarantined":
-                    report.quarantined[reason_kind(result.reason)] += 1
-                else:
-                    report.ingested += 1
-                    report.bytes += result.size or 0
-                progress(report.examined, result)
+            try:
+                for result in results:
+                    report.examined += 1
+                    new = ledger.record(result)
+                    if result.path_note:
+                        report.path_notes[result.path_note] += 1
+                    if result.status == "skipped":
+                        report.skipped += 1
+                    elif not new:
+                        report.duplicates += 1
+                    elif result.status == "quarantined":
+                        report.quarantined[reason_kind(result.reason)] += 1
+                    else:
+                        report.ingested += 1
+                        report.bytes += result.size or 0
+                    progress(report.examined, result)
+            finally:
+                ledger.commit()
+            report.near_duplicates = group_new_files(archive)["grouped"]
+            if match:
+                from musicark.ingest.match import match_files
+
+                report.matched = match_files(archive, unchecked_only=True).as_dict()[
+                    "matched_files"]
         except KeyboardInterrupt:
             results.close()  # stops the workers, letting the files in progress finish
-            ledger.commit()
+            if archive.conn.in_transaction:  # grouping or matching: the next run redoes it
+                archive.conn.execute("ROLLBACK")
             raise _interrupted(archive, store, report, started, paths) from None
-        finally:
-            ledger.commit()
-        report.near_duplicates = group_new_files(archive)["grouped"]
-        if match:
-            from musicark.ingest.match import match_files
-
-            report.matched = match_files(archive, unchecked_only=True).as_dict()[
-                "matched_files"]
     report.seconds = time.monotonic() - started
     archive.record_event("ingest.run", ", ".join(map(str, paths)), "ok", report.as_dict())
     return report
