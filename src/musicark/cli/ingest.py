@@ -126,7 +126,8 @@ def ledger(
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List files in the ledger, with their status, reason and facts.
+    """List files in the ledger, with their status, reason and facts; with --skipped, the
+    paths ingest did not store because nothing in them looked like audio.
 
     Example: musicark ledger --status quarantined
     """

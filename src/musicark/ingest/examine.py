@@ -144,7 +144,8 @@ def _inspect(path: Path, fingerprint: bool, result: FileResult, problems: list[s
             result.fingerprint = facts.fingerprint.astype("<u4").tobytes()
     except NotAudio as exc:
         if sign is None:
-            result.status, result.reason = "skipped", f"not audio: no audio sign; {exc}"
+            result.status = "skipped"
+            result.reason = f"not audio: no sign of audio in its bytes or name; {exc}"
             return
         problems.append(f"no decodable audio ({sign}): {exc}")
     except BadAudio as exc:
