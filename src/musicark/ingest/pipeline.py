@@ -180,7 +180,7 @@ def _interrupted(archive: Archive, store: Store, report: IngestReport, started: 
     ingest examines their paths again and adopts them, as content it already holds)."""
     report.seconds = time.monotonic() - started
     unrecorded = store.unrecorded(archive.conn)
-    archive.record_event("ingest.run", ", ".join(map(str, paths)), "interrupted",
+    archive.record_event("ingest.run", ", ".join(map(os.path.abspath, paths)), "interrupted",
                          {**report.as_dict(), "store_objects_without_ledger_row": unrecorded})
     archive.conn.commit()
     kept = (f"{unrecorded:,} store objects without a ledger row will be adopted by the next "
@@ -267,5 +267,6 @@ def ingest(
                 archive.conn.execute("ROLLBACK")
             raise _interrupted(archive, store, report, started, paths) from None
     report.seconds = time.monotonic() - started
-    archive.record_event("ingest.run", ", ".join(map(str, paths)), "ok", report.as_dict())
+    archive.record_event("ingest.run", ", ".join(map(os.path.abspath, paths)), "ok",
+                         report.as_dict())
     return report
