@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from musicark.archive import Archive
-from musicark.cli.app import Table, safe_text
+from musicark.cli.app import Table, safe_line, safe_text
 from musicark.ingest.pipeline import ingest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,3 +53,10 @@ def test_every_cli_table_is_the_escaping_one() -> None:
     assert "\x1b" not in text and text.count("[bold]x[red]") == 2
     assert safe_text("line one\nline two").plain == "line one\nline two"
     assert safe_text(7) == 7
+
+
+def test_error_lines_escape_data() -> None:
+    console = Console(record=True, width=200, color_system=None)
+    console.print(f"[red]error:[/red] no such file: {safe_line(HOSTILE)}")
+    text = console.export_text()
+    assert "\x1b" not in text and "[bold]x[red]" in text and "\\x1b[31mred" in text

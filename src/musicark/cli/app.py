@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -62,10 +63,10 @@ def handle_errors(func):
         try:
             return func(*args, **kwargs)
         except Interrupted as exc:
-            err.print(f"[yellow]interrupted[/yellow]: {exc}", highlight=False)
+            err.print(f"[yellow]interrupted[/yellow]: {safe_line(exc)}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except MusicarkError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {safe_line(exc)}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             # Writes are atomic and long runs resumable, but which results a verb kept is
@@ -78,7 +79,7 @@ def handle_errors(func):
         except Exception as exc:  # a bug: one line for users, the traceback on request
             if os.environ.get("MUSICARK_DEBUG"):
                 raise
-            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
+            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {safe_line(exc)} "
                       "(run again with MUSICARK_DEBUG=1 for the traceback, and please report "
                       "it)", highlight=False)
             raise typer.Exit(1) from None
@@ -115,6 +116,12 @@ def safe_text(value: Any) -> Any:
 def _escape(match: re.Match) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_line(value: Any) -> str:
+    """Data (a path in an error, a file name in a progress line) made safe to embed in a
+    Rich markup string: control characters escaped as `safe_text` does, markup escaped."""
+    return escape(CONTROL.sub(_escape, str(value)))
 
 
 class Table(RichTable):

@@ -21,6 +21,7 @@ from musicark.cli.app import (
     handle_errors,
     out,
     print_json,
+    safe_line,
 )
 from musicark.errors import BadQuery
 
@@ -63,7 +64,8 @@ def ingest(
         report = run_ingest(
             arc, paths, link=link, workers=workers, dask=dask, licence=licence,
             provenance=provenance, fingerprint=not no_fingerprint,
-            progress=lambda n, r: bar.update(task, completed=n, description=r.path[-60:]),
+            progress=lambda n, r: bar.update(task, completed=n,
+                                             description=safe_line(r.path[-60:])),
         )
     data = report.as_dict()
     if as_json:
