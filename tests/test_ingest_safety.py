@@ -88,6 +88,21 @@ def test_devices_fifos_and_sockets_are_not_read(tmp_path: Path, testdata: Path) 
         assert opened.conn.execute("SELECT count(*) FROM files").fetchone()[0] == before
 
 
+def test_a_path_quarantined_without_content_is_cleared_when_it_holds_audio(
+        archive: Archive, tmp_path: Path, testdata: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    os.mkfifo(src / "later.mp3")
+    assert ingest(archive, [src], workers=1).quarantined == {"not a regular file": 1}
+    assert ingest(archive, [src], workers=1).quarantined == {"not a regular file": 1}
+    assert archive.conn.execute("SELECT count(*) FROM files").fetchone()[0] == 1  # one row
+    os.remove(src / "later.mp3")
+    shutil.copy(testdata / "audio" / SONG, src / "later.mp3")
+    assert ingest(archive, [src], workers=1).ingested == 1
+    assert archive.conn.execute("SELECT status, sha256 IS NULL FROM files").fetchall() == [
+        ("ok", 0)]
+
+
 def test_a_path_swapped_for_a_fifo_after_the_scan_is_not_read(tmp_path: Path) -> None:
     """The check is on the opened file: a FIFO swapped in after a stat never blocks."""
     fifo = tmp_path / "swapped.ogg"

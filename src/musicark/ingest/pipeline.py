@@ -154,6 +154,8 @@ class Ledger:
                 (now, "file.ingest", r.sha256 or r.path, r.status if new else "duplicate",
                  json.dumps({"path": r.path, "reason": r.reason}, ensure_ascii=False)),
             )
+        before = self.conn.execute("SELECT file_rowid FROM file_paths WHERE path = ?",
+                                   (r.path,)).fetchone()
         self.conn.execute(
             "INSERT INTO file_paths(path, file_rowid, size, mtime_ns, seen_at, note, reason) "
             "VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET file_rowid = "
@@ -162,6 +164,13 @@ class Ledger:
             (r.path, file_rowid, r.size, r.mtime_ns, now, r.path_note,
              r.reason if r.status == "skipped" else None),
         )
+        if before is not None and before[0] is not None and before[0] != file_rowid:
+            # A path quarantined without content (it was a FIFO, or changed while read) that
+            # now holds something else: its contentless row would be a quarantine of nothing.
+            self.conn.execute(
+                "DELETE FROM files WHERE rowid = ? AND sha256 IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM file_paths WHERE file_rowid = ?) AND NOT EXISTS "
+                "(SELECT 1 FROM track_files WHERE file_rowid = ?)", (before[0],) * 3)
         self.pending += 1
         if self.pending >= COMMIT_EVERY:
             self.commit()
