@@ -289,6 +289,7 @@ def test_ctrl_c_says_what_it_kept(tmp_path: Path, testdata: Path) -> None:
         time.sleep(0.1)  # interrupt it in the middle: a few files stored, most not
         if len(list((arc / "store").glob("sha256/*/*/*"))) >= 3:
             break
+    assert proc.poll() is None, "the ingest finished before it could be interrupted"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
