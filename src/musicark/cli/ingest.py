@@ -34,8 +34,9 @@ def ingest(
     link: Annotated[bool, typer.Option("--link/--copy", help="Reflink, else hardlink into "
                                        "the store where the filesystem allows, else copy. "
                                        "A hardlink trusts the source to stay unchanged: the "
-                                       "shared file is made read-only (0444), and `verify` "
-                                       "finds a source changed in place anyway.")] = False,
+                                       "shared file is made read-only (0444), and the "
+                                       "store's fixity audit finds a source changed in "
+                                       "place anyway.")] = False,
     workers: WorkersOpt = None,
     dask: DaskOpt = None,
     licence: Annotated[str | None, typer.Option(help="Licence of these files.")] = None,
