@@ -133,7 +133,8 @@ class Store:
                 # A hardlinked source we may not chmod: copy it instead, so the store never
                 # shares a writable inode with it.
                 tmp.unlink()
-                self._copy(fd, tmp, scanned.st_size)
+                if self._copy(fd, tmp, scanned.st_size)[0] != sha:
+                    raise SourceChanged("modified")
                 os.chmod(tmp, 0o444)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
