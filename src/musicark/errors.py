@@ -95,3 +95,9 @@ class DamagedFile(FixityError):
         # The path stays out of the message: web clients see it, and it tells them the
         # server's directories. The fixity event and the server log name it.
         super().__init__(f"file {sha256} is damaged: {found}")
+
+
+class Interrupted(MusicarkError):
+    """A run stopped by Ctrl-C; the message says what it kept and what the next run does."""
+
+    exit_code = 130

@@ -4,6 +4,7 @@ completion order to the one writer. Memory stays flat: only a bounded window is 
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from typing import Any
@@ -25,7 +26,8 @@ def _run_pool(func: Callable[..., Any], calls: Iterable[tuple], workers: int) ->
         for args in calls:
             yield func(*args)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    try:
         window: set[Future] = set()
         for args in calls:
             window.add(pool.submit(func, *args))
@@ -35,6 +37,17 @@ def _run_pool(func: Callable[..., Any], calls: Iterable[tuple], workers: int) ->
                     yield fut.result()
         for fut in window:
             yield fut.result()
+    except BaseException:
+        # Ctrl-C, or the consumer stopped: queued calls are dropped, the ones running finish,
+        # so no worker dies halfway through a write.
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the main process, which stops the run in an orderly way."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _run_dask(func: Callable[..., Any], calls: Iterable[tuple], dask: str | object

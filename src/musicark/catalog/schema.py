@@ -312,5 +312,11 @@ CREATE TABLE match_decisions (
 );
 """
 
+MIGRATION_8 = """
+-- Why a path holds no stored file (a file with no sign of audio: 'not audio: ...'), so
+-- `musicark ledger --skipped` can list every path ingest did not keep, with its reason.
+ALTER TABLE file_paths ADD COLUMN reason TEXT;
+"""
+
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
-                         MIGRATION_6, MIGRATION_7]
+                         MIGRATION_6, MIGRATION_7, MIGRATION_8]

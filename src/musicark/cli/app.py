@@ -9,16 +9,19 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Table as RichTable
+from rich.text import Text
 
 from musicark.archive import ENV_VAR
-from musicark.errors import MusicarkError, user_error
+from musicark.errors import Interrupted, MusicarkError, user_error
 
 app = typer.Typer(
     help="Build music preservation archives: catalog, plan, ingest, derive, release, verify.",
@@ -79,11 +82,17 @@ def handle_errors(func):
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except Interrupted as exc:
+            err.print(f"[yellow]interrupted[/yellow]: {safe_line(exc)}", highlight=False)
+            raise typer.Exit(exc.exit_code) from None
         except MusicarkError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {safe_line(exc)}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/yellow]: nothing partial was kept")
+            # Writes are atomic and long runs resumable, but which results a verb kept is
+            # its own to say (it raises Interrupted with the count); claim no more here.
+            err.print("[yellow]interrupted[/yellow]: finished steps are kept; no half-written "
+                      "file is; run the command again to continue")
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort):
             raise
@@ -94,7 +103,7 @@ def handle_errors(func):
                 raise typer.Exit(known.exit_code) from None
             if os.environ.get("MUSICARK_DEBUG"):
                 raise
-            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} "
+            err.print(f"[red]internal error:[/red] {type(exc).__name__}: {safe_line(exc)} "
                       "(run again with MUSICARK_DEBUG=1 for the traceback, and please report "
                       "it)", highlight=False)
             raise typer.Exit(1) from None
@@ -104,6 +113,43 @@ def handle_errors(func):
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+# C0 (but newline: a multi-line cell is harmless), DEL, C1, and the bidirectional overrides
+# that make a name display as another.
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(value: Any) -> Any:
+    """Data as a terminal cell: control characters (ANSI escapes, bells, carriage returns
+    that would rewrite the screen) shown as \\xNN or \\uNNNN, and no Rich markup read from
+    it. Anything not a string (a Text or other renderable the CLI built on purpose) passes
+    unchanged."""
+    if not isinstance(value, str):
+        return value
+    return Text(CONTROL.sub(_escape, value))
+
+
+def _escape(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe_line(value: Any) -> str:
+    """Data (a path in an error, a file name in a progress line) made safe to embed in a
+    Rich markup string: control characters escaped as `safe_text` does, markup escaped."""
+    return escape(CONTROL.sub(_escape, str(value)))
+
+
+class Table(RichTable):
+    """A Rich table whose string cells and title are data: every CLI table is one of these,
+    so a file or track name can never drive the terminal."""
+
+    def __init__(self, *headers: Any, title: Any = None, **kwargs: Any) -> None:
+        super().__init__(*headers, title=safe_text(title) if title else title, **kwargs)
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*(safe_text(c) for c in cells), **kwargs)
 
 
 def track_table(rows: list[dict], title: str | None = None) -> Table:

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from musicark import __version__
 from musicark.archive import ENV_VAR, Archive
 from musicark.cli.app import (
     ArchiveOpt,
     JsonOpt,
+    Table,
     app,
     catalog_app,
     err,
@@ -279,7 +280,8 @@ def lookup(
         names = [f"track:{r['rowid']} {r['name']}" for r in hits["tracks"]]
         names += [f"album:{r['rowid']} {r['name']}" for r in hits["albums"]]
         names += [f"artist:{r['rowid']} {r['name']}" for r in hits["artists"]]
-        table.add_row(ident, s.identifier_kind(ident), "\n".join(names) or "[dim]none")
+        table.add_row(ident, s.identifier_kind(ident),
+                      "\n".join(names) or Text("none", style="dim"))
     out.print(table)
 
 

@@ -6,21 +6,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from musicark.archive import Archive
 from musicark.cli.app import (
     ArchiveOpt,
     DaskOpt,
     JsonOpt,
+    Table,
     WorkersOpt,
     app,
-    err,
     handle_errors,
     out,
     print_json,
 )
+from musicark.cli.progress import phase, progress_bar, reporter
+from musicark.errors import BadQuery
 
 
 # -- ingest --------------------------------------------------------------------------------
@@ -28,9 +28,12 @@ from musicark.cli.app import (
 @handle_errors
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
-    link: Annotated[bool, typer.Option("--link/--copy", help="Hardlink into the store where "
-                                       "the filesystem allows (sources must stay unchanged), "
-                                       "else copy.")] = False,
+    link: Annotated[bool, typer.Option("--link/--copy", help="Reflink, else hardlink into "
+                                       "the store where the filesystem allows, else copy. "
+                                       "A hardlink trusts the source to stay unchanged: the "
+                                       "shared file is made read-only (0444), and the "
+                                       "store's fixity audit finds a source changed in "
+                                       "place anyway.")] = False,
     workers: WorkersOpt = None,
     dask: DaskOpt = None,
     licence: Annotated[str | None, typer.Option(help="Licence of these files.")] = None,
@@ -42,21 +45,28 @@ def ingest(
 ) -> None:
     """Ingest audio files into the store and the ledger; bad files are quarantined, never lost.
 
-    Rerunning continues where a killed run stopped.
+    Every file with a sign of audio (magic bytes, container or extension) is stored, as ok
+    or quarantined with the reason; files with no sign are skipped as not audio and listed
+    by `musicark ledger --skipped`. Devices, FIFOs and sockets are never read (quarantined by
+    path). Rerunning continues where a killed or interrupted run stopped.
 
     Example: musicark ingest ~/rips --licence CC-BY-4.0
     """
     from musicark.ingest.pipeline import ingest as run_ingest
 
     arc = Archive.locate(archive)
-    with Progress(TextColumn("[bold]ingesting"), BarColumn(), TextColumn("{task.completed:,} "
-                  "files"), TextColumn("[dim]{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("", total=None)
+    with progress_bar(unit="files") as bar:
+        task = bar.add_task("scanning", total=None, rate="")
+        advance = reporter(bar, task)
+
+        def step(n: int, result) -> None:
+            advance(n, bar.tasks[0].total)
+
         report = run_ingest(
             arc, paths, link=link, workers=workers, dask=dask, licence=licence,
-            provenance=provenance, fingerprint=not no_fingerprint,
-            progress=lambda n, r: bar.update(task, completed=n, description=r.path[-60:]),
+            provenance=provenance, fingerprint=not no_fingerprint, progress=step,
+            counted=lambda total: bar.update(task, total=total, description="ingesting"),
+            phase=lambda name: phase(bar, task, name),
         )
     data = report.as_dict()
     if as_json:
@@ -66,6 +76,8 @@ def ingest(
               f"{data['seconds']:.1f} s; {data['duplicates']:,} exact duplicates, "
               f"{data['unchanged']:,} unchanged since the last run, "
               f"{data['skipped_not_audio']:,} not audio")
+    if data["skipped_not_audio"]:
+        out.print("see the paths not stored with: musicark ledger --skipped")
     out.print(f"matched {data['matched_to_catalog']:,} files to catalog tracks; "
               f"{data['near_duplicates']:,} sound like a file already held")
     if data["quarantined"]:
@@ -80,17 +92,35 @@ def ingest(
 @handle_errors
 def ledger(
     status: Annotated[str | None, typer.Option(help="ok, quarantined or withdrawn.")] = None,
+    skipped: Annotated[bool, typer.Option("--skipped", help="List the paths ingest did not "
+                                          "store (no sign of audio), with the reason.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows (1-10000).")] = 50,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List files in the ledger, with their status, reason and facts.
+    """List files in the ledger, with their status, reason and facts; with --skipped, the
+    paths ingest did not store because nothing in them looked like audio.
 
     Example: musicark ledger --status quarantined
     """
-    from musicark.ingest.ledger import list_files
+    from musicark.ingest.ledger import list_files, list_skipped
 
-    rows = list_files(Archive.locate(archive, readonly=True), status=status, limit=limit)
+    arc = Archive.locate(archive, readonly=True)
+    if skipped:
+        if status is not None:
+            raise BadQuery("--skipped lists paths without a ledger file: drop --status")
+        rows = list_skipped(arc, limit=limit)
+        if as_json:
+            print_json(rows)
+            return
+        table = Table("size", title="skipped: not stored", title_justify="left")
+        table.add_column("path", overflow="fold", ratio=3)
+        table.add_column("reason", overflow="fold", ratio=2)
+        for r in rows:
+            table.add_row(f"{(r['size'] or 0) / 1e6:.1f} MB", r["path"], r["reason"])
+        out.print(table)
+        return
+    rows = list_files(arc, status=status, limit=limit)
     if as_json:
         print_json(rows)
         return

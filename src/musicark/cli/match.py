@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from musicark.archive import Archive
-from musicark.cli.app import ArchiveOpt, JsonOpt, app, handle_errors, out, print_json
+from musicark.cli.app import ArchiveOpt, JsonOpt, Table, app, handle_errors, out, print_json
 
 match_app = typer.Typer(
     help="Match ledger files to catalog tracks (ISRC, MBID, fuzzy tags, fingerprint); "

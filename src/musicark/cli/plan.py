@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from musicark.archive import Archive
-from musicark.cli.app import ArchiveOpt, JsonOpt, app, handle_errors, out, print_json
+from musicark.cli.app import ArchiveOpt, JsonOpt, Table, app, handle_errors, out, print_json
 
 plan_app = typer.Typer(help="Listens coverage and budgeted selection per quality tier.",
                        no_args_is_help=True)

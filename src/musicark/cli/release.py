@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from musicark.archive import Archive
 from musicark.cli.app import (
     ArchiveOpt,
     JsonOpt,
+    Table,
     app,
     err,
     handle_errors,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
+
+from musicark.cli.app import Table
 
 
 def _pct(x: float | None) -> str:

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from musicark.ingest import tags as tagging
 from musicark.ingest.probe import BadAudio, NotAudio, probe
-from musicark.ingest.store import Store
+from musicark.ingest.sniff import read_sign
+from musicark.ingest.store import (
+    NotRegularFile,
+    SourceChanged,
+    Store,
+    file_kind,
+    open_regular,
+    same_file,
+)
 
 
 @dataclass
@@ -42,7 +51,12 @@ def path_text(raw: bytes) -> tuple[str, bool]:
 
 def examine(raw_path: bytes, store_root: str, link: bool = False,
             fingerprint: bool = True) -> FileResult:
-    """Probe, decode-check, fingerprint, tag-read and store one file; never raises."""
+    """Probe, decode-check, fingerprint, tag-read and store one file; never raises.
+
+    Only regular files are read: a device, FIFO or socket is quarantined by its path. A file
+    with any sign of audio (magic, container, extension) is stored even when FFmpeg cannot
+    open it; only a file with no sign at all is skipped as not audio. A file that changes
+    while it is read is reported as such, whatever its bytes looked like meanwhile."""
     text, utf8 = path_text(raw_path)
     try:
         st = os.stat(raw_path)
@@ -51,15 +65,34 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
             f"cannot stat: {exc.strerror or exc}"
         return FileResult(text, "quarantined", reason)
     result = FileResult(text, "ok", size=st.st_size, mtime_ns=st.st_mtime_ns)
+    if not stat.S_ISREG(st.st_mode):
+        result.status, result.reason = "quarantined", \
+            f"not a regular file ({file_kind(st.st_mode)}); not read"
+        result.size = None
+        return result
     path = Path(os.fsdecode(raw_path))
-    if not os.access(raw_path, os.R_OK):
+    try:
+        fd, opened = open_regular(raw_path)
+    except NotRegularFile as exc:  # swapped for a special file since the stat
+        result.status, result.reason, result.size = "quarantined", f"{exc}; not read", None
+        return result
+    except PermissionError:
         result.status, result.reason = "quarantined", "permission denied"
         return result
+    except OSError as exc:
+        result.status, result.reason = "quarantined", f"cannot open: {exc.strerror or exc}"
+        return result
+    try:
+        sign = read_sign(fd, raw_path, opened.st_size)
+    finally:
+        os.close(fd)
     problems: list[str] = []
     if st.st_size == 0:
         problems.append("empty file")
     else:
-        _inspect(path, fingerprint, result, problems)
+        _inspect(path, fingerprint, result, problems, sign)
+    if (why := _changed(raw_path, st)) is not None:
+        return _changed_result(result, why)
     if result.status == "skipped":
         return result
     if not utf8:
@@ -67,7 +100,13 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
         # must not be quarantined because of it.
         result.path_note = "file name is not valid UTF-8 (recorded with \\x escapes)"
     try:
-        result.sha256, result.size = Store(Path(store_root)).put(path, link=link)
+        result.sha256, result.size = Store(Path(store_root)).put(path, link=link, scanned=st)
+    except SourceChanged as exc:
+        return _changed_result(result, exc.why)
+    except NotRegularFile as exc:
+        result.status, result.reason, result.size = "quarantined", f"{exc}; not read", None
+        result.sha256 = None
+        return result
     except OSError as exc:
         result.status, result.reason = "quarantined", f"cannot store: {exc.strerror or exc}"
         return result
@@ -76,7 +115,25 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
     return result
 
 
-def _inspect(path: Path, fingerprint: bool, result: FileResult, problems: list[str]) -> None:
+def _changed(raw_path: bytes, before: os.stat_result) -> str | None:
+    try:
+        return same_file(before, os.stat(raw_path))
+    except OSError as exc:
+        return f"gone: {exc.strerror or exc}"
+
+
+def _changed_result(result: FileResult, why: str) -> FileResult:
+    """Quarantined by path, nothing stored: the bytes read are no consistent version of the
+    file. Its scan-time size and mtime are kept, so the next run examines it again."""
+    result.status, result.reason = "quarantined", \
+        f"changed while reading ({why}); ingest it again once it is stable"
+    result.sha256, result.facts, result.fingerprint = None, {}, None
+    result.tags = result.common = None
+    return result
+
+
+def _inspect(path: Path, fingerprint: bool, result: FileResult, problems: list[str],
+             sign: str | None) -> None:
     """Stream facts, decode check, fingerprint and tags, into `result` and `problems`."""
     try:
         facts = probe(path, fingerprint=fingerprint)
@@ -86,8 +143,11 @@ def _inspect(path: Path, fingerprint: bool, result: FileResult, problems: list[s
         if facts.fingerprint is not None and len(facts.fingerprint):
             result.fingerprint = facts.fingerprint.astype("<u4").tobytes()
     except NotAudio as exc:
-        result.status, result.reason = "skipped", str(exc)
-        return
+        if sign is None:
+            result.status = "skipped"
+            result.reason = f"not audio: no sign of audio in its bytes or name; {exc}"
+            return
+        problems.append(f"no decodable audio ({sign}): {exc}")
     except BadAudio as exc:
         problems.append(f"undecodable audio: {exc}")
     except OSError as exc:

@@ -29,3 +29,16 @@ def list_files(archive: Archive, *, status: str | None = None, limit: int = 50
     for row in rows:
         row["common"] = json.loads(row["common"]) if row["common"] else None
     return rows
+
+
+def list_skipped(archive: Archive, *, limit: int = 50) -> list[dict[str, Any]]:
+    """Paths ingest saw and did not store (no sign of audio), with the reason."""
+    if not 1 <= limit <= 10_000:
+        raise BadQuery("limit must be between 1 and 10000")
+    cur = archive.conn.execute(
+        "SELECT path, size, reason, seen_at FROM file_paths WHERE file_rowid IS NULL "
+        "ORDER BY path LIMIT ?", (limit,))
+    rows = [dict(zip(("path", "size", "reason", "seen_at"), r, strict=True)) for r in cur]
+    for row in rows:
+        row["reason"] = row["reason"] or "not audio (recorded before reasons were kept)"
+    return rows

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from musicark.archive import Archive, utc_now
-from musicark.errors import BadQuery, MusicarkError
+from musicark.errors import BadQuery, Interrupted, MusicarkError
 from musicark.ingest.dedup import group_new_files
 from musicark.ingest.examine import FileResult, examine, path_text
 from musicark.ingest.store import Store
@@ -72,10 +72,16 @@ def reason_kind(reason: str) -> str:
 
 
 def walk(paths: Iterable[Path]) -> Iterator[bytes]:
-    """Every file under the given paths, as bytes (any name survives), in a stable order.
-    Symlinked directories are not followed; symlinked files are."""
+    """Every file under the given paths, as absolute normalized bytes paths (any name
+    survives), in a stable order: `rips`, `./rips/` and `/home/me/rips` give the same paths,
+    so a rerun from another directory finds them unchanged. Symlinks are kept in the path
+    (not resolved); symlinked directories are not followed, symlinked files are."""
+    seen: set[bytes] = set()
     for top in paths:
-        raw = os.fsencode(top)
+        raw = os.path.abspath(os.fsencode(top))
+        if raw in seen:
+            continue
+        seen.add(raw)
         if not os.path.isdir(raw):
             yield raw
             continue
@@ -108,7 +114,8 @@ class Ledger:
         return (st.st_size, st.st_mtime_ns) == tuple(row)
 
     def record(self, r: FileResult) -> bool:
-        """Write one result; returns True when its content was new to the ledger."""
+        """Write one result; returns True when its content was new to the ledger (a result
+        without content, quarantined by its path, always counts as new)."""
         if not self.conn.in_transaction:
             self.conn.execute("BEGIN IMMEDIATE")
         now = utc_now()
@@ -120,6 +127,16 @@ class Ledger:
                                         (r.sha256,)).fetchone()
                 if row is not None:
                     file_rowid, new = row[0], False
+            else:
+                # Quarantined by path (a FIFO, a loop, a file that changed while read): one
+                # row per path, updated by each run that sees it again.
+                row = self.conn.execute(
+                    "SELECT f.rowid FROM file_paths p JOIN files f ON f.rowid = p.file_rowid "
+                    "WHERE p.path = ? AND f.sha256 IS NULL", (r.path,)).fetchone()
+                if row is not None:
+                    file_rowid = row[0]
+                    self.conn.execute("UPDATE files SET status = ?, reason = ?, size = ? "
+                                      "WHERE rowid = ?", (r.status, r.reason, r.size, file_rowid))
             if file_rowid is None:
                 licence = self.licence or (r.common or {}).get("licence")
                 f = r.facts
@@ -137,13 +154,23 @@ class Ledger:
                 (now, "file.ingest", r.sha256 or r.path, r.status if new else "duplicate",
                  json.dumps({"path": r.path, "reason": r.reason}, ensure_ascii=False)),
             )
+        before = self.conn.execute("SELECT file_rowid FROM file_paths WHERE path = ?",
+                                   (r.path,)).fetchone()
         self.conn.execute(
-            "INSERT INTO file_paths(path, file_rowid, size, mtime_ns, seen_at, note) "
-            "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET file_rowid = "
+            "INSERT INTO file_paths(path, file_rowid, size, mtime_ns, seen_at, note, reason) "
+            "VALUES (?,?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET file_rowid = "
             "excluded.file_rowid, size = excluded.size, mtime_ns = excluded.mtime_ns, "
-            "seen_at = excluded.seen_at, note = excluded.note",
-            (r.path, file_rowid, r.size, r.mtime_ns, now, r.path_note),
+            "seen_at = excluded.seen_at, note = excluded.note, reason = excluded.reason",
+            (r.path, file_rowid, r.size, r.mtime_ns, now, r.path_note,
+             r.reason if r.status == "skipped" else None),
         )
+        if before is not None and before[0] is not None and before[0] != file_rowid:
+            # A path quarantined without content (it was a FIFO, or changed while read) that
+            # now holds something else: its contentless row would be a quarantine of nothing.
+            self.conn.execute(
+                "DELETE FROM files WHERE rowid = ? AND sha256 IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM file_paths WHERE file_rowid = ?) AND NOT EXISTS "
+                "(SELECT 1 FROM track_files WHERE file_rowid = ?)", (before[0],) * 3)
         self.pending += 1
         if self.pending >= COMMIT_EVERY:
             self.commit()
@@ -153,6 +180,22 @@ class Ledger:
         if self.conn.in_transaction:
             self.conn.execute("COMMIT")
         self.pending = 0
+
+
+def _interrupted(archive: Archive, store: Store, report: IngestReport, started: float,
+                 paths: list[Path]) -> Interrupted:
+    """What an interrupted run kept, said truthfully: its recorded files, and the store
+    objects that workers finished but the ledger had not recorded yet (a rerun of the same
+    ingest examines their paths again and adopts them, as content it already holds)."""
+    report.seconds = time.monotonic() - started
+    unrecorded = store.unrecorded(archive.conn)
+    archive.record_event("ingest.run", ", ".join(map(os.path.abspath, paths)), "interrupted",
+                         {**report.as_dict(), "store_objects_without_ledger_row": unrecorded})
+    archive.conn.commit()
+    kept = (f"{unrecorded:,} store objects without a ledger row will be adopted by the next "
+            "run" if unrecorded else "every store object has its ledger row")
+    return Interrupted(f"{report.examined:,} files recorded; {kept}; run the same ingest "
+                       "again to continue")
 
 
 def _json(value) -> str | None:
@@ -171,11 +214,15 @@ def ingest(
     fingerprint: bool = True,
     match: bool = True,
     progress: Callable[[int, FileResult], None] = lambda n, r: None,
+    counted: Callable[[int], None] = lambda total: None,
+    phase: Callable[[str], None] = lambda name: None,
 ) -> IngestReport:
     """Ingest every file under `paths`. The source files are never modified or moved.
 
     `workers` sets the local process pool size (default: all cores); `dask` is a scheduler
     address or a `distributed.Client` to fan out on instead. Results are identical either way.
+    `counted(total)` is told how many files the paths hold (a quick walk first, so progress
+    has a total); `progress(n, result)` then counts files looked at, unchanged ones included.
     """
     missing = [p for p in paths if not os.path.lexists(p)]
     if missing:
@@ -191,6 +238,7 @@ def ingest(
             raise IngestBusy("another ingest is running on this archive") from exc
         report.orphans_removed = held.enter_context(store.writing(clean=True))
         ledger = Ledger(archive, licence, provenance)
+        counted(sum(1 for _ in walk(paths)))
 
         def todo() -> Iterator[bytes]:
             for raw in walk(paths):
@@ -203,29 +251,38 @@ def ingest(
         results = fan_out(examine, ((raw, *args) for raw in todo()), workers=workers,
                           dask=dask)
         try:
-            for result in results:
-                report.examined += 1
-                new = ledger.record(result)
-                if result.path_note:
-                    report.path_notes[result.path_note] += 1
-                if result.status == "skipped":
-                    report.skipped += 1
-                elif not new:
-                    report.duplicates += 1
-                elif result.status == "quarantined":
-                    report.quarantined[reason_kind(result.reason)] += 1
-                else:
-                    report.ingested += 1
-                    report.bytes += result.size or 0
-                progress(report.examined, result)
-        finally:
-            ledger.commit()
-        report.near_duplicates = group_new_files(archive)["grouped"]
-        if match:
-            from musicark.ingest.match import match_files
+            try:
+                for result in results:
+                    report.examined += 1
+                    new = ledger.record(result)
+                    if result.path_note:
+                        report.path_notes[result.path_note] += 1
+                    if result.status == "skipped":
+                        report.skipped += 1
+                    elif not new:
+                        report.duplicates += 1
+                    elif result.status == "quarantined":
+                        report.quarantined[reason_kind(result.reason)] += 1
+                    else:
+                        report.ingested += 1
+                        report.bytes += result.size or 0
+                    progress(report.examined + report.unchanged, result)
+            finally:
+                ledger.commit()
+            phase("grouping near-duplicates")
+            report.near_duplicates = group_new_files(archive)["grouped"]
+            if match:
+                phase("matching to the catalog")
+                from musicark.ingest.match import match_files
 
-            report.matched = match_files(archive, unchecked_only=True).as_dict()[
-                "matched_files"]
+                report.matched = match_files(archive, unchecked_only=True).as_dict()[
+                    "matched_files"]
+        except KeyboardInterrupt:
+            results.close()  # stops the workers, letting the files in progress finish
+            if archive.conn.in_transaction:  # grouping or matching: the next run redoes it
+                archive.conn.execute("ROLLBACK")
+            raise _interrupted(archive, store, report, started, paths) from None
     report.seconds = time.monotonic() - started
-    archive.record_event("ingest.run", ", ".join(map(str, paths)), "ok", report.as_dict())
+    archive.record_event("ingest.run", ", ".join(map(os.path.abspath, paths)), "ok",
+                         report.as_dict())
     return report

@@ -54,7 +54,7 @@ def probe(path: Path, *, fingerprint: bool = True) -> AudioFacts:
     try:
         container = av.open(str(path), metadata_errors="ignore")
     except av.error.InvalidDataError as exc:
-        raise NotAudio(f"not a recognised audio container: {exc}") from exc
+        raise NotAudio(f"not a recognised audio container ({_why(exc)})") from exc
     except av.error.FFmpegError as exc:
         raise BadAudio(f"cannot open: {_why(exc)}") from exc
     with container:

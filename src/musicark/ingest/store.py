@@ -10,18 +10,64 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from musicark.errors import FixityError
+from musicark.errors import FixityError, MusicarkError
 
 CHUNK = 1 << 20
 
 
 class ChecksumMismatch(FixityError):
     """Bytes that landed in (or were rebuilt from) the store are not the bytes expected."""
+
+
+class NotRegularFile(MusicarkError):
+    """A device, FIFO or socket: reading it could block forever or never end."""
+
+
+class SourceChanged(MusicarkError):
+    """The source changed (grew, shrank, was rewritten or replaced) while it was read."""
+
+    def __init__(self, why: str) -> None:
+        self.why = why
+        super().__init__(f"changed while reading ({why})")
+
+
+def file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
+                       (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
+                       (stat.S_ISDIR, "directory"), (stat.S_ISREG, "regular file")):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def open_regular(path: Path | str | bytes) -> tuple[int, os.stat_result]:
+    """Open a file for reading only if it is a regular file; returns (fd, fstat).
+
+    O_NONBLOCK keeps a FIFO from waiting for a writer, and the check is on the opened file
+    (fstat), so a path swapped for a device after a stat is still caught."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise NotRegularFile(f"not a regular file ({file_kind(st.st_mode)})")
+    return fd, st
+
+
+def same_file(a: os.stat_result, b: os.stat_result) -> str | None:
+    """What differs between two stats of what should be one unchanged file, or None."""
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):
+        return "replaced by another file"
+    if a.st_size != b.st_size:
+        return f"size {a.st_size:,} became {b.st_size:,} bytes"
+    if a.st_mtime_ns != b.st_mtime_ns:
+        return "modified"
+    return None
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -46,47 +92,72 @@ class Store:
     def has(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
 
-    def put(self, src: Path, *, link: bool = False, expected: str | None = None) -> tuple[str, int]:
+    def put(self, src: Path, *, link: bool = False, expected: str | None = None,
+            scanned: os.stat_result | None = None) -> tuple[str, int]:
         """Add a file's bytes; returns (sha256, size). Idempotent: known content is not copied.
 
+        Only a regular file is read (NotRegularFile otherwise), and never more than its size
+        at `scanned` (the stat taken when it was found): a file that grows, shrinks, is
+        rewritten or replaced while it is read raises SourceChanged and stores nothing.
+
         With `link`, a reflink (copy-on-write clone: Btrfs, XFS; independent of the source
-        afterwards) is tried first, then a hardlink (same filesystem; the source must never
-        be modified afterwards), else the bytes are copied.
+        afterwards) is tried first, then a hardlink (same filesystem), else the bytes are
+        copied. Every store object is made read-only (0444); for a hardlink that is the
+        source's inode too, so an in-place write to the source fails instead of silently
+        changing the store (a write that replaces the file by renaming does not touch it).
         """
         self.tmp.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
+        fd, st = open_regular(src)
+        scanned = scanned or st
         try:
-            linked = link and (_reflink(src, tmp) or _hardlink(src, tmp))
+            if (why := same_file(scanned, st)) is not None:
+                raise SourceChanged(why)
+            linked = link and (_reflink(fd, tmp) or _hardlink(src, tmp, st))
             if linked:
-                sha, size = sha256_file(tmp)
+                with open(tmp, "rb") as fh:
+                    sha, size = _hash_at_most(fh.fileno(), scanned.st_size)
             else:
-                sha, size = self._copy(src, tmp)
+                sha, size = self._copy(fd, tmp, scanned.st_size)
                 verify, _ = sha256_file(tmp)
                 if verify != sha:
                     raise ChecksumMismatch(f"{src}: bytes changed while copying into the store")
+            if (why := same_file(scanned, os.fstat(fd))) is not None:
+                raise SourceChanged(why)
             if expected is not None and sha != expected:
                 raise ChecksumMismatch(f"{src}: SHA-256 {sha} differs from the expected {expected}")
             final = self.path_for(sha)
             if final.exists():
                 return sha, size
+            if not _make_read_only(tmp) and linked:
+                # A hardlinked source we may not chmod: copy it instead, so the store never
+                # shares a writable inode with it.
+                tmp.unlink()
+                if self._copy(fd, tmp, scanned.st_size)[0] != sha:
+                    raise SourceChanged("modified")
+                os.chmod(tmp, 0o444)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
-            if not linked:
-                os.chmod(final, 0o444)
             _fsync_dir(final.parent)
             return sha, size
         finally:
+            os.close(fd)
             tmp.unlink(missing_ok=True)
 
     @staticmethod
-    def _copy(src: Path, dst: Path) -> tuple[str, int]:
+    def _copy(fd: int, dst: Path, limit: int) -> tuple[str, int]:
         digest = hashlib.sha256()
         size = 0
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
-            while chunk := fin.read(CHUNK):
+        with open(dst, "wb") as fout:
+            offset = 0
+            while offset < limit and (chunk := os.pread(fd, min(CHUNK, limit - offset),
+                                                        offset)):
                 digest.update(chunk)
                 fout.write(chunk)
-                size += len(chunk)
+                offset += len(chunk)
+            size = offset
+            if size == limit and os.pread(fd, 1, offset):
+                raise SourceChanged(f"grew past its {limit:,} bytes at scan time")
             fout.flush()
             os.fsync(fout.fileno())
         return digest.hexdigest(), size
@@ -108,6 +179,18 @@ class Store:
             fcntl.flock(lock, fcntl.LOCK_SH)
             yield removed
 
+    def unrecorded(self, conn) -> int:
+        """How many store objects have no `files` row (left by an interrupted run)."""
+        root = self.root / "sha256"
+        names = [p.name for p in root.glob("*/*/*")] if root.is_dir() else []
+        known = 0
+        for i in range(0, len(names), 500):
+            batch = names[i:i + 500]
+            known += conn.execute(
+                f"SELECT count(*) FROM files WHERE sha256 IN ({','.join('?' * len(batch))})",
+                batch).fetchone()[0]
+        return len(names) - known
+
     def clean_tmp(self) -> int:
         """Remove temporary files a killed run left behind; returns how many. Call it only
         under `writing(clean=True)`, which makes sure no other run is writing."""
@@ -123,10 +206,10 @@ class Store:
 FICLONE = 0x40049409  # ioctl number of the Linux copy-on-write clone
 
 
-def _reflink(src: Path, dst: Path) -> bool:
+def _reflink(fd: int, dst: Path) -> bool:
     try:
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
-            fcntl.ioctl(fout.fileno(), FICLONE, fin.fileno())
+        with open(dst, "wb") as fout:
+            fcntl.ioctl(fout.fileno(), FICLONE, fd)
             os.fsync(fout.fileno())
         return True
     except OSError:
@@ -134,11 +217,37 @@ def _reflink(src: Path, dst: Path) -> bool:
         return False
 
 
-def _hardlink(src: Path, dst: Path) -> bool:
+def _hardlink(src: Path, dst: Path, opened: os.stat_result) -> bool:
+    """Hardlink `src`, if it is still the file that was opened (the path may have been
+    swapped since)."""
     try:
-        os.link(src, dst)
-        return True
+        os.link(src, dst, follow_symlinks=True)
     except OSError:
+        return False
+    if same_file(opened, os.stat(dst)) is not None:
+        dst.unlink()
+        return False
+    return True
+
+
+def _hash_at_most(fd: int, limit: int) -> tuple[str, int]:
+    """SHA-256 and size of the first `limit` bytes; SourceChanged if there are more."""
+    digest = hashlib.sha256()
+    offset = 0
+    while offset < limit and (chunk := os.pread(fd, min(CHUNK, limit - offset), offset)):
+        digest.update(chunk)
+        offset += len(chunk)
+    if offset == limit and os.pread(fd, 1, offset):
+        raise SourceChanged(f"grew past its {limit:,} bytes at scan time")
+    return digest.hexdigest(), offset
+
+
+def _make_read_only(path: Path) -> bool:
+    """chmod 0444, the one place store objects become read-only; False if not permitted."""
+    try:
+        os.chmod(path, 0o444)
+        return True
+    except PermissionError:
         return False
 
 
