@@ -21,7 +21,7 @@ MAX_QUERY_CHARS = 500
 MAX_LIMIT = 1000
 MAX_BATCH = 1000
 MAX_OFFSET = 10_000
-SEARCH_POOL = 400  # most popular matches that are sorted into match tiers
+SEARCH_POOL = 160  # most popular matches that are scored (with the best title-start ones)
 WORD_RE = re.compile(r"[^\W_]+")  # unicode61: letters and digits
 
 ISRC_RE = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}\d{7}$")
@@ -149,34 +149,42 @@ def _limit(limit: int) -> int:
     return limit
 
 
-TITLE_START_POOL = 100  # title-start matches added to the pool whatever their popularity
-TYPO_MIN_SIMILARITY = 70  # rapidfuzz token-set ratio for a retry with word beginnings
+TITLE_START_POOL = 60  # title-start matches added to the pool whatever their popularity
+TYPO_MIN_SIMILARITY = 70  # mean rapidfuzz ratio of the words, for a retry with beginnings
+MASK = (1 << SEARCH_KEY_BITS) - 1
 
-
-PRESERVED_SQL = ("EXISTS (SELECT 1 FROM track_files tf JOIN files fl ON fl.rowid = "
-                 "tf.file_rowid WHERE tf.track_rowid = t.rowid AND fl.status = 'ok')")
+PRESERVED_SQL = (f"EXISTS (SELECT 1 FROM track_files tf JOIN files fl ON fl.rowid = "
+                 f"tf.file_rowid WHERE tf.track_rowid = (f.rowid & {MASK}) "
+                 f"AND fl.status = 'ok')")
+OTHER_FIELDS_SQL = """
+SELECT t.rowid, al.name,
+       (SELECT group_concat(name, ' ') FROM (SELECT a.name FROM track_artists ta
+          JOIN artists a ON a.rowid = ta.artist_rowid WHERE ta.track_rowid = t.rowid
+         ORDER BY ta.position))
+  FROM tracks t LEFT JOIN albums al ON al.rowid = t.album_rowid WHERE t.rowid IN ({marks})
+"""
 
 
 def _pool(archive: Archive, fts: str, limit: int, preserved_only: bool = False
-          ) -> list[tuple[int, str | None, str | None]]:
-    """(search key, title, album) of the `limit` most popular tracks matching `fts` (and
-    holding an ok file, with `preserved_only`): the FTS streams keys in popularity order,
-    each joined to its row, in one statement."""
-    mask = (1 << SEARCH_KEY_BITS) - 1
+          ) -> list[tuple[int, str | None]]:
+    """(search key, title) of the `limit` most popular tracks matching `fts` (holding an ok
+    file, with `preserved_only`): the FTS streams keys in popularity order, each joined to
+    its title, in one statement that stops after `limit`."""
     held = f"AND {PRESERVED_SQL} " if preserved_only else ""
     return archive.conn.execute(
-        f"SELECT f.rowid, t.name, al.name FROM track_fts f JOIN tracks t ON t.rowid = "
-        f"(f.rowid & {mask}) LEFT JOIN albums al ON al.rowid = t.album_rowid "
+        f"SELECT f.rowid, t.name FROM track_fts f JOIN tracks t ON t.rowid = (f.rowid & {MASK}) "
         f"WHERE track_fts MATCH ? {held}ORDER BY f.rowid LIMIT ?", (fts, limit)).fetchall()
 
 
-def _artist_names(archive: Archive, rowids: list[int]) -> dict[int, str]:
+def _other_fields(archive: Archive, rowids: list[int]) -> dict[int, tuple]:
+    """Folded artist and album words of these tracks (fetched only for the candidates whose
+    title lacks a word of the query: elsewhere they cannot change the score)."""
     if not rowids:
         return {}
-    return dict(archive.conn.execute(
-        "SELECT ta.track_rowid, group_concat(a.name, ' ') FROM track_artists ta "
-        "JOIN artists a ON a.rowid = ta.artist_rowid "
-        f"WHERE ta.track_rowid IN ({','.join('?' * len(rowids))}) GROUP BY 1", rowids))
+    rows = archive.conn.execute(OTHER_FIELDS_SQL.format(marks=",".join("?" * len(rowids))),
+                                rowids).fetchall()
+    return {rowid: (_folded_words(artists or ""), _folded_words(album or ""))
+            for rowid, album, artists in rows}
 
 
 def _typo_query(words: tuple[str, ...]) -> str | None:
@@ -194,14 +202,23 @@ def _word_similarity(words: tuple[str, ...], tokens: tuple[str, ...]) -> float:
     return sum(max(fuzz.ratio(w, t) for t in tokens) for w in words) / len(words)
 
 
+def _typo_score(words: tuple[str, ...], fields: tuple, popularity: int) -> float | None:
+    similarity = _word_similarity(words, fields[0] + fields[1])
+    if similarity < TYPO_MIN_SIMILARITY:
+        return None
+    # As the exact-title bonus: the whole query close to the whole title.
+    close = fuzz.ratio(" ".join(words), " ".join(fields[0])) >= 85
+    return (ranking.MATCH_WEIGHT * similarity / 100 + ranking.EXACT_TITLE * close
+            + ranking.POPULARITY_WEIGHT * popularity / 100)
+
+
 def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True,
             preserved_only: bool = False) -> list[tuple[int, int, int]]:
-    """(rank, search key, track rowid) of the best matches among the `pool` most popular
-    ones and the best title-start ones, best first (see `ranking`: match quality and
-    popularity in one score; equal scores keep popularity order)."""
+    """(rank, search key, track rowid) of the best matches, best first. Candidates are the
+    `pool` most popular matches and the best title-start ones, scored by `ranking` (match
+    quality and popularity in one score); ties keep popularity order."""
     if len(text) > MAX_QUERY_CHARS:
         raise BadQuery(f"search text is limited to {MAX_QUERY_CHARS} characters")
-    utf8_text(text, "search text")
     query = fts_query(text, prefix=prefix)
     if query is None:
         return []
@@ -209,40 +226,32 @@ def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True,
     # Whole words first: FTS5 streams a term's matches, but expands a prefix without a prefix
     # index (5+ letters) into a full doclist merge; a completed common word ("love") would
     # cost tens of ms as a prefix. The prefix form runs when whole words find too few.
-    found: dict[int, tuple[str | None, str | None]] = {}
+    found: dict[int, str | None] = {}
     for fts in dict.fromkeys([fts_query(text, prefix=False), query]):
-        rows = _pool(archive, fts, pool, preserved_only)
-        found = {key: (name, album) for key, name, album in rows}
+        found = dict(_pool(archive, fts, pool, preserved_only))
         if len(found) >= pool:
+            # More matches than the pool holds: add the titles that start with the words,
+            # however obscure (an exact title is a good answer).
+            for key, name in _pool(archive, f"name : ^ {query}", TITLE_START_POOL,
+                                   preserved_only):
+                found.setdefault(key, name)
             break
-    # Titles that start with the words, however obscure: an exact title is a good answer.
-    if found:
-        for key, name, album in _pool(archive, f"name : ^ {query}", TITLE_START_POOL,
-                                      preserved_only):
-            found.setdefault(key, (name, album))
     typo = not found and _typo_query(words)
     if typo:
-        found = {key: (name, album)
-                 for key, name, album in _pool(archive, typo, pool, preserved_only)}
-    mask = (1 << SEARCH_KEY_BITS) - 1
-    artists = _artist_names(archive, [key & mask for key in found])
+        found = dict(_pool(archive, typo, pool, preserved_only))
+    titles = {key: _folded_words(name or "") for key, name in found.items()}
+    missing = [key & MASK for key, title in titles.items()
+               if typo or not all(w in title for w in words)]
+    others = _other_fields(archive, missing)
     ranked = []
-    for key, (name, album) in found.items():
-        rowid = key & mask
+    for key, title in titles.items():
+        rowid = key & MASK
         popularity = 100 - (key >> SEARCH_KEY_BITS)
-        fields = (_folded_words(name or ""), _folded_words(artists.get(rowid) or ""),
-                  _folded_words(album or ""))
-        if typo:
-            similarity = _word_similarity(words, fields[0] + fields[1])
-            if similarity < TYPO_MIN_SIMILARITY:
-                continue
-            # As the exact-title bonus: the whole query close to the whole title.
-            close = fuzz.ratio(" ".join(words), " ".join(fields[0])) >= 85
-            value = (ranking.MATCH_WEIGHT * similarity / 100 + ranking.EXACT_TITLE * close
-                     + ranking.POPULARITY_WEIGHT * popularity / 100)
-        else:
-            value = ranking.score(words, prefix, fields, popularity)
-        ranked.append((ranking.rank_key(value), key, rowid))
+        fields = (title, *others.get(rowid, ((), ())))
+        value = (_typo_score(words, fields, popularity) if typo
+                 else ranking.score(words, prefix, fields, popularity))
+        if value is not None:
+            ranked.append((ranking.rank_key(value), key, rowid))
     ranked.sort()
     return ranked
 
@@ -265,10 +274,11 @@ def search(
 
     The index is keyed by popularity (see writer.SEARCH_KEY_SQL), so FTS5 streams matches
     most popular first and stops after a pool of SEARCH_POOL, to which the best title-start
-    matches are added; the pool is then scored. The cost is bounded however many tracks
-    match. A query that matches nothing is retried with the words' beginnings and ranked by
-    similarity, so one typo still finds the track. `preserved_only` keeps tracks that have
-    an ok file in the ledger (filtered inside the FTS scan, so no match is missed).
+    matches are added; the candidates are then scored. The cost is bounded however many
+    tracks match. A query that matches
+    nothing is retried with the words' beginnings and ranked by similarity, so one typo
+    still finds the track. `preserved_only` keeps tracks that have an ok file in the ledger
+    (filtered inside the FTS scan, so no match is missed).
     """
     if not 0 <= offset <= MAX_OFFSET:
         raise BadQuery(f"offset must be between 0 and {MAX_OFFSET}")
@@ -284,14 +294,15 @@ def search_page(archive: Archive, text: str, *, limit: int = 20, after: str | No
     SEARCH_POOL matches: a cursor names the last row seen, so pages never skip or repeat
     rows when the catalog changes between requests)."""
     _limit(limit)
-    ranked = _ranked(archive, text, SEARCH_POOL, preserved_only=preserved_only)
+    mark = None
     if after:
-        tier_text, _, key_text = after.partition(".")
-        if not (tier_text.isdigit() and key_text.isdigit()) or len(after) > 40:
+        rank_text, _, key_text = after.partition(".")
+        if not (rank_text.isdigit() and key_text.isdigit()) or len(after) > 40:
             raise BadQuery("not a search cursor")
-        # Rank order is (rank, key) ascending.
-        mark = (int(tier_text), int(key_text))
-        ranked = [r for r in ranked if (r[0], r[1]) > mark]
+        mark = (int(rank_text), int(key_text))
+    ranked = _ranked(archive, text, SEARCH_POOL, preserved_only=preserved_only)
+    if mark:
+        ranked = [r for r in ranked if (r[0], r[1]) > mark]  # rank order: (rank, key) ascending
     page = ranked[:limit]
     more = len(ranked) > limit
     cursor = f"{page[-1][0]}.{page[-1][1]}" if page and more else None
