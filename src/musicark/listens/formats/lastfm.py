@@ -61,8 +61,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str]]:
         text = path.read_bytes().decode("utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise BadSource(f"{path}: cannot read as UTF-8 text: {exc}") from exc
-    for number, line in enumerate(io.StringIO(text, newline=""), start=1):
-        yield number, line
+    yield from enumerate(io.StringIO(text, newline=""), start=1)
 
 
 def read_csv(path: Path, *, user: str = "", service: str = "librefm") -> Iterator[Batch]:
