@@ -18,6 +18,7 @@ and ISRC ids); the planner works chunk by chunk and keeps about 5 bytes a track 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,7 @@ class PlanInput:
     original_bytes: np.ndarray  # real file size where the ledger has it, else the model
     isrc_group: np.ndarray  # ISRC id (any non-negative integer) per track, -1 where none
     priority: np.ndarray  # secondary priority within an ISRC (higher keeps the file)
+    listens_info: Any = None  # plans.Listens: observed listens and the model's report
 
     def __len__(self) -> int:
         return len(self.listens)

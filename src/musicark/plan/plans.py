@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from musicark.archive import Archive, utc_now
 from musicark.errors import BadQuery
-from musicark.plan.listens import expected_listens
+from musicark.listens.model import parse_window, plan_listens
 from musicark.plan.planner import BITRATES, TIER_NAMES, PlanInput, PlanResult, make_plan
 
 UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "PB": 1e15,
@@ -54,9 +55,19 @@ def isrc_code(isrc: str) -> int:
     return BASE36_LIMIT + int.from_bytes(digest, "big") % (2**63 - 1 - BASE36_LIMIT)
 
 
-def load_input(archive: Archive) -> tuple[np.ndarray, PlanInput]:
+@dataclass
+class Listens:
+    """The listens a plan ranks by, the observed ones beside them, and how they were made."""
+
+    observed: np.ndarray  # float64 per track, 0 where nobody listened (or no data)
+    report: dict[str, Any]
+
+
+def load_input(archive: Archive, *, listens: str = "blend", window: int | None = None
+               ) -> tuple[np.ndarray, PlanInput]:
     """Track rowids and the planner's arrays, streamed from SQLite into preallocated numpy
-    arrays (no Python object per track survives a chunk)."""
+    arrays (no Python object per track survives a chunk). `listens` and `window` choose the
+    listens model (musicark.listens.model); its report is `PlanInput.listens_info`."""
     n = archive.conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
     if not n:
         raise BadQuery("the catalog is empty: import a catalog first")
@@ -77,36 +88,49 @@ def load_input(archive: Archive) -> tuple[np.ndarray, PlanInput]:
         priority[at:end] = cols[5]
         sizes[at:end] = [np.nan if v is None else v for v in cols[6]]
         at = end
-    expected = expected_listens(archive.settings.popularity,
-                                np.where(pop < 0, np.nan, pop),
-                                np.where(known < 0, np.nan, known))
+    expected, observed, report = plan_listens(
+        archive, rowid[:at], np.where(pop < 0, np.nan, pop)[:at],
+        np.where(known < 0, np.nan, known)[:at], listens, window)
     modelled = duration / 1000 * BITRATES["original"] / 8
     return rowid[:at], PlanInput(
         listens=expected[:at].astype(np.float32), popularity=pop[:at],
         duration_ms=duration[:at],
         original_bytes=np.where(np.isnan(sizes), modelled, sizes)[:at].astype(np.float32),
-        isrc_group=isrc_ids[:at], priority=priority[:at])
+        isrc_group=isrc_ids[:at], priority=priority[:at],
+        listens_info=Listens(observed, report))
 
 
 def create_plan(archive: Archive, budget: str | float, *,
                 tiers: tuple[str, ...] = ("original", "opus75"),
-                isrc_dedup_below: int = 1) -> tuple[int, dict[str, Any]]:
-    """Plan the catalog for a budget, save it (plans, plan_items) and return (id, summary)."""
+                isrc_dedup_below: int = 1, listens: str = "blend",
+                window: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Plan the catalog for a budget, save it (plans, plan_items) and return (id, summary).
+
+    `listens`: observed, model or blend (see musicark.listens.model); `window` such as
+    '12m' counts only recent observed listens. Coverage of observed listens is reported
+    whenever there are any."""
     unknown = set(tiers) - set(BITRATES)
     if unknown or not tiers:
         raise BadQuery(f"tiers must be among {', '.join(BITRATES)}")
     budget_bytes = parse_size(budget) if isinstance(budget, str) else float(budget)
-    rowids, inp = load_input(archive)
+    months = parse_window(window)
+    rowids, inp = load_input(archive, listens=listens, window=months)
     result: PlanResult = make_plan(inp, budget_bytes, tiers=tiers,
                                    isrc_dedup_below=isrc_dedup_below)
     summary = result.summary()
+    info = inp.listens_info
+    summary["listens_model"] = info.report
+    if info.observed.any():
+        kept = result.tier != 0
+        summary["observed_coverage"] = float(info.observed[kept].sum() / info.observed.sum())
     conn = archive.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
         plan_id = conn.execute(
             "INSERT INTO plans(created_at, budget_bytes, options, summary) VALUES (?,?,?,?)",
             (utc_now(), budget_bytes, json.dumps({"tiers": list(tiers),
-                                                  "isrc_dedup_below": isrc_dedup_below}),
+                                                  "isrc_dedup_below": isrc_dedup_below,
+                                                  "listens": listens, "window": window}),
              json.dumps(summary))).lastrowid
         keep = np.flatnonzero(result.tier != 0)
         conn.executemany(
