@@ -5,7 +5,8 @@
 `msPlayed`).
 
 Both give the time playback *ended*; a listen is dated when it started (end − played).
-As Last.fm and ListenBrainz do, a play under 30 seconds is no listen; podcast episodes and
+As Last.fm and ListenBrainz do, a play under 30 seconds (or of no stated length) is no
+listen; podcast episodes and
 audiobooks are not music. Each is reported with its reason.
 """
 
@@ -55,7 +56,10 @@ def _extended(rows: RowBuilder, number: int, rec: dict, user: str) -> None:
         rows.reject(number, "a podcast episode or audiobook, not a track")
         return
     played = rec.get("ms_played")
-    if isinstance(played, int | float) and played < MIN_PLAYED_MS:
+    if not isinstance(played, int | float):
+        rows.reject(number, "no ms_played: a listen cannot be told from a skip")
+        return
+    if played < MIN_PLAYED_MS:
         rows.reject(number, "played under 30 s")
         return
     rows.add(number, ts=_started(rec.get("ts"), played), title=title,
