@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from musicark.archive import Archive
 from musicark.catalog import search as catalog
+from musicark.listens.stats import artist_listens, track_listens
 from musicark.serve import queries
 from musicark.serve.api import stream, with_preservation
 from musicark.serve.art import cover_art
@@ -62,7 +63,8 @@ async def track(request: Request, archive: ArchiveDep,
     best = queries.best_playable(files)
     art = next((f["sha256"] for f in files if f["status"] == "ok" and f["media_type"]
                 and request.app.state.art.get(archive, f["sha256"])), None)
-    return page(request, "track.html", t=info, files=files, play=best, art=art)
+    return page(request, "track.html", t=info, files=files, play=best, art=art,
+                observed=track_listens(archive, rowid))
 
 
 @router.get("/album/{rowid}", response_class=HTMLResponse)
@@ -77,7 +79,8 @@ async def artist(request: Request, archive: ArchiveDep,
            rowid: Annotated[int, ID_MAX]) -> HTMLResponse:
     info = catalog.artist(archive, rowid)
     return page(request, "artist.html", a=info,
-                rows=with_preservation(archive, info["tracks"]))
+                rows=with_preservation(archive, info["tracks"]),
+                observed=artist_listens(archive, rowid))
 
 
 @router.get("/audio/{sha256}")
