@@ -11,6 +11,7 @@ import pytest
 
 from musicark.errors import BadQuery, BadSource
 from musicark.listens.formats import reader_for
+from musicark.listens.records import checked
 
 LB = Path("metadata/listenbrainz/listenbrainz_testdata")
 SPARK = Path("metadata/listenbrainz/listenbrainz_spark_testdata")
@@ -19,6 +20,7 @@ SPARK = Path("metadata/listenbrainz/listenbrainz_spark_testdata")
 def read(fmt: str, path: Path, **kw) -> tuple[list[dict], list[tuple[int, str]]]:
     rows, rejects = [], []
     for batch in reader_for(fmt, kw.pop("columns", None))(path, **kw):
+        batch = checked(batch)
         rows += batch.table.to_pylist()
         rejects += [(r.line, r.reason) for r in batch.rejects]
     return rows, rejects

@@ -52,6 +52,7 @@ class Reject:
 class Batch:
     table: pa.Table
     rejects: list[Reject] = field(default_factory=list)
+    checked: bool = True  # False: a columnar reader's rows, checked by check_columns
 
 
 def magnitude_reason(ts: float) -> str | None:
@@ -196,34 +197,55 @@ def _duration(value: object) -> int | None:
     return int(value)
 
 
-def check_table(table: pa.Table) -> Batch:
-    """Vectorized checks over a table already in SCHEMA (what columnar readers produce)."""
-    ts = table["ts"]
-    reasons = np.full(len(table), None, dtype=object)
+REASON_CODES = [
+    "no timestamp", "timestamp in nanoseconds", "timestamp in microseconds",
+    "timestamp in milliseconds", "timestamp before 2002", "timestamp in the future",
+    *(f"NUL character in {n}" for n in ("artist", "title", "album", "user")),
+    *(f"{n} longer than {MAX_TEXT} characters" for n in ("artist", "title", "album", "user")),
+    "no artist", "no title",
+]
 
-    def mark(mask: pa.ChunkedArray | np.ndarray, reason: str) -> None:
-        m = np.asarray(mask.to_numpy(zero_copy_only=False) if not isinstance(mask, np.ndarray)
-                       else mask, dtype=bool)
-        reasons[m & (reasons == None)] = reason  # noqa: E711 - elementwise
 
-    mark(pc.is_null(ts), "no timestamp")
+def check_columns(ts: pa.ChunkedArray | pa.Array, coded: dict) -> np.ndarray:
+    """Vectorized checks for columnar readers: per row 0 (a listen) or 1 + the index of the
+    first failed rule in REASON_CODES. String rules run over distinct values only."""
+    n = len(ts)
+    code = np.zeros(n, np.int16)
+
+    def mark(mask: np.ndarray, reason: str) -> None:
+        code[(code == 0) & mask] = REASON_CODES.index(reason) + 1
+
+    valid = np.asarray(pc.is_valid(ts).to_numpy(zero_copy_only=False), bool)
+    mark(~valid, "no timestamp")
     values = pc.fill_null(ts, MIN_TS).to_numpy()
     mark(values >= 10**17, "timestamp in nanoseconds")
     mark(values >= 10**14, "timestamp in microseconds")
     mark(values >= 10**11, "timestamp in milliseconds")
     mark(values < MIN_TS, "timestamp before 2002")
     mark(values > time.time() + FUTURE_SLACK, "timestamp in the future")
-    for name in ("artist", "title", "album", "user"):
-        col = table[name]
-        mark(pc.fill_null(pc.match_substring(col, "\x00"), False), f"NUL character in {name}")
-        mark(pc.fill_null(pc.greater(pc.utf8_length(col), MAX_TEXT), False),
+    for name in ("artist", "title", "album", "user"):  # per field, as RowBuilder checks
+        col = coded[name]
+        mark(col.bad_values(lambda v: pc.match_substring(v, "\x00")),
+             f"NUL character in {name}")
+        mark(col.bad_values(lambda v: pc.greater(pc.utf8_length(v), MAX_TEXT)),
              f"{name} longer than {MAX_TEXT} characters")
     for name in ("artist", "title"):
-        empty = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(table[name]), ""), True)
-        mark(empty, f"no {name}")
-    bad = reasons != None  # noqa: E711
-    if not bad.any():
-        return Batch(table)
-    lines = table["line"].to_numpy()
-    rejects = [Reject(int(lines[i]), reasons[i]) for i in np.flatnonzero(bad)]
-    return Batch(table.filter(pa.array(~bad)), rejects)
+        col = coded[name]
+        empty = col.bad_values(lambda v: pc.equal(pc.utf8_trim_whitespace(v), ""))
+        mark(empty | (col.index < 0), f"no {name}")
+    return code
+
+
+def checked(batch: Batch) -> Batch:
+    """A columnar reader's batch with the rules applied (what the store does on import)."""
+    if batch.checked:
+        return batch
+    from musicark.listens.identity import code
+
+    coded = {c: code(batch.table[c]) for c in ("artist", "title", "album", "user")}
+    reasons = check_columns(batch.table["ts"], coded)
+    lines = batch.table["line"].to_numpy()
+    rejects = batch.rejects + [Reject(int(lines[i]), REASON_CODES[reasons[i] - 1])
+                               for i in np.flatnonzero(reasons)]
+    return Batch(batch.table.filter(pa.array(reasons == 0)),
+                 sorted(rejects, key=lambda r: r.line))

@@ -12,6 +12,7 @@ file; running the import again continues with it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -21,16 +22,18 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from musicark.archive import Archive, utc_now
 from musicark.errors import BadSource
 from musicark.listens.formats import Reader, expand, reader_for
-from musicark.listens.identity import blake64, encode, joined, listen_ids, months
-from musicark.listens.records import Reject
+from musicark.listens.identity import code, combine, months
+from musicark.listens.records import REASON_CODES, Batch, Reject, check_columns
 
 MONTH_SCALE = 1_000_000  # key id * MONTH_SCALE + yyyymm: one int64 per (item, month)
 REJECTS_KEPT = 1_000  # per file, in the stored report (counts per reason are complete)
-IN_CHUNK = 500
+STRING_COLUMNS = ("user", "artist", "title", "album", "mbid", "isrc", "ext_id")
+ITEM_COLUMNS = ("artist", "title", "album", "mbid", "isrc", "ext_id")
 
 RejectSink = Callable[[Path, Reject], None]
 Progress = Callable[[int], None]
@@ -79,7 +82,7 @@ def source_id(archive: Archive, name: str, fmt: str) -> int:
 
 
 class _FileImport:
-    """One file's import, inside the caller's transaction."""
+    """One file's import, inside the caller's transaction (which holds the write lock)."""
 
     def __init__(self, archive: Archive, source: int, report: FileReport) -> None:
         self.conn = archive.conn
@@ -88,6 +91,9 @@ class _FileImport:
         self.seen: dict[int, np.ndarray] = {}  # month → sorted identities (stored + new)
         self.dirty: set[int] = set()
         self.key_ids: dict[int, int] = {}  # khash → listen_keys.id
+        self.next_key = self.conn.execute(
+            "SELECT coalesce(max(id), 0) + 1 FROM listen_keys").fetchone()[0]
+        self.cells: list[np.ndarray] = []  # key * MONTH_SCALE + month, one per listen
 
     def _seen(self, month: int) -> np.ndarray:
         if month not in self.seen:
@@ -97,78 +103,110 @@ class _FileImport:
                                 else np.empty(0, np.uint64))
         return self.seen[month]
 
-    def add(self, table: pa.Table) -> None:
+    def add(self, batch: Batch, on_reject: Callable[[Reject], None]) -> None:
+        table = batch.table
         if not len(table):
             return
-        ids = listen_ids(table)
-        month = months(table["ts"].to_numpy())
-        _, first = np.unique(ids, return_index=True)
-        keep = np.zeros(len(ids), bool)
-        keep[first] = True
-        for m in np.unique(month).tolist():
-            sel = np.flatnonzero((month == m) & keep)
-            known = self._seen(m)
-            if len(known):
-                pos = np.searchsorted(known, ids[sel]).clip(max=len(known) - 1)
-                old = known[pos] == ids[sel]
-                keep[sel[old]] = False
-                sel = sel[~old]
-            if len(sel):
-                self.seen[m] = np.union1d(known, ids[sel])
-                self.dirty.add(m)
-        self.report.rows += len(table)
-        self.report.duplicates += int(len(table) - keep.sum())
-        if not keep.any():
+        coded = {c: code(table[c]) for c in STRING_COLUMNS}
+        keep = np.ones(len(table), bool)
+        if not batch.checked:
+            reasons = check_columns(table["ts"], coded)
+            bad = np.flatnonzero(reasons)
+            if len(bad):
+                lines = table["line"].to_numpy()
+                for i in bad.tolist():
+                    on_reject(Reject(int(lines[i]), REASON_CODES[reasons[i] - 1]))
+                keep[bad] = False
+        ts = pc.fill_null(table["ts"], 0).to_numpy()
+        rows = np.flatnonzero(keep)
+        self.report.rows += len(rows)
+        hashes = {c: coded[c].row_hashes() for c in STRING_COLUMNS}
+        track = combine(hashes["artist"], hashes["title"])
+        ids = combine(hashes["user"], track, ts.astype(np.uint64))
+        month = months(ts)
+        rows = self._new(rows, ids, month)
+        self.report.duplicates += int(keep.sum()) - len(rows)
+        if not len(rows):
             return
-        table = table.filter(pa.array(keep))
-        month = month[keep]
-        key = self._keys(table)
-        combined = key * MONTH_SCALE + month
-        cells, counts = np.unique(combined, return_counts=True)
-        self.conn.executemany(
-            "INSERT INTO listen_counts(key_id, source_id, month, listens) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT DO UPDATE SET listens = listens + excluded.listens",
-            zip((cells // MONTH_SCALE).tolist(), [self.source] * len(cells),
-                (cells % MONTH_SCALE).tolist(), counts.tolist(), strict=True))
-        self.report.listens += len(table)
-        lo, hi = int(month.min()), int(month.max())
+        item = combine(*(hashes[c] for c in ITEM_COLUMNS))[rows].view(np.int64)
+        uniq, first, inverse = np.unique(item, return_index=True, return_inverse=True)
+        key = self._key_ids(uniq, rows[first], coded, table)[inverse]
+        self.cells.append(key * MONTH_SCALE + month[rows])
+        self.report.listens += len(rows)
+        lo, hi = int(month[rows].min()), int(month[rows].max())
         if self.report.months:
             lo, hi = min(lo, self.report.months[0]), max(hi, self.report.months[1])
         self.report.months = (lo, hi)
 
-    def _keys(self, table: pa.Table) -> np.ndarray:
-        """Per row, the id of its listened item (created on first sight)."""
-        item = joined(table["artist"], table["title"], table["album"], table["mbid"],
-                      table["isrc"], table["ext_id"])
-        idx, values = encode(item)
-        khash = np.array([blake64(v) for v in values], np.uint64).view(np.int64)
-        missing = [i for i, h in enumerate(khash.tolist()) if h not in self.key_ids]
+    def _new(self, rows: np.ndarray, ids: np.ndarray, month: np.ndarray) -> np.ndarray:
+        """Of `rows`, those that are listens not counted before (in this file or earlier):
+        per month, identities are sorted once, checked against that month's stored ones and
+        against each other (the first of equal ones counts), and merged in."""
+        by_month = rows[np.argsort(month[rows], kind="stable")]  # dumps come sorted: cheap
+        bounds = np.flatnonzero(np.diff(month[by_month])) + 1
+        fresh = []
+        for group in np.split(by_month, bounds):
+            if not len(group):
+                continue
+            m = int(month[group[0]])
+            group = group[np.argsort(ids[group])]
+            gid = ids[group]
+            ok = np.ones(len(group), bool)
+            ok[1:] = gid[1:] != gid[:-1]
+            known = self._seen(m)
+            if len(known):
+                pos = np.searchsorted(known, gid).clip(max=len(known) - 1)
+                ok &= known[pos] != gid
+            if ok.any():
+                merged = np.concatenate([known, gid[ok]])
+                self.seen[m] = np.sort(merged, kind="stable")  # a merge of two sorted runs
+                self.dirty.add(m)
+                fresh.append(group[ok])
+        return np.sort(np.concatenate(fresh)) if fresh else np.empty(0, np.int64)
+
+    def _key_ids(self, uniq: np.ndarray, first_rows: np.ndarray, coded: dict,
+                 table: pa.Table) -> np.ndarray:
+        """listen_keys ids of the batch's distinct items (created on first sight)."""
+        hashes = uniq.tolist()
+        missing = [i for i, h in enumerate(hashes) if h not in self.key_ids]
         if missing:
-            self._load_keys([int(khash[i]) for i in missing])
-            new = [i for i in missing if int(khash[i]) not in self.key_ids]
+            self._load_keys([hashes[i] for i in missing])
+            new = [i for i in missing if hashes[i] not in self.key_ids]
             if new:
-                _, first_row = np.unique(idx, return_index=True)
-                cols = {c: table[c].take(pa.array(first_row[new])).to_pylist()
-                        for c in ("artist", "title", "album", "duration_ms", "mbid", "isrc",
-                                  "ext_id")}
+                rows = first_rows[new]
+                values = {c: coded[c].take(rows) for c in ITEM_COLUMNS}
+                duration = pc.take(table["duration_ms"], pa.array(rows)).to_pylist()
+                # ids assigned here: the file's transaction holds the only write lock
+                ids = range(self.next_key, self.next_key + len(new))
+                self.next_key += len(new)
                 self.conn.executemany(
-                    "INSERT OR IGNORE INTO listen_keys(khash, artist, title, album, "
-                    "duration_ms, mbid, isrc, ext_id) VALUES (?,?,?,?,?,?,?,?)",
-                    zip([int(khash[i]) for i in new], cols["artist"], cols["title"],
-                        cols["album"], cols["duration_ms"], cols["mbid"], cols["isrc"],
-                        cols["ext_id"], strict=True))
-                self._load_keys([int(khash[i]) for i in new])
-        ids = np.array([self.key_ids[h] for h in khash.tolist()], np.int64)
-        return ids[idx]
+                    "INSERT INTO listen_keys(id, khash, artist, title, album, duration_ms, "
+                    "mbid, isrc, ext_id) VALUES (?,?,?,?,?,?,?,?,?)",
+                    zip(ids, [hashes[i] for i in new], values["artist"], values["title"],
+                        values["album"], duration, values["mbid"], values["isrc"],
+                        values["ext_id"], strict=True))
+                self.key_ids.update(zip([hashes[i] for i in new], ids, strict=True))
+        return np.array([self.key_ids[h] for h in hashes], np.int64)
 
     def _load_keys(self, hashes: list[int]) -> None:
-        for at in range(0, len(hashes), IN_CHUNK):
-            chunk = hashes[at:at + IN_CHUNK]
-            self.key_ids.update(self.conn.execute(
-                f"SELECT khash, id FROM listen_keys WHERE khash IN ({','.join('?' * len(chunk))})",
-                chunk).fetchall())
+        """Ids of items already stored, one query (a temporary table joined on khash)."""
+        if self.next_key == 1:  # no item was stored before this file
+            return
+        self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_keys(khash INTEGER)")
+        self.conn.execute("DELETE FROM wanted_keys")
+        self.conn.executemany("INSERT INTO wanted_keys VALUES (?)", ((h,) for h in hashes))
+        self.key_ids.update(self.conn.execute(
+            "SELECT k.khash, k.id FROM wanted_keys w JOIN listen_keys k ON k.khash = w.khash"))
 
     def finish(self) -> None:
+        if self.cells:
+            cells, counts = np.unique(np.concatenate(self.cells), return_counts=True)
+            self.conn.executemany(
+                "INSERT INTO listen_counts(key_id, source_id, month, listens) "
+                "VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO UPDATE SET listens = listens + excluded.listens",
+                zip((cells // MONTH_SCALE).tolist(), itertools.repeat(self.source),
+                    (cells % MONTH_SCALE).tolist(), counts.tolist()))
         self.conn.executemany(
             "INSERT OR REPLACE INTO listen_seen(source_id, month, hashes) VALUES (?, ?, ?)",
             [(self.source, m, self.seen[m].astype("<u8").tobytes()) for m in sorted(self.dirty)])
@@ -185,15 +223,18 @@ def import_file(archive: Archive, read: Reader, path: Path, *, fmt: str, source:
     conn.execute("BEGIN IMMEDIATE")
     try:
         work = _FileImport(archive, source, report)
+        def rejected(reject: Reject) -> None:
+            report.rejected += 1
+            report.reasons[reject.reason] += 1
+            if len(report.rejects) < REJECTS_KEPT:
+                report.rejects.append({"line": reject.line, "reason": reject.reason})
+            if on_reject is not None:
+                on_reject(path, reject)
+
         for batch in read(path, user=user):
             for reject in batch.rejects:
-                report.rejected += 1
-                report.reasons[reject.reason] += 1
-                if len(report.rejects) < REJECTS_KEPT:
-                    report.rejects.append({"line": reject.line, "reason": reject.reason})
-                if on_reject is not None:
-                    on_reject(path, reject)
-            work.add(batch.table)
+                rejected(reject)
+            work.add(batch, rejected)
         work.finish()
         conn.execute(
             "INSERT INTO listen_files(source_id, sha256, size, path, format, imported_at, "

@@ -19,22 +19,25 @@ import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from musicark.errors import BadSource
 from musicark.listens.formats.common import batches, load_json, spotify_track_id
 from musicark.listens.records import (
     MAX_LISTEN_BYTES,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
     MIN_TS,
-    SCHEMA,
     Batch,
     Reject,
     RowBuilder,
-    check_table,
 )
 
 PARQUET_BATCH = 1 << 20
 DUMP_COLUMNS = {"listened_at", "artist_name", "recording_name"}
+DICTIONARY_COLUMNS = ["user_name", "artist_name", "recording_name", "release_name",
+                      "recording_mbid"]
 
 
 def read(path: Path, *, user: str = "") -> Iterator[Batch]:
@@ -86,6 +89,13 @@ def add_listen(rows: RowBuilder, number: int, listen: Any, *, user: str, size: i
 
 
 def read_jsonl(path: Path, *, user: str = "") -> Iterator[Batch]:
+    """Columnar when the file allows (pyarrow's JSON reader, no Python object per listen);
+    line by line when it does not (NaN, a timestamp as text, a flat or odd record, blank
+    lines...), with the same rules either way."""
+    fast = _jsonl_columnar(path, user)
+    if fast is not None:
+        yield fast
+        return
     rows = RowBuilder()
 
     def each() -> Iterator[None]:
@@ -109,6 +119,102 @@ def read_jsonl(path: Path, *, user: str = "") -> Iterator[Batch]:
                 yield None
 
     yield from batches(rows, each())
+
+
+JSONL_SCHEMA = pa.schema([
+    ("listened_at", pa.int64()), ("user_name", pa.string()),
+    ("track_metadata", pa.struct([
+        ("artist_name", pa.string()), ("track_name", pa.string()),
+        ("release_name", pa.string()),
+        ("additional_info", pa.struct([
+            ("recording_mbid", pa.string()), ("isrc", pa.string()),
+            ("duration_ms", pa.float64()), ("duration", pa.float64()),
+            ("spotify_id", pa.string()), ("origin_url", pa.string()),
+            ("tags", pa.list_(pa.string()))])),
+        ("mbid_mapping", pa.struct([("recording_mbid", pa.string())]))])),
+])
+COLUMNAR_MAX_BYTES = 1 << 31
+SPOTIFY_PATTERN = r"(?:spotify:track:|open\.spotify\.com/track/)(?P<id>[A-Za-z0-9]{22})"
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+ISRC_PATTERN = r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$"
+
+
+def _jsonl_columnar(path: Path, user: str) -> Batch | None:
+    """The whole file as one columnar batch, or None where only the row path is exact."""
+    try:
+        if path.stat().st_size > COLUMNAR_MAX_BYTES:
+            return None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadSource(f"{path}: cannot read: {exc}") from exc
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    if len(raw) and raw[-1] != 10:
+        ends = np.append(ends, len(raw))
+    sizes = np.diff(np.concatenate([[-1], ends])) - 1
+    if not len(sizes) or (sizes <= 1).any():  # blank lines: pyarrow would skip them
+        return None
+    try:
+        table = pajson.read_json(pa.BufferReader(data), parse_options=pajson.ParseOptions(
+            explicit_schema=JSONL_SCHEMA, unexpected_field_behavior="ignore"))
+    except pa.ArrowException:
+        return None
+    if len(table) != len(sizes):
+        return None
+    meta = table["track_metadata"].combine_chunks()
+    if meta.null_count:  # the row path tells flat records from missing metadata
+        return None
+    info = pc.struct_field(meta, "additional_info")
+    mapping = pc.struct_field(meta, "mbid_mapping")
+    lines = np.arange(1, len(table) + 1, dtype=np.int64)
+    rejects: list[Reject] = []
+    bad = np.zeros(len(table), bool)
+
+    def reject(mask: np.ndarray, reason: str) -> None:
+        mask = mask & ~bad
+        rejects.extend(Reject(int(n), reason) for n in lines[mask])
+        bad[mask] = True
+
+    reject(sizes > MAX_LISTEN_BYTES, f"listen larger than {MAX_LISTEN_BYTES:,} bytes")
+    tags = pc.struct_field(info, "tags")
+    count = pc.fill_null(pc.list_value_length(tags), 0).to_numpy(zero_copy_only=False)
+    reject(count > MAX_TAGS, f"more than {MAX_TAGS} tags")
+    flat = pc.list_flatten(tags)
+    if len(flat):
+        long_tag = pc.fill_null(pc.greater(pc.utf8_length(flat), MAX_TAG_LENGTH), False)
+        parents = pc.list_parent_indices(tags).to_numpy()[
+            np.asarray(long_tag.to_numpy(zero_copy_only=False), bool)]
+        mask = np.zeros(len(table), bool)
+        mask[parents] = True
+        reject(mask, f"tag longer than {MAX_TAG_LENGTH} characters")
+    mbid = pc.utf8_lower(pc.utf8_trim_whitespace(pc.coalesce(
+        pc.struct_field(mapping, "recording_mbid"), pc.struct_field(info, "recording_mbid"))))
+    mbid = pc.if_else(pc.match_substring_regex(mbid, UUID_PATTERN), mbid, None)
+    isrc = pc.utf8_upper(pc.replace_substring(pc.utf8_trim_whitespace(pc.struct_field(info, "isrc")),
+                                              "-", ""))
+    isrc = pc.if_else(pc.match_substring_regex(isrc, ISRC_PATTERN), isrc, None)
+    spotify = pc.struct_field(pc.extract_regex(
+        pc.coalesce(pc.struct_field(info, "spotify_id"), pc.struct_field(info, "origin_url")), SPOTIFY_PATTERN), "id")
+    duration = pc.coalesce(pc.struct_field(info, "duration_ms"),
+                           pc.multiply(pc.struct_field(info, "duration"), 1000.0))
+    duration = pc.if_else(pc.and_(pc.greater(duration, 0), pc.less_equal(duration, 86_400_000)),
+                          duration, None)
+    users = table["user_name"]
+    if users.null_count:
+        users = pc.fill_null(users, user)
+    out = pa.table({
+        "line": lines, "user": users, "ts": table["listened_at"],
+        "artist": meta.field("artist_name"), "title": meta.field("track_name"),
+        "album": pc.if_else(pc.equal(pc.utf8_trim_whitespace(meta.field("release_name")), ""),
+                            None, pc.utf8_trim_whitespace(meta.field("release_name"))),
+        "duration_ms": pc.cast(pc.floor(duration), pa.int64()), "mbid": mbid, "isrc": isrc,
+        "ext_id": spotify,
+    })
+    for name in ("artist", "title"):
+        out = out.set_column(out.schema.get_field_index(name), name,
+                             pc.utf8_trim_whitespace(out[name]))
+    return Batch(out.filter(pa.array(~bad)), sorted(rejects, key=lambda r: r.line),
+                 checked=False)
 
 
 def _lenient(line: bytes) -> Any:
@@ -157,26 +263,32 @@ def _playing_now(payload: Any, user: str) -> Batch:
 
 
 def read_parquet(path: Path, *, user: str = "") -> Iterator[Batch]:
-    """The dumps, vectorized: no Python object per listen."""
+    """The dumps, vectorized: strings stay dictionary-encoded as Parquet stores them, no
+    Python object per listen; the store checks the rows (records.check_columns)."""
     try:
-        pf = pq.ParquetFile(path)
+        names = set(pq.read_schema(path).names)
+        pf = pq.ParquetFile(path, read_dictionary=[c for c in DICTIONARY_COLUMNS
+                                                   if c in names])
     except (OSError, pa.ArrowException) as exc:
         raise BadSource(f"{path}: not a readable Parquet file: {exc}") from exc
-    names = set(pf.schema_arrow.names)
     missing = DUMP_COLUMNS - names
     if missing:
         raise BadSource(f"{path}: not a ListenBrainz listen dump (no {', '.join(sorted(missing))})")
     wanted = [c for c in ("listened_at", "user_id", "user_name", "artist_name",
                           "recording_name", "release_name", "recording_mbid") if c in names]
     line = 1
-    for record_batch in pf.iter_batches(batch_size=PARQUET_BATCH, columns=wanted):
-        table = dump_table(pa.Table.from_batches([record_batch]), first_line=line, user=user)
-        line += len(table)
-        yield check_table(table)
+    try:
+        for record_batch in pf.iter_batches(batch_size=PARQUET_BATCH, columns=wanted):
+            table = dump_table(pa.Table.from_batches([record_batch]), first_line=line,
+                               user=user)
+            line += len(table)
+            yield Batch(table, checked=False)
+    except pa.ArrowException as exc:
+        raise BadSource(f"{path}: unreadable Parquet: {exc}") from exc
 
 
 def dump_table(src: pa.Table, *, first_line: int, user: str) -> pa.Table:
-    """Dump columns → SCHEMA columns."""
+    """Dump columns → the listen columns (strings may stay dictionary-encoded)."""
     n = len(src)
     ts = src["listened_at"]
     if pa.types.is_timestamp(ts.type):
@@ -184,7 +296,9 @@ def dump_table(src: pa.Table, *, first_line: int, user: str) -> pa.Table:
     else:
         ts = pc.cast(ts, pa.int64(), safe=False)
     if "user_id" in src.column_names:
-        users = pc.cast(src["user_id"], pa.string())
+        users = pc.dictionary_encode(src["user_id"].combine_chunks())
+        users = pa.DictionaryArray.from_arrays(users.indices,
+                                               users.dictionary.cast(pa.string()))
     elif "user_name" in src.column_names:
         users = src["user_name"]
     else:
@@ -195,8 +309,6 @@ def dump_table(src: pa.Table, *, first_line: int, user: str) -> pa.Table:
         "line": pa.array(np.arange(first_line, first_line + n, dtype=np.int64)),
         "user": users, "ts": ts, "artist": src["artist_name"], "title": src["recording_name"],
         "album": src["release_name"] if "release_name" in src.column_names else nulls_str,
-        "duration_ms": pa.nulls(n, pa.int64()),
-        "mbid": pc.utf8_lower(mbid),
+        "duration_ms": pa.nulls(n, pa.int64()), "mbid": mbid,
         "isrc": nulls_str, "ext_id": nulls_str,
-    }, schema=SCHEMA)
-
+    })
