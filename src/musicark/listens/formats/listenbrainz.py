@@ -190,11 +190,12 @@ def _jsonl_columnar(path: Path, user: str) -> Batch | None:
     mbid = pc.utf8_lower(pc.utf8_trim_whitespace(pc.coalesce(
         pc.struct_field(mapping, "recording_mbid"), pc.struct_field(info, "recording_mbid"))))
     mbid = pc.if_else(pc.match_substring_regex(mbid, UUID_PATTERN), mbid, None)
-    isrc = pc.utf8_upper(pc.replace_substring(pc.utf8_trim_whitespace(pc.struct_field(info, "isrc")),
-                                              "-", ""))
+    isrc = pc.utf8_trim_whitespace(pc.struct_field(info, "isrc"))
+    isrc = pc.utf8_upper(pc.replace_substring(isrc, "-", ""))
     isrc = pc.if_else(pc.match_substring_regex(isrc, ISRC_PATTERN), isrc, None)
-    spotify = pc.struct_field(pc.extract_regex(
-        pc.coalesce(pc.struct_field(info, "spotify_id"), pc.struct_field(info, "origin_url")), SPOTIFY_PATTERN), "id")
+    spotify = pc.coalesce(pc.struct_field(info, "spotify_id"),
+                          pc.struct_field(info, "origin_url"))
+    spotify = pc.struct_field(pc.extract_regex(spotify, SPOTIFY_PATTERN), "id")
     duration = pc.coalesce(pc.struct_field(info, "duration_ms"),
                            pc.multiply(pc.struct_field(info, "duration"), 1000.0))
     duration = pc.if_else(pc.and_(pc.greater(duration, 0), pc.less_equal(duration, 86_400_000)),
