@@ -6,13 +6,14 @@ The files are synthetic but shaped like the real ones (the dump's schema and col
 the export's nested listens with mbid_mapping and additional_info, ~1 KB a line), with a
 Zipf-like choice of tracks so that distinct tracks and users repeat as in real listening.
 
-    python benchmarks/listens.py --parquet 5000000 --jsonl 1000000 --catalog 100000
+    python benchmarks/listens.py --parquet 5000000 --jsonl 1000000 --catalog 100000 1000000
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -99,9 +100,12 @@ def write_jsonl(path: Path, n: int, tracks: int, rng: np.random.Generator) -> No
                 + b"\n")
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
+def timed(fn, cpu: list | None = None) -> float:
+    """Wall seconds of fn(); with `cpu`, its process CPU seconds (all threads) appended."""
+    start, start_cpu = time.perf_counter(), time.process_time()
     fn()
+    if cpu is not None:
+        cpu.append(time.process_time() - start_cpu)
     return time.perf_counter() - start
 
 
@@ -112,15 +116,15 @@ def import_speed(kind: str, path: Path, n: int, root: Path) -> dict:
     if kind == "parquet":
         columns = ["listened_at", "user_id", "artist_name", "recording_name", "release_name",
                    "recording_mbid"]
-        reference = timed(lambda: pq.read_table(path, columns=columns))
+        reference = timed(lambda: pq.read_table(path, columns=columns), ref_cpu := [])
         reference_name = "pyarrow.parquet.read_table (the 6 columns used)"
     else:
-        reference = timed(lambda: pajson.read_json(path))
+        reference = timed(lambda: pajson.read_json(path), ref_cpu := [])
         reference_name = "pyarrow.json.read_json"
     archive = Archive.create(root / f"archive-{kind}")
     report = {}
     seconds = timed(lambda: report.update(import_listens(archive, "listenbrainz", [path],
-                                                          match=False)))
+                                                          match=False)), cpu := [])
     items = archive.conn.execute("SELECT count(*) FROM listen_keys").fetchone()[0]
     cells = archive.conn.execute("SELECT count(*) FROM listen_counts").fetchone()[0]
     again = timed(lambda: import_listens(archive, "listenbrainz", [path], match=False))
@@ -130,14 +134,17 @@ def import_speed(kind: str, path: Path, n: int, root: Path) -> dict:
             "seconds": round(seconds, 2), "listens_per_s": round(n / seconds),
             "reference": reference_name, "reference_seconds": round(reference, 2),
             "ratio_to_reference": round(seconds / reference, 2),
+            "cpu_seconds": round(cpu[0], 2), "reference_cpu_seconds": round(ref_cpu[0], 2),
+            "listens_per_cpu_s": round(n / cpu[0]),
+            "load_average": round(os.getloadavg()[0], 1),
             "counted": report["listens"], "duplicates": report["duplicates"],
             "items": items, "item_months": cells, "reimport_seconds": round(again, 2)}
 
 
-def match_speed(catalog_tracks: int, items: int, root: Path) -> dict:
-    """Match `items` listened items (70 % catalog titles with a changed letter case and
-    punctuation, 30 % unknown) against a synthetic catalog, through the fuzzy path (no
-    identifiers: the worst case; identifier matches are single index lookups)."""
+def match_speed(catalog_tracks: int, items: int, root: Path) -> list[dict]:
+    """Match `items` listened items against a synthetic catalog: once by ISRC (identifier
+    path: index lookups), once by tags only (70 % catalog titles and artists in another
+    letter case with punctuation added, 30 % unknown: the fuzzy path, the worst case)."""
     import csv
 
     from musicark.archive import Archive
@@ -146,32 +153,41 @@ def match_speed(catalog_tracks: int, items: int, root: Path) -> dict:
     from musicark.listens.store import import_listens
     from musicark.synth import write_catalog
 
-    archive = Archive.create(root / "archive-match")
+    archive = Archive.create(root / f"archive-match-{catalog_tracks}")
     catalog = root / "catalog.csv"
     write_catalog(catalog, catalog_tracks, seed=5)
     import_source(archive, "table", catalog)
     rows = archive.conn.execute(
-        "SELECT t.name, (SELECT a.name FROM track_artists ta JOIN artists a ON "
+        "SELECT t.name, t.isrc, (SELECT a.name FROM track_artists ta JOIN artists a ON "
         "a.rowid = ta.artist_rowid WHERE ta.track_rowid = t.rowid AND ta.position = 0) "
-        "FROM tracks t ORDER BY random() LIMIT ?", (items,)).fetchall()
+        "FROM tracks t WHERE t.isrc IS NOT NULL ORDER BY random() LIMIT ?",
+        (items,)).fetchall()
     rng = np.random.default_rng(3)
-    plays = root / "plays.csv"
-    with plays.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["ts", "artist", "title"])
-        for i, (title, artist) in enumerate(rows):
-            if rng.random() < 0.3:
-                title, artist = f"Unknown song {i}", f"Nobody {i}"
-            w.writerow([START + i, (artist or "").upper(), (title or "") + "!"])
-    import_listens(archive, "table", [plays], match=False)
-    report = {}
-    seconds = timed(lambda: report.update(match_listens(archive)))
-    per_item = seconds / len(rows)
+    results = []
+    for kind in ("isrc", "fuzzy"):
+        plays = root / f"plays-{kind}.csv"
+        with plays.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["ts", "artist", "title", "isrc"])
+            for i, (title, isrc, artist) in enumerate(rows):
+                if kind == "isrc":
+                    w.writerow([START + i, f"{artist} (live)", f"{title} [remaster]", isrc])
+                elif rng.random() < 0.3:
+                    w.writerow([START + i, f"Nobody {i}", f"Unknown song {i}", ""])
+                else:
+                    w.writerow([START + i, (artist or "").upper(), (title or "") + "!", ""])
+        import_listens(archive, "table", [plays], source=kind, match=False)
+        report = {}
+        seconds = timed(lambda: report.update(match_listens(archive)))  # noqa: B023
+        results.append({"benchmark": f"listens match ({kind})",
+                        "catalog_tracks": catalog_tracks, "items": len(rows),
+                        "seconds": round(seconds, 2), "items_per_s": round(len(rows) / seconds),
+                        "matched": report["matched"], "unmatched": report["unmatched"],
+                        "ambiguous": report["ambiguous"],
+                        "ms_per_item": round(seconds / len(rows) * 1000, 3),
+                        "load_average": round(os.getloadavg()[0], 1)})
     archive.close()
-    return {"benchmark": "listens match (fuzzy path)", "catalog_tracks": catalog_tracks,
-            "items": len(rows), "seconds": round(seconds, 2),
-            "items_per_s": round(len(rows) / seconds), "matched": report["matched_items"],
-            "ms_per_item": round(per_item * 1000, 3)}
+    return results
 
 
 def main() -> None:
@@ -179,7 +195,7 @@ def main() -> None:
     parser.add_argument("--parquet", type=int, default=5_000_000)
     parser.add_argument("--jsonl", type=int, default=1_000_000)
     parser.add_argument("--tracks", type=int, default=200_000)
-    parser.add_argument("--catalog", type=int, default=100_000)
+    parser.add_argument("--catalog", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--items", type=int, default=5_000)
     args = parser.parse_args()
     rng = np.random.default_rng(1)
@@ -193,8 +209,9 @@ def main() -> None:
             path = root / "listens.jsonl"
             write_jsonl(path, args.jsonl, args.tracks, rng)
             print(json.dumps(import_speed("jsonl", path, args.jsonl, root)), flush=True)
-        if args.catalog:
-            print(json.dumps(match_speed(args.catalog, args.items, root)), flush=True)
+        for size in args.catalog:
+            for result in match_speed(size, args.items, root):
+                print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

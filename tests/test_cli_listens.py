@@ -55,6 +55,13 @@ def test_import_stats_rematch_and_plan(archive: Archive, testdata: Path, tmp_pat
     table = run(archive, "listens", "stats")
     assert table.exit_code == 0 and "Golden Brown" in table.stdout
 
+    catalog_stats = run(archive, "stats")
+    assert catalog_stats.exit_code == 0
+    assert "observed listens: 4, of which 3" in catalog_stats.stdout
+    assert "The Stranglers – Golden Brown" in catalog_stats.stdout
+    assert json.loads(run(archive, "stats", "--json").stdout)["observed_listens"][
+        "top_artists"][0]["name"] == "The Stranglers"
+
     rematch = json.loads(run(archive, "listens", "rematch", "--json").stdout)
     assert rematch["listens_matched"] == 3
 
@@ -86,6 +93,8 @@ def test_track_and_artist_pages_show_observed_listens(archive: Archive, testdata
     assert "Observed listens</dt><dd>1" in client.get(f"/artist/{artist}").text
     other = archive.conn.execute("SELECT rowid FROM tracks WHERE ext_id = 't-lit'").fetchone()
     assert "Observed listens" not in client.get(f"/track/{other[0]}").text
+    stats = client.get("/stats").text
+    assert "Observed listens" in stats and f'<a href="/track/{track}">Golden Brown</a>' in stats
     api = client.get(f"/api/v1/tracks/{track}").json()
     assert api["observed_listens"]["total"] == 1
     assert client.get(f"/api/v1/artists/{artist}").json()["observed_listens"] == 1

@@ -139,4 +139,14 @@ def catalog_stats(archive: Archive) -> dict[str, Any]:
         "keys_modes": [{"key": KEY_NAMES[k], "mode": "major" if m == 1 else "minor", "tracks": n}
                        for k, m, n in keys if m in (0, 1)],
         "release_years": [list(r) for r in years],
+        "observed_listens": _observed(archive),
     }
+
+
+def _observed(archive: Archive) -> dict[str, Any] | None:
+    """Imported listening data (musicark.listens), when there is any."""
+    if not archive.conn.execute("SELECT 1 FROM listen_counts LIMIT 1").fetchone():
+        return None
+    from musicark.listens.stats import listen_stats  # the listens package builds on catalog
+
+    return listen_stats(archive, top=10)

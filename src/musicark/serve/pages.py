@@ -15,7 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from musicark.archive import Archive
 from musicark.catalog import search as catalog
-from musicark.listens.stats import artist_listens, track_listens
+from musicark.listens.stats import artist_listens, listen_stats, track_listens
 from musicark.serve import queries
 from musicark.serve.api import stream, with_preservation
 from musicark.serve.art import cover_art
@@ -124,7 +124,9 @@ async def radio(request: Request) -> HTMLResponse:
 @router.get("/stats", response_class=HTMLResponse)
 def stats(request: Request, archive: ThreadArchiveDep) -> HTMLResponse:
     charts = request.app.state.charts.names(archive)
-    return page(request, "stats.html", charts=charts)
+    observed = listen_stats(archive, top=10) if archive.conn.execute(
+        "SELECT 1 FROM listen_counts LIMIT 1").fetchone() else None
+    return page(request, "stats.html", charts=charts, observed=observed)
 
 
 @router.get("/charts/{name}.png")
