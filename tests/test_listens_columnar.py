@@ -69,10 +69,10 @@ def test_jsonl_columnar_equals_the_row_path(tmp_path: Path, monkeypatch) -> None
     ]
     path = tmp_path / "listens.jsonl"
     path.write_bytes(b"".join(json.dumps(x).encode() + b"\n" for x in listens))
-    fast = listenbrainz._jsonl_columnar(path, "me")
+    fast = listenbrainz._jsonl_columnar(path.read_bytes(), 1, "me")
     assert fast is not None and not fast.checked
     fast_rows, fast_rejects = _rows([fast])
-    monkeypatch.setattr(listenbrainz, "_jsonl_columnar", lambda path, user: None)
+    monkeypatch.setattr(listenbrainz, "_jsonl_columnar", lambda data, first, user: None)
     slow_rows, slow_rejects = _rows(listenbrainz.read_jsonl(path, user="me"))
     assert fast_rejects == slow_rejects == [
         (2, "no artist"), (3, "NUL character in title"), (4, "timestamp in nanoseconds"),
@@ -88,6 +88,20 @@ def test_jsonl_columnar_equals_the_row_path(tmp_path: Path, monkeypatch) -> None
     assert slow_rows[2]["user"] == "rob" and slow_rows[0]["user"] == "me"
 
 
+def test_jsonl_chunks_keep_line_numbers(tmp_path: Path, monkeypatch) -> None:
+    """Chunks of whole lines, a bad chunk read row by row, line numbers across chunks."""
+    monkeypatch.setattr(listenbrainz, "JSONL_CHUNK_BYTES", 300)
+    lines = [json.dumps(_listen(1_700_000_000 + i)) for i in range(12)]
+    lines[7] = lines[7].replace("1700000007", "NaN")
+    lines[10] = lines[10].replace('"Artist"', '""')
+    path = tmp_path / "chunks.jsonl"
+    path.write_text("\n".join(lines))  # no final newline
+    rows, rejects = _rows(listenbrainz.read_jsonl(path))
+    assert rejects == [(8, "timestamp is NaN or infinite"), (11, "no artist")]
+    assert [r["line"] for r in rows] == [1, 2, 3, 4, 5, 6, 7, 9, 10, 12]
+    assert [r["ts"] - 1_700_000_000 for r in rows] == [0, 1, 2, 3, 4, 5, 6, 8, 9, 11]
+
+
 @pytest.mark.parametrize("text", [
     '{"listened_at": NaN, "track_metadata": {"artist_name": "a", "track_name": "b"}}\n',
     '{"listened_at": "1700000000", "track_metadata": {"artist_name": "a", "track_name": "b"}}\n',
@@ -98,7 +112,7 @@ def test_jsonl_the_columnar_path_steps_aside_when_only_rows_are_exact(tmp_path: 
                                                                      text: str) -> None:
     path = tmp_path / "odd.jsonl"
     path.write_text(text)
-    assert listenbrainz._jsonl_columnar(path, "") is None
+    assert listenbrainz._jsonl_columnar(path.read_bytes(), 1, "") is None
     rows, rejects = _rows(listenbrainz.read_jsonl(path))
     assert len(rows) + len(rejects) == 1
 

@@ -107,7 +107,8 @@ def listens_import(
         for file in report["files"]:
             for bad in file["rejects"]:
                 if shown < 20:
-                    err.print(f"  {file['path']}:{bad['line']}: {bad['reason']}", highlight=False)
+                    err.print(f"  {file['path']}:{bad['line']}: {bad['reason']}",
+                              highlight=False, soft_wrap=True)
                 shown += 1
         if report["rejected"] > shown or shown > 20:
             err.print(f"  ... {report['rejected']:,} in all"

@@ -49,7 +49,7 @@ def records(data: Any, path: Path, *keys: str) -> list:
 def batches(rows: RowBuilder, items: Iterator[None]) -> Iterator[Batch]:
     """Drive a row-adding loop and yield a batch every BATCH_ROWS kept rows."""
     for _ in items:
-        if len(rows) >= BATCH_ROWS:
+        if len(rows) >= BATCH_ROWS or len(rows.rejects) >= BATCH_ROWS:
             yield rows.flush()
     if len(rows) or rows.rejects:
         yield rows.flush()

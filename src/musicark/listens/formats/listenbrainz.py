@@ -89,34 +89,50 @@ def add_listen(rows: RowBuilder, number: int, listen: Any, *, user: str, size: i
 
 
 def read_jsonl(path: Path, *, user: str = "") -> Iterator[Batch]:
-    """Columnar when the file allows (pyarrow's JSON reader, no Python object per listen);
-    line by line when it does not (NaN, a timestamp as text, a flat or odd record, blank
-    lines...), with the same rules either way."""
-    fast = _jsonl_columnar(path, user)
-    if fast is not None:
-        yield fast
-        return
+    """In chunks of whole lines; each chunk columnar when it allows (pyarrow's JSON reader,
+    no Python object per listen), else line by line (NaN, a timestamp as text, a flat or
+    odd record, blank lines...), with the same rules either way."""
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise BadSource(f"{path}: cannot read: {exc}") from exc
+    with fh:
+        first_line, rest = 1, b""
+        while True:
+            block = fh.read(JSONL_CHUNK_BYTES)
+            data = rest + block
+            if not data:
+                return
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            if cut == 0:  # one line longer than a chunk: keep reading
+                rest = data
+                continue
+            data, rest = data[:cut], data[cut:]
+            fast = _jsonl_columnar(data, first_line, user)
+            if fast is not None:
+                yield fast
+            else:
+                yield from _jsonl_rows(data, first_line, user)
+            first_line += data.count(b"\n") + (not data.endswith(b"\n"))
+
+
+def _jsonl_rows(data: bytes, first_line: int, user: str) -> Iterator[Batch]:
     rows = RowBuilder()
 
     def each() -> Iterator[None]:
-        try:
-            fh = path.open("rb")
-        except OSError as exc:
-            raise BadSource(f"{path}: cannot read: {exc}") from exc
-        with fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
+        for number, line in enumerate(data.splitlines(), start=first_line):
+            if not line.strip():
+                continue
+            try:
+                listen = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                listen = _lenient(line)
+                if listen is None:
+                    rows.reject(number, "not JSON")
+                    yield None
                     continue
-                try:
-                    listen = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    listen = _lenient(line)
-                    if listen is None:
-                        rows.reject(number, "not JSON")
-                        yield None
-                        continue
-                add_listen(rows, number, listen, user=user, size=len(line))
-                yield None
+            add_listen(rows, number, listen, user=user, size=len(line))
+            yield None
 
     yield from batches(rows, each())
 
@@ -133,20 +149,14 @@ JSONL_SCHEMA = pa.schema([
             ("tags", pa.list_(pa.string()))])),
         ("mbid_mapping", pa.struct([("recording_mbid", pa.string())]))])),
 ])
-COLUMNAR_MAX_BYTES = 1 << 31
+JSONL_CHUNK_BYTES = 64 << 20
 SPOTIFY_PATTERN = r"(?:spotify:track:|open\.spotify\.com/track/)(?P<id>[A-Za-z0-9]{22})"
 UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 ISRC_PATTERN = r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$"
 
 
-def _jsonl_columnar(path: Path, user: str) -> Batch | None:
-    """The whole file as one columnar batch, or None where only the row path is exact."""
-    try:
-        if path.stat().st_size > COLUMNAR_MAX_BYTES:
-            return None
-        data = path.read_bytes()
-    except OSError as exc:
-        raise BadSource(f"{path}: cannot read: {exc}") from exc
+def _jsonl_columnar(data: bytes, first_line: int, user: str) -> Batch | None:
+    """Whole lines as one columnar batch, or None where only the row path is exact."""
     raw = np.frombuffer(data, dtype=np.uint8)
     ends = np.flatnonzero(raw == 10)
     if len(raw) and raw[-1] != 10:
@@ -166,7 +176,7 @@ def _jsonl_columnar(path: Path, user: str) -> Batch | None:
         return None
     info = pc.struct_field(meta, "additional_info")
     mapping = pc.struct_field(meta, "mbid_mapping")
-    lines = np.arange(1, len(table) + 1, dtype=np.int64)
+    lines = np.arange(first_line, first_line + len(table), dtype=np.int64)
     rejects: list[Reject] = []
     bad = np.zeros(len(table), bool)
 
