@@ -128,6 +128,8 @@ def import_speed(kind: str, path: Path, n: int, root: Path) -> dict:
     items = archive.conn.execute("SELECT count(*) FROM listen_keys").fetchone()[0]
     cells = archive.conn.execute("SELECT count(*) FROM listen_counts").fetchone()[0]
     again = timed(lambda: import_listens(archive, "listenbrainz", [path], match=False))
+    sizes = dict(archive.conn.execute(
+        "SELECT name, sum(pgsize) FROM dbstat WHERE name LIKE 'listen%' GROUP BY name"))
     archive.close()
     return {"benchmark": f"listens import {kind}", "listens": n,
             "file_mb": round(path.stat().st_size / 1e6, 1),
@@ -138,7 +140,11 @@ def import_speed(kind: str, path: Path, n: int, root: Path) -> dict:
             "listens_per_cpu_s": round(n / cpu[0]),
             "load_average": round(os.getloadavg()[0], 1),
             "counted": report["listens"], "duplicates": report["duplicates"],
-            "items": items, "item_months": cells, "reimport_seconds": round(again, 2)}
+            "items": items, "item_months": cells, "reimport_seconds": round(again, 2),
+            "bytes_per_item_month": round(sizes["listen_counts"] / cells, 1),
+            "identity_bytes_per_listen": round(sizes["listen_seen"] / report["listens"], 2),
+            "item_bytes": round((sizes["listen_keys"] + sizes.get("sqlite_autoindex_"
+                                 "listen_keys_1", 0)) / items, 1)}
 
 
 def match_speed(catalog_tracks: int, items: int, root: Path) -> list[dict]:

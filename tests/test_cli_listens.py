@@ -98,3 +98,20 @@ def test_track_and_artist_pages_show_observed_listens(archive: Archive, testdata
     api = client.get(f"/api/v1/tracks/{track}").json()
     assert api["observed_listens"]["total"] == 1
     assert client.get(f"/api/v1/artists/{artist}").json()["observed_listens"] == 1
+
+
+def test_read_only_verbs_on_an_archive_made_before_listens(archive: Archive,
+                                                          tmp_path: Path) -> None:
+    """Read-only verbs do not migrate: an older schema has no listens tables."""
+    import_source(archive, "table", write_catalog(tmp_path / "catalog.csv", CATALOG))
+    for table in ("listen_sources", "listen_files", "listen_keys", "listen_counts",
+                  "listen_seen"):
+        archive.conn.execute(f"DROP TABLE {table}")
+    archive.conn.execute("PRAGMA user_version = 6")
+    assert run(archive, "stats").exit_code == 0
+    coverage = run(archive, "plan", "coverage", "--json")
+    assert coverage.exit_code == 0 and json.loads(coverage.stdout)["observed"] is None
+    old = run(archive, "listens", "stats")
+    assert old.exit_code == 2 and "predates listens" in old.stderr
+    assert run(archive, "listens", "rematch").exit_code == 0  # a write verb upgrades
+    assert run(archive, "listens", "stats").exit_code == 0

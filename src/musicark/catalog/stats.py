@@ -145,8 +145,10 @@ def catalog_stats(archive: Archive) -> dict[str, Any]:
 
 def _observed(archive: Archive) -> dict[str, Any] | None:
     """Imported listening data (musicark.listens), when there is any."""
-    if not archive.conn.execute("SELECT 1 FROM listen_counts LIMIT 1").fetchone():
-        return None
-    from musicark.listens.stats import listen_stats  # the listens package builds on catalog
+    from musicark.listens.model import has_listens  # the listens package builds on catalog
+    from musicark.listens.stats import listen_stats
 
+    if not has_listens(archive) or not archive.conn.execute(
+            "SELECT 1 FROM listen_counts LIMIT 1").fetchone():
+        return None
     return listen_stats(archive, top=10)

@@ -51,6 +51,9 @@ def _month_minus(yyyymm: int, months: int) -> int:
 def observed(archive: Archive, window: int | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """(track rowids, observed listens) for matched tracks, and the window used."""
     conn = archive.conn
+    if not has_listens(archive):
+        return np.empty(0, np.int64), np.empty(0), {"window_months": window,
+                                                    "from_month": None, "to_month": None}
     latest = conn.execute("SELECT max(month) FROM listen_counts").fetchone()[0]
     since = _month_minus(latest, window - 1) if latest and window else 0
     rows = conn.execute(
@@ -61,6 +64,13 @@ def observed(archive: Archive, window: int | None = None) -> tuple[np.ndarray, n
     arr = np.array(rows, dtype=np.int64).reshape(-1, 2)
     info = {"window_months": window, "from_month": since or None, "to_month": latest}
     return arr[:, 0], arr[:, 1].astype(np.float64), info
+
+
+def has_listens(archive: Archive) -> bool:
+    """Whether the catalog has listens tables (an archive opened read-only is not migrated:
+    one made before listens existed has none until a write verb upgrades it)."""
+    return archive.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                "name = 'listen_counts'").fetchone() is not None
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from musicark.archive import Archive
+from musicark.errors import BadQuery
 from musicark.listens.match import matched_share
 
 PER_TRACK_SQL = """
@@ -15,6 +16,11 @@ PER_TRACK_SQL = """
 
 
 def listen_stats(archive: Archive, *, top: int = 20) -> dict[str, Any]:
+    from musicark.listens.model import has_listens
+
+    if not has_listens(archive):
+        raise BadQuery("this archive predates listens: any write verb (e.g. `musicark "
+                       "listens rematch`) upgrades its schema")
     conn = archive.conn
     sources = [
         {"source": name, "format": fmt, "files": files, "listens": listens or 0,
