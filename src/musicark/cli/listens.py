@@ -69,8 +69,9 @@ def listens_import(
 ) -> None:
     """Import listens, count them per track, source and month, and match them to tracks.
 
-    A file already imported (same SHA-256) is skipped; a listen already counted (same user,
-    time and track) counts once. Rejected rows are reported with their line and reason.
+    A file imported before (same SHA-256) is skipped; a listen counted before counts once.
+
+    Rejected rows are reported with their line and reason; the rest imports.
 
     Example: musicark listens import --format listenbrainz listens/2024/*.jsonl
     """
