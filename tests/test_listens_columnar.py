@@ -66,6 +66,12 @@ def test_jsonl_columnar_equals_the_row_path(tmp_path: Path, monkeypatch) -> None
         {"listened_at": good + 8, "user_name": "rob", "track_metadata": {
             "artist_name": "X", "track_name": "Y",
             "mbid_mapping": {"recording_mbid": "20ddea3a-1ad2-4036-9ca7-5f3383ad31c1"}}},
+        {"listened_at": good + 9, "user_name": "", "track_metadata": {
+            "artist_name": "X", "track_name": "Z", "mbid_mapping": {"recording_mbid": ""},
+            "additional_info": {"recording_mbid": "20ddea3a-1ad2-4036-9ca7-5f3383ad31c1",
+                                "spotify_id": "",
+                                "origin_url": "https://open.spotify.com/track/"
+                                              "4s6LhHAV5SEsOV0lC2tjvJ"}}},
     ]
     path = tmp_path / "listens.jsonl"
     path.write_bytes(b"".join(json.dumps(x).encode() + b"\n" for x in listens))
@@ -86,6 +92,8 @@ def test_jsonl_columnar_equals_the_row_path(tmp_path: Path, monkeypatch) -> None
     assert slow_rows[1]["artist"] == "Spaced" and slow_rows[1]["mbid"] is None
     assert slow_rows[1]["duration_ms"] == 222_000
     assert slow_rows[2]["user"] == "rob" and slow_rows[0]["user"] == "me"
+    assert slow_rows[3]["user"] == "me" and slow_rows[3]["ext_id"] == "4s6LhHAV5SEsOV0lC2tjvJ"
+    assert slow_rows[3]["mbid"] == "20ddea3a-1ad2-4036-9ca7-5f3383ad31c1"
 
 
 def test_jsonl_chunks_keep_line_numbers(tmp_path: Path, monkeypatch) -> None:

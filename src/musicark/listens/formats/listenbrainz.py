@@ -155,6 +155,11 @@ UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 ISRC_PATTERN = r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$"
 
 
+def _present(values: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Empty strings as nulls, as the row path's `a or b` treats them."""
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+
 def _jsonl_columnar(data: bytes, first_line: int, user: str) -> Batch | None:
     """Whole lines as one columnar batch, or None where only the row path is exact."""
     raw = np.frombuffer(data, dtype=np.uint8)
@@ -198,21 +203,20 @@ def _jsonl_columnar(data: bytes, first_line: int, user: str) -> Batch | None:
         mask[parents] = True
         reject(mask, f"tag longer than {MAX_TAG_LENGTH} characters")
     mbid = pc.utf8_lower(pc.utf8_trim_whitespace(pc.coalesce(
-        pc.struct_field(mapping, "recording_mbid"), pc.struct_field(info, "recording_mbid"))))
+        _present(pc.struct_field(mapping, "recording_mbid")),
+        _present(pc.struct_field(info, "recording_mbid")))))
     mbid = pc.if_else(pc.match_substring_regex(mbid, UUID_PATTERN), mbid, None)
     isrc = pc.utf8_trim_whitespace(pc.struct_field(info, "isrc"))
     isrc = pc.utf8_upper(pc.replace_substring(isrc, "-", ""))
     isrc = pc.if_else(pc.match_substring_regex(isrc, ISRC_PATTERN), isrc, None)
-    spotify = pc.coalesce(pc.struct_field(info, "spotify_id"),
-                          pc.struct_field(info, "origin_url"))
+    spotify = pc.coalesce(_present(pc.struct_field(info, "spotify_id")),
+                          _present(pc.struct_field(info, "origin_url")))
     spotify = pc.struct_field(pc.extract_regex(spotify, SPOTIFY_PATTERN), "id")
     duration = pc.coalesce(pc.struct_field(info, "duration_ms"),
                            pc.multiply(pc.struct_field(info, "duration"), 1000.0))
     duration = pc.if_else(pc.and_(pc.greater(duration, 0), pc.less_equal(duration, 86_400_000)),
                           duration, None)
-    users = table["user_name"]
-    if users.null_count:
-        users = pc.fill_null(users, user)
+    users = pc.fill_null(_present(table["user_name"]), user)
     out = pa.table({
         "line": lines, "user": users, "ts": table["listened_at"],
         "artist": meta.field("artist_name"), "title": meta.field("track_name"),
