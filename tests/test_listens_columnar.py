@@ -143,3 +143,20 @@ def test_parquet_bad_rows_reported_by_line(archive: Archive, tmp_path: Path) -> 
     assert seen == [(2, "no artist"), (3, "timestamp before 2002"),
                     (4, "NUL character in artist")]
     assert report["listens"] == 2 and report["rows"] == 2
+
+
+def test_identity_and_item_hashes_agree_between_the_paths(archive: Archive, tmp_path: Path
+                                                          ) -> None:
+    """The same listen read columnar and row by row is one listen; the same track listened
+    to later, read the other way, is the same listened item."""
+    listen = _listen(1_700_000_000, recording_mbid="not-a-uuid", isrc="bad")
+    later = _listen(1_700_000_100, recording_mbid="not-a-uuid", isrc="bad")
+    one, two = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    one.write_text(json.dumps(listen) + "\n")
+    two.write_text(json.dumps(listen) + "\n\n" + json.dumps(later) + "\n")  # row by row
+    assert listenbrainz._jsonl_columnar(one.read_bytes(), 1, "") is not None
+    assert listenbrainz._jsonl_columnar(two.read_bytes(), 1, "") is None
+    first = import_listens(archive, "listenbrainz", [one])
+    second = import_listens(archive, "listenbrainz", [two])
+    assert first["listens"] == 1 and second["duplicates"] == 1 and second["listens"] == 1
+    assert archive.conn.execute("SELECT count(*) FROM listen_keys").fetchone()[0] == 1

@@ -111,10 +111,14 @@ def code(column: pa.Array | pa.ChunkedArray) -> Coded:
     values = arr.dictionary
     if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
         values = values.cast(pa.string())
-    index = arr.indices.to_numpy(zero_copy_only=False)
+    index = pc.fill_null(arr.indices, -1).to_numpy(zero_copy_only=False)
     if arr.null_count:
         index = np.where(np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), bool),
                          index, -1)
+    if values.null_count:  # a null inside the dictionary is a null row too
+        valid = np.append(np.asarray(values.is_valid().to_numpy(zero_copy_only=False), bool),
+                          False)
+        index = np.where(valid[index], index, -1)
     lowered = pc.utf8_lower(pc.fill_null(values, ""))
     return Coded(index.astype(np.int64), values, hash_strings(lowered))
 
