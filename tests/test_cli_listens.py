@@ -115,3 +115,15 @@ def test_read_only_verbs_on_an_archive_made_before_listens(archive: Archive,
     assert old.exit_code == 2 and "predates listens" in old.stderr
     assert run(archive, "listens", "rematch").exit_code == 0  # a write verb upgrades
     assert run(archive, "listens", "stats").exit_code == 0
+
+
+def test_import_without_matching_then_rematch(archive: Archive, testdata: Path,
+                                              tmp_path: Path) -> None:
+    import_source(archive, "table", write_catalog(tmp_path / "catalog.csv", CATALOG))
+    result = run(archive, "listens", "import", "-f", "listenbrainz", "--no-match",
+                 str(testdata / LB / "listenbrainz_listens.jsonl"))
+    assert result.exit_code == 0 and "not matched yet" in result.stdout
+    assert archive.conn.execute("SELECT count(*) FROM listen_keys WHERE matched_at IS NOT "
+                                "NULL").fetchone()[0] == 0
+    rematch = run(archive, "listens", "rematch")
+    assert rematch.exit_code == 0 and "matched 2 of 2" in rematch.stdout

@@ -7,6 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from musicark.archive import Archive
@@ -29,6 +37,20 @@ app.add_typer(listens_app, name="listens")
 
 FORMAT_HELP = ("listenbrainz, lastfm, librefm, maloja, panoscrobbler, spotify-history, "
                "spinitron, scrobbler-log or table.")
+
+
+def item_progress(label: str) -> Progress:
+    return Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
+
+
+def _match(arc: Archive, *, retry: bool, relink: bool) -> dict:
+    from musicark.listens.match import match_listens
+
+    with item_progress("matching") as bar:
+        task = bar.add_task("match", total=None)
+        return match_listens(arc, retry=retry, relink=relink,
+                             progress=lambda done, n: bar.update(task, completed=done, total=n))
 
 
 def _columns(maps: list[str]) -> dict[str, str]:
@@ -64,6 +86,9 @@ def listens_import(
     rejects: Annotated[Path | None, typer.Option(help="Write every rejected row (file, line, "
                                                  "reason) to this TSV.")] = None,
     strict: Annotated[bool, typer.Option(help="Exit 9 if any row was rejected.")] = False,
+    match: Annotated[bool, typer.Option(help="Match new listened items to tracks now "
+                                        "(--no-match: later, with `listens rematch`).")]
+    = True,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -92,7 +117,9 @@ def listens_import(
             task = bar.add_task("import", total=total)
             report = import_listens(arc, fmt, src, source=source, user=user,
                                     columns=_columns(map_ or []), on_reject=sink,
-                                    progress=lambda n: bar.advance(task, n))
+                                    progress=lambda n: bar.advance(task, n), match=False)
+        if match:
+            report["match"] = _match(arc, retry=False, relink=False)
     finally:
         if fh is not None:
             fh.close()
@@ -103,7 +130,10 @@ def listens_import(
                   f"{report['imported_files']:,} files ({report['skipped_files']:,} already "
                   f"imported); {report['duplicates']:,} duplicates counted once, "
                   f"{report['rejected']:,} rows rejected")
-        out.print(_match_line(report["match"]))
+        if "match" in report:
+            out.print(_match_line(report["match"]))
+        else:
+            out.print("not matched yet: run `musicark listens rematch`")
         shown = 0
         for file in report["files"]:
             for bad in file["rejects"]:
@@ -131,9 +161,7 @@ def listens_rematch(
 
     Example: musicark listens rematch
     """
-    from musicark.listens.match import match_listens
-
-    report = match_listens(Archive.locate(archive), retry=True, relink=relink)
+    report = _match(Archive.locate(archive), retry=True, relink=relink)
     if as_json:
         print_json(report)
     else:

@@ -39,9 +39,11 @@ def _most_popular(archive: Archive, links: list[tuple[int, float]]) -> tuple[int
 
 def match_listens(archive: Archive, *, retry: bool = False, relink: bool = False,
                   resolver: Resolver = leave_unmatched,
-                  progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Match listened items no matching has seen; `retry` also those that matched nothing
-    before; `relink` recomputes every link (after the catalog changed under them)."""
+    before; `relink` recomputes every link (after the catalog changed under them).
+    Commits every COMMIT_EVERY items, so a killed run keeps what it matched;
+    `progress(done, total)` follows it."""
     conn = archive.conn
     if relink:
         where = "1"
@@ -55,14 +57,17 @@ def match_listens(archive: Archive, *, retry: bool = False, relink: bool = False
     methods: Counter = Counter()
     ambiguous = unmatched = 0
     updates: list[tuple] = []
+    done = 0
 
     def flush() -> None:
+        nonlocal done
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany("UPDATE listen_keys SET track_rowid = ?, method = ?, score = ?, "
                          "matched_at = ? WHERE id = ?", updates)
         conn.execute("COMMIT")
+        done += len(updates)
         if progress is not None:
-            progress(len(updates))
+            progress(done, len(items))
         updates.clear()
 
     now = utc_now()

@@ -250,9 +250,12 @@ def import_file(archive: Archive, read: Reader, path: Path, *, fmt: str, source:
 def import_listens(archive: Archive, fmt: str, paths: list[Path], *, source: str | None = None,
                    user: str = "", columns: dict[str, str] | None = None,
                    on_reject: RejectSink | None = None, progress: Progress | None = None,
-                   match: bool = True) -> dict[str, Any]:
+                   match: bool = True,
+                   match_progress: Callable[[int, int], None] | None = None
+                   ) -> dict[str, Any]:
     """Import listen files of one format into one listens source (default: the format's
-    name), then match the new listened items to catalog tracks. Returns the report."""
+    name), then (unless `match` is False: `listens rematch` does it later) match the new
+    listened items to catalog tracks. Returns the report."""
     read = reader_for(fmt, columns)
     files = expand([Path(p) for p in paths])
     if not files:
@@ -282,7 +285,7 @@ def import_listens(archive: Archive, fmt: str, paths: list[Path], *, source: str
     if match:
         from musicark.listens.match import match_listens
 
-        summary["match"] = match_listens(archive)
+        summary["match"] = match_listens(archive, progress=match_progress)
     archive.record_event("listens.import", source or fmt, "ok",
                          {k: v for k, v in summary.items() if k != "files"})
     return summary
