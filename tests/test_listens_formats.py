@@ -229,6 +229,19 @@ def test_table_with_mapping(tmp_path: Path) -> None:
         reader_for("table", {"played": "when"})
 
 
+def test_table_parquet_with_timestamps(tmp_path: Path) -> None:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "plays.parquet"
+    pq.write_table(pa.table({
+        "played_at": pa.array(np.array(["2024-03-01T10:00:00"], "datetime64[s]")),
+        "artist": ["Nina Simone"], "title": ["Feeling Good"], "plays_user": ["x"]}), path)
+    rows, rejects = read("table", path, columns={"played_at": "ts", "plays_user": "user"})
+    assert rejects == [] and rows[0]["ts"] == 1709287200 and rows[0]["user"] == "x"
+
+
 def test_unknown_format() -> None:
     with pytest.raises(BadQuery, match="unknown listens format"):
         reader_for("napster")

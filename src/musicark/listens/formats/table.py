@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -107,7 +108,8 @@ def _parquet(path: Path) -> Iterator[tuple[int, dict | None]]:
     for batch in pf.iter_batches(batch_size=65_536):
         for rec in batch.to_pylist():
             number += 1
-            ts = rec.get("ts")
-            if hasattr(ts, "timestamp"):
-                rec["ts"] = ts.timestamp()
+            for column, value in rec.items():
+                if isinstance(value, datetime):  # Parquet timestamps without a zone are UTC
+                    rec[column] = (value if value.tzinfo else value.replace(tzinfo=UTC)
+                                   ).timestamp()
             yield number, rec
