@@ -229,7 +229,9 @@ def test_table_with_mapping(tmp_path: Path) -> None:
         reader_for("table", {"played": "when"})
 
 
-def test_table_parquet_with_timestamps(tmp_path: Path) -> None:
+def test_table_parquet_with_timestamps(tmp_path: Path, monkeypatch) -> None:
+    import time
+
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -238,7 +240,13 @@ def test_table_parquet_with_timestamps(tmp_path: Path) -> None:
     pq.write_table(pa.table({
         "played_at": pa.array(np.array(["2024-03-01T10:00:00"], "datetime64[s]")),
         "artist": ["Nina Simone"], "title": ["Feeling Good"], "plays_user": ["x"]}), path)
-    rows, rejects = read("table", path, columns={"played_at": "ts", "plays_user": "user"})
+    monkeypatch.setenv("TZ", "America/New_York")  # a zone-less time is UTC wherever we run
+    time.tzset()
+    try:
+        rows, rejects = read("table", path, columns={"played_at": "ts", "plays_user": "user"})
+    finally:
+        monkeypatch.undo()
+        time.tzset()
     assert rejects == [] and rows[0]["ts"] == 1709287200 and rows[0]["user"] == "x"
 
 
