@@ -41,6 +41,13 @@ def test_import_stats_rematch_and_plan(archive: Archive, testdata: Path, tmp_pat
     assert strict.exit_code == 9
     again = run(archive, "listens", "import", "-f", "librefm", "--json",
                 str(testdata / LB / "librefm_no_header.csv"))
+    assert json.loads(again.stdout)["files"][0]["status"] == "nothing valid"  # not recorded
+    assert "not one valid listen" in strict.stderr
+    same = run(archive, "listens", "import", "-f", "librefm", "--json",
+               str(testdata / LB / "librefm.csv"))
+    assert json.loads(same.stdout)["imported_files"] == 1
+    again = run(archive, "listens", "import", "-f", "librefm", "--json",
+                str(testdata / LB / "librefm.csv"))
     assert json.loads(again.stdout)["files"][0]["status"] == "already imported"
 
     missing = run(archive, "listens", "import", "-f", "maloja", str(tmp_path / "none.json"))
@@ -49,7 +56,8 @@ def test_import_stats_rematch_and_plan(archive: Archive, testdata: Path, tmp_pat
     assert unknown.exit_code == 2 and "unknown listens format" in unknown.stderr
 
     stats = json.loads(run(archive, "listens", "stats", "--json").stdout)
-    assert stats["matched"]["listens_matched"] == 3  # Golden Brown twice, California once
+    assert stats["matched"]["listens_matched"] == 4  # Golden Brown twice, California and
+    # New Ice Age once
     assert stats["top_tracks"][0]["name"] == "Golden Brown"
     assert {s["source"] for s in stats["sources"]} == {"listenbrainz", "librefm"}
     table = run(archive, "listens", "stats")
@@ -57,13 +65,13 @@ def test_import_stats_rematch_and_plan(archive: Archive, testdata: Path, tmp_pat
 
     catalog_stats = run(archive, "stats")
     assert catalog_stats.exit_code == 0
-    assert "observed listens: 4, of which 3" in catalog_stats.stdout
+    assert "observed listens: 7, of which 4" in catalog_stats.stdout
     assert "The Stranglers – Golden Brown" in catalog_stats.stdout
     assert json.loads(run(archive, "stats", "--json").stdout)["observed_listens"][
         "top_artists"][0]["name"] == "The Stranglers"
 
     rematch = json.loads(run(archive, "listens", "rematch", "--json").stdout)
-    assert rematch["listens_matched"] == 3
+    assert rematch["listens_matched"] == 4
 
     plan = run(archive, "plan", "create", "--budget", "1GB", "--listens", "blend",
                "--window", "12m")

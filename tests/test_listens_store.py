@@ -218,3 +218,25 @@ def test_directory_of_files(catalogued: Archive, testdata: Path, tmp_path: Path)
                 folder / "listens" / "2025" / "6.jsonl")
     report = import_listens(catalogued, "listenbrainz", [folder])
     assert report["imported_files"] == 1 and report["listens"] == 2
+
+
+def test_a_file_of_the_wrong_format_stores_nothing(catalogued: Archive, testdata: Path
+                                                   ) -> None:
+    """A ListenBrainz export read as Pano Scrobbler has not one valid row: nothing is kept,
+    so the right format can import it afterwards."""
+    path = testdata / LB / "listenbrainz_listens.jsonl"
+    wrong = import_listens(catalogued, "panoscrobbler", [path])
+    assert wrong["files"][0]["status"] == "nothing valid" and wrong["rejected"] == 2
+    assert wrong["invalid_files"] == [str(path)]
+    assert catalogued.conn.execute("SELECT count(*) FROM listen_files").fetchone()[0] == 0
+    right = import_listens(catalogued, "listenbrainz", [path])
+    assert right["listens"] == 2
+
+
+def test_a_directory_contributes_the_files_its_format_reads(catalogued: Archive,
+                                                            testdata: Path) -> None:
+    from musicark.listens.formats import expand
+
+    files = expand([testdata / LB], "scrobbler-log")
+    assert [f.name for f in files] == [".scrobbler.log"]
+    assert all(f.suffix == ".csv" for f in expand([testdata / LB], "spinitron"))

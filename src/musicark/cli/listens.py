@@ -104,7 +104,7 @@ def listens_import(
     from musicark.listens.store import import_listens
 
     arc = Archive.locate(archive)
-    total = sum(p.stat().st_size for p in expand(src) if p.is_file())
+    total = sum(p.stat().st_size for p in expand(src, fmt) if p.is_file())
     sink = None
     fh = None
     if rejects is not None:
@@ -130,6 +130,9 @@ def listens_import(
                   f"{report['imported_files']:,} files ({report['skipped_files']:,} already "
                   f"imported); {report['duplicates']:,} duplicates counted once, "
                   f"{report['rejected']:,} rows rejected")
+        for path in report["invalid_files"]:
+            err.print(f"[yellow]{path}: not one valid listen, nothing stored[/yellow] (another "
+                      "--format?)", highlight=False, soft_wrap=True)
         if "match" in report:
             out.print(_match_line(report["match"]))
         else:

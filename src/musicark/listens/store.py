@@ -43,7 +43,7 @@ Progress = Callable[[int], None]
 class FileReport:
     path: str
     sha256: str
-    status: str = "imported"  # or "already imported"
+    status: str = "imported"  # or "already imported", or "nothing valid" (not recorded)
     rows: int = 0  # valid listens read
     listens: int = 0  # new listens counted
     duplicates: int = 0  # valid listens already counted (this file or before)
@@ -235,6 +235,12 @@ def import_file(archive: Archive, read: Reader, path: Path, *, fmt: str, source:
             for reject in batch.rejects:
                 rejected(reject)
             work.add(batch, rejected)
+        if not report.rows and report.rejected:
+            # Not one valid row: likely the wrong --format. Nothing is stored, so the file
+            # can be imported again with the right one; the rejects are still reported.
+            conn.execute("ROLLBACK")
+            report.status = "nothing valid"
+            return report
         work.finish()
         conn.execute(
             "INSERT INTO listen_files(source_id, sha256, size, path, format, imported_at, "
@@ -257,7 +263,7 @@ def import_listens(archive: Archive, fmt: str, paths: list[Path], *, source: str
     name), then (unless `match` is False: `listens rematch` does it later) match the new
     listened items to catalog tracks. Returns the report."""
     read = reader_for(fmt, columns)
-    files = expand([Path(p) for p in paths])
+    files = expand([Path(p) for p in paths], fmt)
     if not files:
         raise BadSource("no listen files found in " + ", ".join(str(p) for p in paths))
     for path in files:
@@ -276,7 +282,8 @@ def import_listens(archive: Archive, fmt: str, paths: list[Path], *, source: str
     summary: dict[str, Any] = {
         "source": source or fmt, "format": fmt, "files": [r.as_dict() for r in reports],
         "imported_files": sum(r.status == "imported" for r in reports),
-        "skipped_files": sum(r.status != "imported" for r in reports),
+        "skipped_files": sum(r.status == "already imported" for r in reports),
+        "invalid_files": [r.path for r in reports if r.status == "nothing valid"],
         "rows": sum(r.rows for r in reports), "listens": sum(r.listens for r in reports),
         "duplicates": sum(r.duplicates for r in reports),
         "rejected": sum(r.rejected for r in reports),

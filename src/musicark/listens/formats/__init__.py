@@ -32,6 +32,12 @@ FORMATS: dict[str, Reader] = {
 }
 TABLE = "table"
 NAMES = [*FORMATS, TABLE]
+SUFFIXES = {  # what a directory given for a format contributes
+    "listenbrainz": (".jsonl", ".ndjson", ".json", ".parquet"),
+    "lastfm": (".csv", ".json"), "librefm": (".csv", ".json"), "maloja": (".json",),
+    "panoscrobbler": (".jsonl",), "spotify-history": (".json",), "spinitron": (".csv",),
+    "scrobbler-log": (".log",), TABLE: (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet"),
+}
 
 
 def reader_for(name: str, columns: dict[str, str] | None = None) -> Reader:
@@ -42,14 +48,15 @@ def reader_for(name: str, columns: dict[str, str] | None = None) -> Reader:
     return FORMATS[name]
 
 
-def expand(paths: list[Path]) -> list[Path]:
-    """Files as given; a directory stands for the files in it (a dump, an export folder)."""
+def expand(paths: list[Path], fmt: str | None = None) -> list[Path]:
+    """Files as given; a directory stands for the files in it (a dump, an export folder)
+    that the format reads, by name suffix."""
+    suffixes = SUFFIXES.get(fmt or "", tuple({s for v in SUFFIXES.values() for s in v}))
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
             out.extend(sorted(p for p in path.rglob("*") if p.is_file() and
-                              p.suffix.lower() in (".parquet", ".jsonl", ".json", ".csv",
-                                                   ".tsv", ".ndjson", ".log")))
+                              p.suffix.lower() in suffixes))
         else:
             out.append(path)
     return out
