@@ -240,3 +240,23 @@ def test_a_directory_contributes_the_files_its_format_reads(catalogued: Archive,
     files = expand([testdata / LB], "scrobbler-log")
     assert [f.name for f in files] == [".scrobbler.log"]
     assert all(f.suffix == ".csv" for f in expand([testdata / LB], "spinitron"))
+
+
+def test_matching_in_worker_processes_gives_the_same_links(catalogued: Archive,
+                                                           testdata: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    from musicark.listens import match as listens_match
+
+    monkeypatch.setattr(listens_match, "CHUNK", 2)  # several chunks from a few items
+    for fmt, name in (("listenbrainz", "listenbrainz_listens.jsonl"), ("librefm", "librefm.csv"),
+                      ("spotify-history", "spotify_streaming_endsong_0.json")):
+        import_listens(catalogued, fmt, [testdata / LB / name], match=False)
+    alone = match_listens(catalogued)
+    single = links(catalogued)
+    catalogued.conn.execute("UPDATE listen_keys SET track_rowid = NULL, method = NULL, "
+                            "matched_at = NULL")
+    pooled = match_listens(catalogued, workers=2)
+    assert links(catalogued) == single and len(single) == 4
+    assert pooled["matched"] == alone["matched"] == {"mbid": 1, "isrc": 1, "ext_id": 1,
+                                                     "fuzzy": 1}

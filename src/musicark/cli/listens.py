@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +21,9 @@ from rich.table import Table
 from musicark.archive import Archive
 from musicark.cli.app import (
     ArchiveOpt,
+    DaskOpt,
     JsonOpt,
+    WorkersOpt,
     app,
     byte_progress,
     err,
@@ -44,12 +47,14 @@ def item_progress(label: str) -> Progress:
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
 
 
-def _match(arc: Archive, *, retry: bool, relink: bool) -> dict:
+def _match(arc: Archive, *, retry: bool, relink: bool, workers: int | None,
+           dask: str | None) -> dict:
     from musicark.listens.match import match_listens
 
     with item_progress("matching") as bar:
         task = bar.add_task("match", total=None)
         return match_listens(arc, retry=retry, relink=relink,
+                             workers=workers or os.cpu_count() or 1, dask=dask,
                              progress=lambda done, n: bar.update(task, completed=done, total=n))
 
 
@@ -89,6 +94,8 @@ def listens_import(
     match: Annotated[bool, typer.Option(help="Match new listened items to tracks now "
                                         "(--no-match: later, with `listens rematch`).")]
     = True,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = None,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -119,7 +126,8 @@ def listens_import(
                                     columns=_columns(map_ or []), on_reject=sink,
                                     progress=lambda n: bar.advance(task, n), match=False)
         if match:
-            report["match"] = _match(arc, retry=False, relink=False)
+            report["match"] = _match(arc, retry=False, relink=False, workers=workers,
+                                     dask=dask)
     finally:
         if fh is not None:
             fh.close()
@@ -157,6 +165,8 @@ def listens_import(
 def listens_rematch(
     relink: Annotated[bool, typer.Option("--all", help="Recompute every link, not only the "
                                          "unmatched.")] = False,
+    workers: WorkersOpt = None,
+    dask: DaskOpt = None,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -164,7 +174,8 @@ def listens_rematch(
 
     Example: musicark listens rematch
     """
-    report = _match(Archive.locate(archive), retry=True, relink=relink)
+    report = _match(Archive.locate(archive), retry=True, relink=relink, workers=workers,
+                    dask=dask)
     if as_json:
         print_json(report)
     else:

@@ -14,10 +14,13 @@ from collections.abc import Callable
 from typing import Any
 
 from musicark.archive import Archive, utc_now
+from musicark.errors import BadQuery
 from musicark.ingest.match import Resolver, leave_unmatched, match_tags
+from musicark.runner import fan_out
 
 ORDER = ("mbid", "isrc", "ext_id")
 COMMIT_EVERY = 2_000
+CHUNK = 250  # items per unit of work
 
 
 def _tags(artist: str | None, title: str | None, album: str | None, mbid: str | None,
@@ -37,12 +40,42 @@ def _most_popular(archive: Archive, links: list[tuple[int, float]]) -> tuple[int
     return best, scores[best]
 
 
+def match_items(archive: Archive, items: list[tuple], resolver: Resolver = leave_unmatched
+                ) -> list[tuple]:
+    """(key id, track or None, method, score, ambiguous) for each listened item row."""
+    out = []
+    for key_id, artist, title, album, duration_ms, mbid, isrc, ext_id in items:
+        outcome = match_tags(archive, _tags(artist, title, album, mbid, isrc, ext_id),
+                             duration_ms, resolver=resolver, order=ORDER)
+        if outcome.links:
+            track, score = _most_popular(archive, outcome.links)
+            out.append((key_id, track, outcome.method, score, False))
+        else:
+            out.append((key_id, None, None, None, outcome.ambiguous))
+    return out
+
+
+_WORKER_ARCHIVES: dict[str, Archive] = {}
+
+
+def _match_in_worker(path: str, items: list[tuple]) -> list[tuple]:
+    """A worker process matches a chunk on its own read-only connection (kept per process)."""
+    archive = _WORKER_ARCHIVES.get(path)
+    if archive is None:
+        archive = _WORKER_ARCHIVES[path] = Archive.open(path, readonly=True)
+    return match_items(archive, items)
+
+
 def match_listens(archive: Archive, *, retry: bool = False, relink: bool = False,
-                  resolver: Resolver = leave_unmatched,
+                  resolver: Resolver = leave_unmatched, workers: int = 1,
+                  dask: str | None = None,
                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Match listened items no matching has seen; `retry` also those that matched nothing
     before; `relink` recomputes every link (after the catalog changed under them).
-    Commits every COMMIT_EVERY items, so a killed run keeps what it matched;
+
+    With `workers` > 1 (or a Dask scheduler address) chunks of items are matched in other
+    processes on read-only connections and this one writes (a custom resolver needs
+    workers=1). Commits every COMMIT_EVERY items, so a killed run keeps what it matched;
     `progress(done, total)` follows it."""
     conn = archive.conn
     if relink:
@@ -54,38 +87,35 @@ def match_listens(archive: Archive, *, retry: bool = False, relink: bool = False
     items = conn.execute(
         "SELECT id, artist, title, album, duration_ms, mbid, isrc, ext_id FROM listen_keys "
         f"WHERE {where} ORDER BY id").fetchall()
+    if resolver is not leave_unmatched and (workers > 1 or dask):
+        raise BadQuery("a custom resolver runs in this process only: use workers=1")
     methods: Counter = Counter()
-    ambiguous = unmatched = 0
-    updates: list[tuple] = []
-    done = 0
-
-    def flush() -> None:
-        nonlocal done
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany("UPDATE listen_keys SET track_rowid = ?, method = ?, score = ?, "
-                         "matched_at = ? WHERE id = ?", updates)
-        conn.execute("COMMIT")
-        done += len(updates)
-        if progress is not None:
-            progress(done, len(items))
-        updates.clear()
-
+    ambiguous = unmatched = done = 0
     now = utc_now()
-    for key_id, artist, title, album, duration_ms, mbid, isrc, ext_id in items:
-        outcome = match_tags(archive, _tags(artist, title, album, mbid, isrc, ext_id),
-                             duration_ms, resolver=resolver, order=ORDER)
-        if outcome.links:
-            track, score = _most_popular(archive, outcome.links)
-            methods[outcome.method] += 1
-            updates.append((track, outcome.method, score, now, key_id))
-        else:
-            ambiguous += outcome.ambiguous
-            unmatched += not outcome.ambiguous
-            updates.append((None, None, None, now, key_id))
-        if len(updates) >= COMMIT_EVERY:
-            flush()
-    if updates:
-        flush()
+    chunks = [items[at:at + CHUNK] for at in range(0, len(items), CHUNK)]
+    if (workers > 1 or dask) and len(chunks) > 1:
+        results = fan_out(_match_in_worker, ((str(archive.path), c) for c in chunks),
+                          workers=workers, dask=dask)
+    else:
+        results = (match_items(archive, c, resolver) for c in chunks)
+    updates: list[tuple] = []
+    for result in results:
+        for key_id, track, method, score, is_ambiguous in result:
+            updates.append((track, method, score, now, key_id))
+            if track is not None:
+                methods[method] += 1
+            else:
+                ambiguous += is_ambiguous
+                unmatched += not is_ambiguous
+        if len(updates) >= COMMIT_EVERY or done + len(updates) == len(items):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("UPDATE listen_keys SET track_rowid = ?, method = ?, "
+                             "score = ?, matched_at = ? WHERE id = ?", updates)
+            conn.execute("COMMIT")
+            done += len(updates)
+            updates.clear()
+            if progress is not None:
+                progress(done, len(items))
     report = {"items": len(items), "matched": dict(methods),
               "matched_items": sum(methods.values()), "ambiguous": ambiguous,
               "unmatched": unmatched, **matched_share(archive)}
