@@ -147,7 +147,7 @@ def import_speed(kind: str, path: Path, n: int, root: Path) -> dict:
                                  "listen_keys_1", 0)) / items, 1)}
 
 
-def match_speed(catalog_tracks: int, items: int, root: Path) -> list[dict]:
+def match_speed(catalog_tracks: int, items: int, root: Path, workers: int = 1) -> list[dict]:
     """Match `items` listened items against a synthetic catalog: once by ISRC (identifier
     path: index lookups), once by tags only (70 % catalog titles and artists in another
     letter case with punctuation added, 30 % unknown: the fuzzy path, the worst case)."""
@@ -184,8 +184,9 @@ def match_speed(catalog_tracks: int, items: int, root: Path) -> list[dict]:
                     w.writerow([START + i, (artist or "").upper(), (title or "") + "!", ""])
         import_listens(archive, "table", [plays], source=kind, match=False)
         report = {}
-        seconds = timed(lambda: report.update(match_listens(archive)))  # noqa: B023
-        results.append({"benchmark": f"listens match ({kind})",
+        seconds = timed(lambda: report.update(match_listens(archive,  # noqa: B023
+                                                            workers=workers)))
+        results.append({"benchmark": f"listens match ({kind})", "workers": workers,
                         "catalog_tracks": catalog_tracks, "items": len(rows),
                         "seconds": round(seconds, 2), "items_per_s": round(len(rows) / seconds),
                         "matched": report["matched"], "unmatched": report["unmatched"],
@@ -203,6 +204,7 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=200_000)
     parser.add_argument("--catalog", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--items", type=int, default=5_000)
+    parser.add_argument("--match-workers", type=int, default=1)
     args = parser.parse_args()
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,7 +218,7 @@ def main() -> None:
             write_jsonl(path, args.jsonl, args.tracks, rng)
             print(json.dumps(import_speed("jsonl", path, args.jsonl, root)), flush=True)
         for size in args.catalog:
-            for result in match_speed(size, args.items, root):
+            for result in match_speed(size, args.items, root, args.match_workers):
                 print(json.dumps(result), flush=True)
 
 
