@@ -66,3 +66,13 @@ def test_the_core_never_imports_a_user_interface() -> None:
             continue
         assert not {i for i in imports if i.startswith(("musicark.cli", "musicark.serve"))}, (
             module)
+
+
+def test_the_catalog_never_reaches_up_into_plan_or_release() -> None:
+    """The catalog is the ground the other stages stand on (the listens curve, sizes and
+    the like live below it, not in `plan`)."""
+    for module, imports in top_level_imports().items():
+        if module.startswith("musicark.catalog"):
+            assert not {i for i in imports if i.startswith(
+                ("musicark.plan", "musicark.release", "musicark.ingest", "musicark.derive",
+                 "musicark.listens", "musicark.verify", "musicark.mirror"))}, module

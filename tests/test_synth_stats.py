@@ -11,7 +11,7 @@ from musicark.catalog import import_source
 from musicark.catalog.plots import render
 from musicark.catalog.stats import catalog_stats
 from musicark.config import PopularityModel
-from musicark.plan.listens import expected_listens
+from musicark.popularity import expected_listens
 from musicark.synth import listens_sample, popularity_sample, upc_check_digit, write_catalog
 
 

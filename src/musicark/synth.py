@@ -21,7 +21,7 @@ import numpy as np
 
 from musicark.config import PopularityModel
 from musicark.errors import BadQuery
-from musicark.plan.listens import expected_listens
+from musicark.popularity import expected_listens
 
 ZERO_SHARE = 0.63  # tracks at popularity 0 (the reference's 63 %)
 TAIL_DECAY = 0.1206  # geometric decay of popularity above 0: ~0.1 % of tracks at ≥ 50

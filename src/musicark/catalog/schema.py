@@ -318,5 +318,60 @@ MIGRATION_8 = """
 ALTER TABLE file_paths ADD COLUMN reason TEXT;
 """
 
+MIGRATION_9 = """
+-- Listens (scrobbles, histories, radio logs): counted per listened item, source and month.
+CREATE TABLE listen_sources (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    format TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+-- The raw files imported, by SHA-256: provenance, and why re-importing a file is a no-op.
+CREATE TABLE listen_files (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    format TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+-- What was listened to, as the source named it (one row per distinct artist, title, album and
+-- identifiers), and the catalog track it matched (NULL: not yet; `listens rematch` retries).
+CREATE TABLE listen_keys (
+    id INTEGER PRIMARY KEY,
+    khash INTEGER NOT NULL UNIQUE,
+    artist TEXT,
+    title TEXT,
+    album TEXT,
+    duration_ms INTEGER,
+    mbid TEXT,
+    isrc TEXT,
+    ext_id TEXT,
+    track_rowid INTEGER,
+    method TEXT,
+    score REAL,
+    matched_at TEXT
+);
+CREATE INDEX listen_keys_track ON listen_keys(track_rowid) WHERE track_rowid IS NOT NULL;
+-- The compact table: listens per item, source and month (yyyymm).
+CREATE TABLE listen_counts (
+    key_id INTEGER NOT NULL,
+    source_id INTEGER NOT NULL,
+    month INTEGER NOT NULL,
+    listens INTEGER NOT NULL,
+    PRIMARY KEY (key_id, source_id, month)
+) WITHOUT ROWID;
+-- Listen identities seen (source user, timestamp, track), per source and month: sorted
+-- 64-bit hashes, so a listen imported twice (two exports of one history) counts once.
+CREATE TABLE listen_seen (
+    source_id INTEGER NOT NULL,
+    month INTEGER NOT NULL,
+    hashes BLOB NOT NULL,
+    PRIMARY KEY (source_id, month)
+) WITHOUT ROWID;
+"""
+
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
-                         MIGRATION_6, MIGRATION_7, MIGRATION_8]
+                         MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9]

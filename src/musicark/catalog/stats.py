@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from musicark.archive import Archive
-from musicark.plan.listens import expected_listens
+from musicark.popularity import expected_listens
 
 BANDS = [(0, 0), (1, 9), (10, 19), (20, 29), (30, 39), (40, 49), (50, 100)]
 KEY_NAMES = ["C", "C♯/D♭", "D", "D♯/E♭", "E", "F", "F♯/G♭", "G", "G♯/A♭", "A", "A♯/B♭", "B"]
@@ -142,4 +142,16 @@ def catalog_stats(archive: Archive) -> dict[str, Any]:
         "keys_modes": [{"key": KEY_NAMES[k], "mode": "major" if m == 1 else "minor", "tracks": n}
                        for k, m, n in keys if m in (0, 1)],
         "release_years": [list(r) for r in years],
+        "observed_listens": _observed(archive),
     }
+
+
+def _observed(archive: Archive) -> dict[str, Any] | None:
+    """Imported listening data (musicark.listens), when there is any."""
+    from musicark.listens.model import has_listens  # the listens package builds on catalog
+    from musicark.listens.stats import listen_stats
+
+    if not has_listens(archive) or not archive.conn.execute(
+            "SELECT 1 FROM listen_counts LIMIT 1").fetchone():
+        return None
+    return listen_stats(archive, top=10)

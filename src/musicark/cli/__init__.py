@@ -10,6 +10,7 @@ from musicark.cli import (  # noqa: F401 - registers the verbs
     catalog,
     derive,
     ingest,
+    listens,
     match,
     plan,
     release,

@@ -319,7 +319,7 @@ def stats(
     Example: musicark stats --plots charts/
     """
     from musicark.catalog.stats import catalog_stats
-    from musicark.cli.stats import render_stats
+    from musicark.cli.stats import render_observed, render_stats
 
     data = catalog_stats(Archive.locate(archive, readonly=True))
     files = []
@@ -331,5 +331,6 @@ def stats(
         print_json({**data, "plots": [str(f) for f in files]})
         return
     render_stats(out, data)
+    render_observed(out, data["observed_listens"])
     for f in files:
         out.print(f"chart: {f}")

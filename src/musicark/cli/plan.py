@@ -15,6 +15,29 @@ plan_app = typer.Typer(help="Listens coverage and budgeted selection per quality
 app.add_typer(plan_app, name="plan")
 
 
+ListensOpt = Annotated[str, typer.Option(
+    "--listens", help="Listens model: observed, model (popularity curve) or blend (observed "
+    "where there are any, the re-fitted curve elsewhere).")]
+WindowOpt = Annotated[str | None, typer.Option(
+    help="Count only observed listens of the last N months of the data, e.g. 12m, 2y.")]
+
+
+def _model_lines(info: dict) -> list[str]:
+    lines = [f"listens model: {info['mode']}; observed: {info['observed_listens']:,.0f} "
+             f"listens on {info['observed_tracks']:,} tracks"
+             + (f" (window {info['window_months']} months from {info['from_month']})"
+                if info.get("window_months") else "")]
+    fit = info.get("fit")
+    if fit and fit["tracks"]:
+        rho = "n/a" if fit["spearman"] is None else f"{fit['spearman']:.3f}"
+        err = fit["heldout_median_abs_log10_error"]
+        lines.append(f"curve re-fitted ({fit['method']}) on {fit['tracks']:,} tracks: rank "
+                     f"correlation {rho}, held-out error "
+                     + ("n/a" if err is None else f"{err:.2f} (median |log10|) on "
+                        f"{fit['heldout_tracks']:,} tracks"))
+    return lines
+
+
 def _tb(n: float) -> str:
     return f"{n / 1e12:,.2f} TB" if n >= 1e12 else f"{n / 1e9:,.1f} GB"
 
@@ -23,6 +46,8 @@ def _tb(n: float) -> str:
 @handle_errors
 def plan_coverage(
     plot: Annotated[Path | None, typer.Option(help="Write the curves as a PNG.")] = None,
+    listens: ListensOpt = "blend",
+    window: WindowOpt = None,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -30,10 +55,12 @@ def plan_coverage(
 
     Example: musicark plan coverage --plot coverage.png
     """
+    from musicark.listens.model import parse_window
     from musicark.plan.coverage import coverage
     from musicark.plan.coverage import plot as draw
 
-    data = coverage(Archive.locate(archive, readonly=True))
+    data = coverage(Archive.locate(archive, readonly=True), listens=listens,
+                    window=parse_window(window))
     if plot is not None:
         draw(data, plot)
     if as_json:
@@ -48,7 +75,11 @@ def plan_coverage(
     xs, ys = data["by_tracks"]["tracks"], data["by_tracks"]["listens"]
     for share in (0.01, 0.1, 0.37):
         i = min(range(len(xs)), key=lambda k: abs(xs[k] - share))
-        out.print(f"the top {share:.0%} of tracks hold {ys[i]:.2%} of listens")
+        observed = (f" ({data['observed']['by_tracks'][i]:.2%} of observed listens)"
+                    if data["observed"] else "")
+        out.print(f"the top {share:.0%} of tracks hold {ys[i]:.2%} of listens{observed}")
+    for line in _model_lines(data["listens_model"]):
+        out.print(line)
     if plot is not None:
         out.print(f"chart: {plot}")
 
@@ -61,18 +92,20 @@ def plan_create(
     = "original,opus75",
     isrc_dedup_below: Annotated[int, typer.Option(help="Below this popularity, one file per "
                                                   "ISRC.")] = 1,
+    listens: ListensOpt = "blend",
+    window: WindowOpt = None,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Choose original, Opus or nothing per track to cover the most listens in a budget.
 
-    Example: musicark plan create --budget 40TB
+    Example: musicark plan create --budget 40TB --listens blend --window 12m
     """
     from musicark.plan.plans import create_plan
 
     plan_id, summary = create_plan(
         Archive.locate(archive), budget, tiers=tuple(t.strip() for t in tiers.split(",")),
-        isrc_dedup_below=isrc_dedup_below)
+        isrc_dedup_below=isrc_dedup_below, listens=listens, window=window)
     if as_json:
         print_json({"plan": plan_id, **summary})
         return
@@ -91,3 +124,7 @@ def plan_create(
     out.print(table)
     out.print(f"the reference rule covers {summary['reference_rule']['coverage']:.2%} "
               "at the same budget")
+    if "observed_coverage" in summary:
+        out.print(f"observed listens covered: [bold]{summary['observed_coverage']:.2%}[/bold]")
+    for line in _model_lines(summary["listens_model"]):
+        out.print(line)

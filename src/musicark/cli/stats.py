@@ -58,3 +58,31 @@ def render_stats(console: Console, data: dict[str, Any]) -> None:
         for row in sorted(data["keys_modes"], key=lambda r: -r["tracks"])[:6]:
             keys.add_row(row["key"], row["mode"], f"{row['tracks']:,}")
         console.print(keys)
+
+
+def render_observed(console: Console, data: dict[str, Any] | None) -> None:
+    """Observed listens (imported listening data): by source, top tracks and artists."""
+    if not data:
+        return
+    m = data["matched"]
+    console.print(f"observed listens: {m['listens_total']:,}, of which {m['listens_matched']:,} "
+                  f"on {m['tracks_with_listens']:,} catalog tracks")
+    sources = Table("source", "format", "listens", "from", "to", title="listens by source",
+                    title_justify="left")
+    for s in data["sources"]:
+        sources.add_row(s["source"], s["format"], f"{s['listens']:,}",
+                        str(s["first_month"] or ""), str(s["last_month"] or ""))
+    console.print(sources)
+    months = Table("month", "source", "listens", title="listens by month (latest 12)",
+                   title_justify="left")
+    for row in data["months"][-12:]:
+        months.add_row(row["month"], row["source"], f"{row['listens']:,}")
+    console.print(months)
+    for title, rows in (("top tracks by observed listens", data["top_tracks"]),
+                        ("top artists by observed listens", data["top_artists"])):
+        if rows:
+            table = Table("", "listens", title=title, title_justify="left")
+            for r in rows:
+                name = f"{r['artists']} – {r['name']}" if "artists" in r else r["name"]
+                table.add_row(name or "", f"{r['listens']:,}")
+            console.print(table)

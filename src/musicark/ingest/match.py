@@ -83,6 +83,38 @@ def _fuzzy(archive: Archive, tags: dict, duration_ms: int | None) -> list[dict]:
     return sorted(scored, key=lambda h: -h["score"])
 
 
+@dataclass
+class Outcome:
+    """What matching one set of tags found: links (track rowid, score) and how."""
+
+    links: list[tuple[int, float]]
+    method: str | None
+    candidates: list[dict] = field(default_factory=list)  # the best fuzzy ones, when fuzzy ran
+    ambiguous: bool = False
+
+
+def match_tags(archive: Archive, tags: dict, duration_ms: int | None, *,
+               resolver: Resolver = leave_unmatched,
+               order: tuple[str, ...] = ("isrc", "mbid")) -> Outcome:
+    """Identifiers (in `order`), then fuzzy title/artist/album/length: the matcher ingest
+    and listens share. Ambiguous fuzzy results go to the resolver; unresolved, no links."""
+    links, method = _by_identifiers(archive.conn, tags, order)
+    if links:
+        return Outcome(links, method)
+    candidates = _fuzzy(archive, tags, duration_ms)
+    best = candidates[0] if candidates else None
+    if not best or best["score"] < THRESHOLD:
+        return Outcome([], None, candidates[:5])
+    runner_up = candidates[1]["score"] if len(candidates) > 1 else 0.0
+    if best["score"] - runner_up >= MARGIN:
+        return Outcome([(best["rowid"], best["score"])], "fuzzy", candidates[:5])
+    pick = resolver(tags, candidates[:5])
+    if pick is not None:
+        return Outcome([(pick, next(c["score"] for c in candidates if c["rowid"] == pick))],
+                       "resolved", candidates[:5])
+    return Outcome([], None, candidates[:5], ambiguous=True)
+
+
 def match_files(archive: Archive, *, rematch: bool = False,
                 resolver: Resolver = leave_unmatched,
                 unchecked_only: bool = False) -> MatchReport:
@@ -106,23 +138,12 @@ def match_files(archive: Archive, *, rematch: bool = False,
     unresolved = []
     for rowid, common, duration_ms in files:
         tags = json.loads(common) if common else {}
-        links, method = _by_identifiers(conn, tags)
-        if not links:
-            candidates = _fuzzy(archive, tags, duration_ms)
-            best = candidates[0] if candidates else None
-            if best and best["score"] >= THRESHOLD:
-                runner_up = candidates[1]["score"] if len(candidates) > 1 else 0.0
-                if best["score"] - runner_up >= MARGIN:
-                    links, method = [(best["rowid"], best["score"])], "fuzzy"
-                else:
-                    pick = resolver(tags, candidates[:5])
-                    if pick is not None:
-                        links, method = [(pick, next(c["score"] for c in candidates
-                                                     if c["rowid"] == pick))], "resolved"
-                    else:
-                        report.ambiguous.append({"file": rowid, "title": tags.get("title"),
-                                                 "candidates": _brief(candidates[:5])})
-                        continue
+        outcome = match_tags(archive, tags, duration_ms, resolver=resolver)
+        links, method = outcome.links, outcome.method
+        if outcome.ambiguous:
+            report.ambiguous.append({"file": rowid, "title": tags.get("title"),
+                                     "candidates": _brief(outcome.candidates)})
+            continue
         if links:
             _link(conn, rowid, links, method)
             report.matched[method] += 1
@@ -143,18 +164,27 @@ def match_files(archive: Archive, *, rematch: bool = False,
     return report
 
 
-def _by_identifiers(conn, tags: dict) -> tuple[list[tuple[int, float]], str | None]:
-    isrc = tags.get("isrc")
-    if isrc:
-        rows = conn.execute("SELECT rowid FROM tracks WHERE isrc = ?", (isrc,)).fetchall()
+IDENTIFIER_SQL = {
+    "isrc": "SELECT rowid FROM tracks WHERE isrc = ?",
+    "mbid": "SELECT rowid FROM tracks WHERE mbid = ?",
+    "ext_id": "SELECT rowid FROM tracks WHERE ext_id = ?",
+}
+IDENTIFIER_TAGS = {"isrc": "isrc", "mbid": "musicbrainz_recording_id", "ext_id": "ext_id"}
+
+
+def _by_identifiers(conn, tags: dict, order: tuple[str, ...] = ("isrc", "mbid")
+                    ) -> tuple[list[tuple[int, float]], str | None]:
+    """Tracks sharing an identifier with the tags: ISRC, recording MBID or (for listens)
+    the source's own track id, tried in `order`."""
+    for kind in order:
+        value = tags.get(IDENTIFIER_TAGS[kind])
+        if not value:
+            continue
+        if kind == "mbid":
+            value = value.strip().lower()
+        rows = conn.execute(IDENTIFIER_SQL[kind], (value,)).fetchall()
         if rows:
-            return [(r[0], 1.0) for r in rows], "isrc"
-    mbid = tags.get("musicbrainz_recording_id")
-    if mbid:
-        rows = conn.execute("SELECT rowid FROM tracks WHERE mbid = ?",
-                            (mbid.strip().lower(),)).fetchall()
-        if rows:
-            return [(r[0], 1.0) for r in rows], "mbid"
+            return [(r[0], 1.0) for r in rows], kind
     return [], None
 
 

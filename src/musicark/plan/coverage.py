@@ -23,14 +23,29 @@ def _curve(value: np.ndarray, cost: np.ndarray) -> dict[str, list[float]]:
     return {"bytes": xs.tolist(), "listens": np.interp(xs, spent, got).tolist()}
 
 
-def coverage(archive: Archive) -> dict[str, Any]:
-    _, inp = load_input(archive)
-    listens = inp.listens.astype(np.float64)  # sums over millions: float64
-    total = float(listens.sum()) or 1.0
-    order = np.argsort(-listens, kind="stable")
+def _by_tracks(order: np.ndarray, values: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Share of `values` held by the first x share of tracks in `order`."""
+    cum = np.concatenate([[0], np.cumsum(values[order])]) / (float(values.sum()) or 1.0)
+    return np.interp(xs * len(values), np.arange(len(values) + 1), cum)
+
+
+def coverage(archive: Archive, *, listens: str = "blend",
+             window: int | None = None) -> dict[str, Any]:
+    """Coverage curves and bands for the listens model `listens` (see
+    musicark.listens.model); where observed listens exist, the share of them covered by
+    the same ranking is reported beside the modelled share."""
+    _, inp = load_input(archive, listens=listens, window=window)
+    listens_used = inp.listens.astype(np.float64)  # sums over millions: float64
+    total = float(listens_used.sum()) or 1.0
+    order = np.argsort(-listens_used, kind="stable")
     tracks_x = np.linspace(0, 1, POINTS + 1)
-    cum = np.concatenate([[0], np.cumsum(listens[order])]) / total
-    by_tracks = np.interp(tracks_x * len(listens), np.arange(len(listens) + 1), cum)
+    by_tracks = _by_tracks(order, listens_used, tracks_x)
+    observed = inp.listens_info.observed
+    observed_part = None
+    if observed.any():
+        observed_part = {"total": float(observed.sum()), "tracks": int((observed > 0).sum()),
+                         "by_tracks": _by_tracks(order, observed, tracks_x).tolist()}
+    listens = listens_used
     opus = inp.opus_bytes()
     bands = []
     for low, high in BANDS:
@@ -41,6 +56,7 @@ def coverage(archive: Archive) -> dict[str, Any]:
                       "opus75_bytes": float(opus[sel].sum())})
     return {
         "tracks": len(listens), "total_listens": total,
+        "listens_model": inp.listens_info.report, "observed": observed_part,
         "by_tracks": {"tracks": tracks_x.tolist(), "listens": by_tracks.tolist()},
         "by_bytes": {"original": _curve(listens, inp.original_bytes),
                      "opus75": _curve(listens, opus)},
@@ -60,7 +76,11 @@ def plot(data: dict[str, Any], out: Path) -> Path:
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110)
     fig.suptitle("Listens covered", x=0.04, ha="left", fontsize=14, fontweight="bold")
     left.plot(data["by_tracks"]["tracks"], data["by_tracks"]["listens"], lw=2.2,
-              color="#3b6ea8")
+              color="#3b6ea8", label=f"modelled ({data.get('listens_model', {}).get('mode')})")
+    if data.get("observed"):
+        left.plot(data["by_tracks"]["tracks"], data["observed"]["by_tracks"], lw=2.2,
+                  color="#2e8b57", label=f"observed ({data['observed']['total']:,.0f} listens)")
+    left.legend(frameon=False, loc="lower right")
     left.set_xlabel("share of tracks kept (most listened first)")
     left.xaxis.set_major_formatter(PercentFormatter(1.0))
     for tier, color in (("original", "#3b6ea8"), ("opus75", "#d9822b")):

@@ -18,6 +18,7 @@ and ISRC ids); the planner works chunk by chunk and keeps about 5 bytes a track 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,7 @@ class PlanInput:
     priority: np.ndarray  # secondary priority within an ISRC (higher keeps the file)
     # how many lengths were estimated, by source (album, artist, catalog, typical)
     estimated_durations: dict[str, int] = field(default_factory=dict)
+    listens_info: Any = None  # plans.Listens: observed listens and the model's report
 
     def __len__(self) -> int:
         return len(self.listens)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from musicark.archive import Archive, utc_now
 from musicark.errors import BadQuery
+from musicark.listens.model import parse_window, plan_listens
 from musicark.plan.durations import fill_unknown
-from musicark.plan.listens import expected_listens
 from musicark.plan.planner import BITRATES, TIER_NAMES, PlanInput, PlanResult, make_plan
 from musicark.units import parse_size
 
@@ -43,9 +44,19 @@ def isrc_code(isrc: str) -> int:
     return BASE36_LIMIT + int.from_bytes(digest, "big") % (2**63 - 1 - BASE36_LIMIT)
 
 
-def load_input(archive: Archive) -> tuple[np.ndarray, PlanInput]:
+@dataclass
+class Listens:
+    """The listens a plan ranks by, the observed ones beside them, and how they were made."""
+
+    observed: np.ndarray  # float64 per track, 0 where nobody listened (or no data)
+    report: dict[str, Any]
+
+
+def load_input(archive: Archive, *, listens: str = "blend", window: int | None = None
+               ) -> tuple[np.ndarray, PlanInput]:
     """Track rowids and the planner's arrays, streamed from SQLite into preallocated numpy
-    arrays (no Python object per track survives a chunk)."""
+    arrays (no Python object per track survives a chunk). `listens` and `window` choose the
+    listens model (musicark.listens.model); its report is `PlanInput.listens_info`."""
     n = archive.conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
     if not n:
         raise BadQuery("the catalog is empty: import a catalog first")
@@ -68,36 +79,49 @@ def load_input(archive: Archive) -> tuple[np.ndarray, PlanInput]:
         at = end
     rowid, duration = rowid[:at], duration[:at]
     estimated = fill_unknown(archive, rowid, duration)
-    expected = expected_listens(archive.settings.popularity,
-                                np.where(pop < 0, np.nan, pop),
-                                np.where(known < 0, np.nan, known))
+    expected, observed, report = plan_listens(
+        archive, rowid, np.where(pop < 0, np.nan, pop)[:at],
+        np.where(known < 0, np.nan, known)[:at], listens, window)
     modelled = duration / 1000 * BITRATES["original"] / 8
     return rowid, PlanInput(
         listens=expected[:at].astype(np.float32), popularity=pop[:at],
         duration_ms=duration,
         original_bytes=np.where(np.isnan(sizes[:at]), modelled, sizes[:at]).astype(np.float32),
-        isrc_group=isrc_ids[:at], priority=priority[:at], estimated_durations=estimated)
+        isrc_group=isrc_ids[:at], priority=priority[:at], estimated_durations=estimated,
+        listens_info=Listens(observed, report))
 
 
 def create_plan(archive: Archive, budget: str | float, *,
                 tiers: tuple[str, ...] = ("original", "opus75"),
-                isrc_dedup_below: int = 1) -> tuple[int, dict[str, Any]]:
-    """Plan the catalog for a budget, save it (plans, plan_items) and return (id, summary)."""
+                isrc_dedup_below: int = 1, listens: str = "blend",
+                window: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Plan the catalog for a budget, save it (plans, plan_items) and return (id, summary).
+
+    `listens`: observed, model or blend (see musicark.listens.model); `window` such as
+    '12m' counts only recent observed listens. Coverage of observed listens is reported
+    whenever there are any."""
     unknown = set(tiers) - set(BITRATES)
     if unknown or not tiers:
         raise BadQuery(f"tiers must be among {', '.join(BITRATES)}")
     budget_bytes = parse_size(budget) if isinstance(budget, str) else float(budget)
-    rowids, inp = load_input(archive)
+    months = parse_window(window)
+    rowids, inp = load_input(archive, listens=listens, window=months)
     result: PlanResult = make_plan(inp, budget_bytes, tiers=tiers,
                                    isrc_dedup_below=isrc_dedup_below)
     summary = {**result.summary(), "estimated_durations": inp.estimated_durations}
+    info = inp.listens_info
+    summary["listens_model"] = info.report
+    if info.observed.any():
+        kept = result.tier != 0
+        summary["observed_coverage"] = float(info.observed[kept].sum() / info.observed.sum())
     conn = archive.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
         plan_id = conn.execute(
             "INSERT INTO plans(created_at, budget_bytes, options, summary) VALUES (?,?,?,?)",
             (utc_now(), budget_bytes, json.dumps({"tiers": list(tiers),
-                                                  "isrc_dedup_below": isrc_dedup_below}),
+                                                  "isrc_dedup_below": isrc_dedup_below,
+                                                  "listens": listens, "window": window}),
              json.dumps(summary))).lastrowid
         keep = np.flatnonzero(result.tier != 0)
         conn.executemany(

@@ -20,7 +20,7 @@ import numpy as np
 from musicark.archive import Archive
 from musicark.derive.tags import extension
 from musicark.errors import BadQuery
-from musicark.plan.listens import expected_listens
+from musicark.popularity import expected_listens
 
 PICK_SQL = """
 CREATE TEMP TABLE release_pick AS

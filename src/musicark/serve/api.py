@@ -13,6 +13,7 @@ from pydantic import StringConstraints
 
 from musicark.archive import Archive
 from musicark.catalog import search as catalog
+from musicark.listens.stats import artist_listens, track_listens
 from musicark.serve import queries
 from musicark.serve.deps import (
     ID_MAX,
@@ -91,6 +92,7 @@ async def track(archive: ArchiveDep, rowid: RowId) -> JSON:
     info["files"] = queries.track_files(archive, rowid)
     best = queries.best_playable(info["files"])
     info["audio_url"] = f"/audio/{best['sha256']}" if best else None
+    info["observed_listens"] = track_listens(archive, rowid)
     return JSON(info)
 
 
@@ -112,6 +114,7 @@ async def artist(archive: ArchiveDep, rowid: RowId,
                  limit: Annotated[int, Query(ge=1, le=500)] = 100) -> JSON:
     info = catalog.artist(archive, rowid, limit=limit)
     with_preservation(archive, info["tracks"])
+    info["observed_listens"] = artist_listens(archive, rowid)
     return JSON(info)
 
 

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from musicark.archive import Archive
 from musicark.catalog import search as catalog
+from musicark.listens.stats import artist_listens, listen_stats, track_listens
 from musicark.serve import queries, showcase
 from musicark.serve.api import stream, with_preservation
 from musicark.serve.art import cover_art
@@ -77,7 +78,8 @@ async def track(request: Request, archive: ArchiveDep,
     art = next((f["sha256"] for f in files if f["status"] == "ok" and f["media_type"]
                 and not f["damaged"] and request.app.state.art.get(archive, f["sha256"])),
                None)
-    return page(request, "track.html", t=info, files=files, play=best, art=art)
+    return page(request, "track.html", t=info, files=files, play=best, art=art,
+                observed=track_listens(archive, rowid))
 
 
 @router.get("/album/{rowid}", response_class=HTMLResponse)
@@ -101,7 +103,8 @@ def artist(request: Request, archive: ThreadArchiveDep,
     held_ids = {a["rowid"] for a in held}
     others = [a for a in info["albums"] if a["rowid"] not in held_ids]
     return page(request, "artist.html", a=info, held=held, others=others,
-                rows=showcase.artist_links(archive, with_preservation(archive, info["tracks"])))
+                rows=showcase.artist_links(archive, with_preservation(archive, info["tracks"])),
+                observed=artist_listens(archive, rowid))
 
 
 @router.get("/audio/{sha256}")
@@ -152,7 +155,9 @@ async def radio(request: Request) -> HTMLResponse:
 @router.get("/stats", response_class=HTMLResponse)
 def stats(request: Request, archive: ThreadArchiveDep) -> HTMLResponse:
     charts = request.app.state.charts.names(archive)
-    return page(request, "stats.html", charts=charts)
+    observed = listen_stats(archive, top=10) if archive.conn.execute(
+        "SELECT 1 FROM listen_counts LIMIT 1").fetchone() else None
+    return page(request, "stats.html", charts=charts, observed=observed)
 
 
 @router.get("/charts/{name}.png")

@@ -1,0 +1,55 @@
+"""Helpers the format readers share: JSON loading with clear errors, ids inside URLs."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from musicark.errors import BadSource
+from musicark.listens.records import BATCH_ROWS, Batch, RowBuilder
+
+SPOTIFY_TRACK_RE = re.compile(r"(?:spotify:track:|open\.spotify\.com/track/)([A-Za-z0-9]{22})")
+
+
+def spotify_track_id(value: object) -> str | None:
+    """'spotify:track:ID' or 'https://open.spotify.com/track/ID' → 'ID'."""
+    if isinstance(value, str):
+        found = SPOTIFY_TRACK_RE.search(value)
+        if found:
+            return found.group(1)
+    return None
+
+
+def load_json(path: Path) -> Any:
+    """A whole JSON document (NaN accepted so that it can be reported, not crash)."""
+    try:
+        with path.open("rb") as fh:
+            return json.load(fh)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadSource(f"{path}: cannot read: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise BadSource(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from exc
+
+
+def records(data: Any, path: Path, *keys: str) -> list:
+    """The list of records at data[key0][key1]..., or a clear error naming what is missing."""
+    at = data
+    for key in keys:
+        if not isinstance(at, dict) or key not in at:
+            raise BadSource(f"{path}: not the expected export: no {'.'.join(keys)!r}")
+        at = at[key]
+    if not isinstance(at, list):
+        raise BadSource(f"{path}: {'.'.join(keys)!r} is not a list")
+    return at
+
+
+def batches(rows: RowBuilder, items: Iterator[None]) -> Iterator[Batch]:
+    """Drive a row-adding loop and yield a batch every BATCH_ROWS kept rows."""
+    for _ in items:
+        if len(rows) >= BATCH_ROWS or len(rows.rejects) >= BATCH_ROWS:
+            yield rows.flush()
+    if len(rows) or rows.rejects:
+        yield rows.flush()
