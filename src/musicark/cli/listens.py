@@ -8,29 +8,21 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from musicark.archive import Archive
 from musicark.cli.app import (
     ArchiveOpt,
     DaskOpt,
     JsonOpt,
+    Table,
     WorkersOpt,
     app,
-    byte_progress,
     err,
     handle_errors,
     out,
     print_json,
 )
+from musicark.cli.progress import progress_bar, reporter
 from musicark.errors import BadQuery
 
 listens_app = typer.Typer(
@@ -42,20 +34,15 @@ FORMAT_HELP = ("listenbrainz, lastfm, librefm, maloja, panoscrobbler, spotify-hi
                "spinitron, scrobbler-log or table.")
 
 
-def item_progress(label: str) -> Progress:
-    return Progress(TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True)
-
-
 def _match(arc: Archive, *, retry: bool, relink: bool, workers: int | None,
            dask: str | None) -> dict:
     from musicark.listens.match import match_listens
 
-    with item_progress("matching") as bar:
-        task = bar.add_task("match", total=None)
+    with progress_bar(unit="items") as bar:
+        task = bar.add_task("matching", total=None, rate="")
         return match_listens(arc, retry=retry, relink=relink,
                              workers=workers or os.cpu_count() or 1, dask=dask,
-                             progress=lambda done, n: bar.update(task, completed=done, total=n))
+                             progress=reporter(bar, task))
 
 
 def _columns(maps: list[str]) -> dict[str, str]:
@@ -120,8 +107,8 @@ def listens_import(
         writer.writerow(["file", "line", "reason"])
         sink = lambda path, rej: writer.writerow([str(path), rej.line, rej.reason])  # noqa: E731
     try:
-        with byte_progress("importing listens") as bar:
-            task = bar.add_task("import", total=total)
+        with progress_bar(bytes_=True) as bar:
+            task = bar.add_task("importing listens", total=total)
             report = import_listens(arc, fmt, src, source=source, user=user,
                                     columns=_columns(map_ or []), on_reject=sink,
                                     progress=lambda n: bar.advance(task, n), match=False)
