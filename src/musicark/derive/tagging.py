@@ -29,6 +29,12 @@ SELECT t.rowid, t.name, t.ext_id, t.mbid, t.isrc, t.track_number, t.disc_number,
 """
 
 
+# The order fields_for gives: Vorbis comments keep insertion order, so a tagged Opus or FLAC
+# copy is rebuilt byte for byte (repair) only by writing its fields in this order again.
+FIELD_ORDER = ("title", "artist", "album", "tracknumber", "discnumber", "date", "isrc",
+               "barcode", "musicbrainz_trackid", "licence", "musicark_id")
+
+
 def fields_for(archive: Archive, track_rowid: int, licence: str | None) -> dict[str, Any]:
     row = archive.conn.execute(TRACK_FIELDS_SQL, (track_rowid,)).fetchone()
     (rowid, name, ext_id, mbid, isrc, number, disc, album, upc, date, artists) = row
