@@ -1,0 +1,53 @@
+"""`musicark verify` as one library call: the catalog first (the other checks read the
+ledger, so a catalog SQLite cannot open stops them, reported as damage), then the store,
+then the releases; one combined report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from musicark.archive import Archive
+from musicark.errors import BadQuery
+from musicark.verify.catalog import verify_catalog
+from musicark.verify.releases import release_bytes, verify_releases
+from musicark.verify.report import Report
+from musicark.verify.store import ScrubOptions, verify_store
+
+SCOPES = ("all", "store", "releases", "catalog")
+
+# progress(stage, bytes done, bytes total or None)
+Progress = Callable[[str, int, int | None], None]
+
+
+def run_verify(archive_path: Path, what: str = "all", options: ScrubOptions | None = None, *,
+               workers: int | None = None, dask: str | object | None = None,
+               progress: Progress = lambda stage, done, total: None) -> Report:
+    if what not in SCOPES:
+        raise BadQuery(f"verify what? {what!r} (one of {', '.join(SCOPES)})")
+    report = Report(what)
+    archive_path = Path(archive_path)
+    if what in ("all", "catalog"):
+        report.merge(verify_catalog(archive_path))
+        if report.damaged and what == "all":
+            report.notes["skipped"] = ("store and releases: the catalog is damaged (repair it "
+                                       "with `musicark repair --catalog-from RELEASE`)")
+            return report
+    if what == "catalog":
+        return report
+    with Archive.open(archive_path) as archive:
+        if what in ("all", "store"):
+            report.merge(verify_store(archive, options, workers=workers, dask=dask,
+                                      progress=lambda d, t: progress("store", d, t)))
+        if what in ("all", "releases"):
+            total = release_bytes(archive)
+            done = 0
+
+            def advance(nbytes: int) -> None:
+                nonlocal done
+                done += nbytes
+                progress("releases", done, total)
+
+            report.merge(verify_releases(archive, workers=workers, dask=dask,
+                                         progress=advance))
+    return report
