@@ -59,6 +59,7 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
     report = DeriveReport(plan=plan_id)
     todo = [row for row in inputs if not row[5]]
     report.already = len(inputs) - len(todo)
+    todo = _undamaged(archive, todo, report)
     by_sha = {row[1]: row for row in todo}
     calls = ((str(archive.store_path), sha, row[2], row[3]) for sha, row in by_sha.items())
     with Store(archive.store_path).writing():
@@ -68,6 +69,23 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
             progress(done, len(todo))
     archive.record_event("derive.run", str(plan_id), "ok", report.as_dict())
     return report
+
+
+def _undamaged(archive: Archive, rows: list, report: DeriveReport) -> list:
+    """Inputs whose store file has the ledger's size; the others are recorded as damaged
+    (status, fixity event) and reported as failed, never encoded as good."""
+    from musicark.verify.damage import mark_damaged, size_damage
+
+    store = Store(archive.store_path)
+    good = []
+    for row in rows:
+        damage = size_damage(store.path_for(row[1]), row[3])
+        if damage is None:
+            good.append(row)
+            continue
+        mark_damaged(archive, row[1], *damage, by="derive")
+        report.failed.append({"file": row[0], "reason": f"damaged: {damage[1]}"})
+    return good
 
 
 def _record(archive: Archive, row: tuple, result: Encoded, report: DeriveReport) -> None:

@@ -18,6 +18,7 @@ from musicark.derive.tags import KIND, extension, restore, tag_stored
 from musicark.errors import NotInCatalog
 from musicark.ingest.store import Store
 from musicark.runner import fan_out
+from musicark.verify.damage import mark_damaged, size_damage
 
 TRACK_FIELDS_SQL = """
 SELECT t.rowid, t.name, t.ext_id, t.mbid, t.isrc, t.track_number, t.disc_number,
@@ -60,15 +61,22 @@ def tag_files(archive: Archive, plan_id: int | None = None, *, workers: int | No
     done = {r[0] for r in conn.execute(
         "SELECT input_file FROM derivations WHERE kind = ?", (KIND,))}
     todo = [(file, track) for file, track in targets if file not in done]
-    calls, meta = [], {}
+    calls, meta, damaged = [], {}, []
+    store = Store(archive.store_path)
     for file, track in todo:
-        sha, container, codec, licence = conn.execute(
-            "SELECT sha256, container, codec, licence FROM files WHERE rowid = ?",
+        sha, container, codec, licence, size = conn.execute(
+            "SELECT sha256, container, codec, licence, size FROM files WHERE rowid = ?",
             (file,)).fetchone()
+        damage = size_damage(store.path_for(sha), size)
+        if damage:  # never tag (and so never release) damaged bytes as good
+            mark_damaged(archive, sha, *damage, by="tag")
+            damaged.append({"file": file, "reason": f"damaged: {damage[1]}"})
+            continue
         fields = fields_for(archive, track, licence)
         meta[sha] = (file, fields)
         calls.append((str(archive.store_path), sha, fields, extension(container, codec)))
-    report = {"plan": plan_id, "tagged": 0, "already": len(targets) - len(todo), "failed": [],
+    report = {"plan": plan_id, "tagged": 0, "already": len(targets) - len(todo),
+              "failed": damaged,
               "patch_bytes": []}
     with Store(archive.store_path).writing():
         for n, result in enumerate(fan_out(_tag_call, calls, workers=workers), 1):

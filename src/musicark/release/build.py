@@ -237,6 +237,7 @@ def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, re
         report.resumed_shards += 1
         advance(sum(i.size + i.patch_size for _, i in shard.entries))
     else:
+        _check_sizes(archive, shard, store)
         shutil.rmtree(root, ignore_errors=True)
         bag, hashed, torrent = shard_torrent(
             shard, root, store, group=f"{archive.settings.name} / {release}",
@@ -254,6 +255,23 @@ def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, re
         shard.name, shard.bucket.name, False, torrent, size, count,
         min(pops) if pops else None, max(pops) if pops else None,
         sum(i.listens for _, i in shard.entries), f"torrents/{shard.name}.torrent")
+
+
+def _check_sizes(archive: Archive, shard: Shard, store: Store) -> None:
+    """A store file whose size is not the ledger's is damaged: it is recorded as such (so
+    the next run leaves it out) and the release stops rather than pack it as good."""
+    from musicark.verify.damage import mark_damaged, size_damage
+
+    for _, item in shard.entries:
+        for sha, size in ((item.sha256, item.size), (item.patch_sha256, item.patch_size)):
+            if sha is None:
+                continue
+            damage = size_damage(store.path_for(sha), size)
+            if damage:
+                mark_damaged(archive, sha, *damage, by="release create")
+                raise FixityError(
+                    f"{store.path_for(sha)}: {damage[1]}; it is now marked damaged and "
+                    "left out of releases: run `musicark repair`, or release again without it")
 
 
 def _build_metadata(archive: Archive, release: str, prefix: str, partial: Path,

@@ -142,6 +142,11 @@ def repair_releases(archive: Archive, sources: list[Path], report, *,
         records = {r.name: r for r in catalog_records(archive, release)}
         check = _oracle(archive, release, rel, records)
         done = False
+        try:  # damage reported here may have been elsewhere (a manifest): keep good files
+            if check is not None and path.is_file() and check(path):
+                continue
+        except OSError:
+            pass
         if check is not None:
             for candidate in _candidates(archive, sources, release, rel):
                 try:
