@@ -77,8 +77,8 @@ def check_database(conn: sqlite3.Connection, name: str, report: Report,
         try:
             conn.execute("INSERT INTO track_fts(track_fts, rank) VALUES ('integrity-check', 0)")
         except sqlite3.DatabaseError as exc:
-            report.add("catalog", f"{name} (track_fts)", INVALID,
-                       f"FTS5 integrity-check fails: {exc}")
+            report.add("catalog", name, INVALID,
+                       f"the search index (track_fts) fails FTS5's integrity-check: {exc}")
     if not ledger:
         return
     for what, sql in INVARIANTS.items():

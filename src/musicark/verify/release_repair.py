@@ -130,7 +130,7 @@ def repair_releases(archive: Archive, sources: list[Path], report, *,
     releases_root = archive.path / "releases"
     paths: dict[str, str] = {}
     for problem in found.damaged:
-        path = Path(problem.path.split(" (", 1)[0])
+        path = Path(problem.path)
         if problem.kind == EXTRA or releases_root not in path.parents:
             continue
         paths.setdefault(str(path), problem.line())

@@ -1,0 +1,238 @@
+"""The bit-rot suite: flip a byte in, truncate, and delete each kind of file an archive
+holds; `verify` must find it and name the file and the damage, `repair` must heal it (from
+the archive's own derivations where it can, else from a second archive), `verify` must then
+be clean, and no other file may have changed (every file's hash is compared)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from musicark.archive import Archive
+from musicark.catalog import import_source
+from musicark.derive.run import derive
+from musicark.derive.tagging import tag_files
+from musicark.ingest.pipeline import ingest
+from musicark.ingest.store import Store
+from musicark.plan.plans import create_plan
+from musicark.release import ReleaseOptions, create_release
+from musicark.synth import write_catalog
+from musicark.synth_audio import write_audio
+from musicark.verify.catalog_restore import restore_catalog
+from musicark.verify.repair import repair
+from musicark.verify.run import run_verify
+
+TRACKS = 3000
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An archive with originals, Opus encodes, tagged copies, patches and a release."""
+    root = tmp_path_factory.mktemp("bitrot-base")
+    catalog = root / "catalog.csv"
+    write_catalog(catalog, TRACKS, seed=SEED)
+    with Archive.create(root / "archive") as archive:
+        import_source(archive, "table", catalog)
+        music = write_audio(root / "music", 8, seed=SEED, catalog_tracks=TRACKS)
+        assert ingest(archive, music, workers=2).matched == 8
+        plan_id, _ = create_plan(archive, "3GB")
+        assert derive(archive, plan_id, workers=2).encoded >= 1
+        tag_files(archive, plan_id, workers=2)
+        create_release(archive, "r1", ReleaseOptions(buckets="50,20,0", max_files=8))
+    return root / "archive"
+
+
+def copy_archive(src: Path, dest: Path) -> Path:
+    """A copy that keeps the release's hardlinks into the store (cp -a), as on a real disk."""
+    subprocess.run(["cp", "-a", str(src), str(dest)], check=True)
+    return dest
+
+
+def hashes(root: Path, *, catalog: bool = False) -> dict[str, str]:
+    """SHA-256 of every file of an archive but those repair may legitimately add or the
+    database's own (the catalog changes with every recorded event)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root).as_posix()
+        if not path.is_file() or rel.startswith(("store/damaged/", "store/tmp/")):
+            continue
+        if rel.startswith("catalog.sqlite") and not catalog:
+            continue
+        out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def _one(conn: sqlite3.Connection, sql: str) -> str:
+    return conn.execute(sql).fetchone()[0]
+
+
+TARGETS: dict[str, Callable[[Path, sqlite3.Connection], Path]] = {
+    "untagged original": lambda a, c: Store(a / "store").path_for(_one(c, """
+        SELECT i.sha256 FROM derivations d JOIN files i ON i.rowid = d.input_file
+         WHERE d.kind = 'tagged' AND i.codec = 'aac' ORDER BY i.rowid""")),
+    "tagged copy": lambda a, c: Store(a / "store").path_for(_one(c, """
+        SELECT o.sha256 FROM derivations d JOIN files o ON o.rowid = d.output_file
+         WHERE d.kind = 'tagged' AND o.codec = 'opus' ORDER BY o.rowid""")),
+    "opus derivative": lambda a, c: Store(a / "store").path_for(_one(c, """
+        SELECT o.sha256 FROM derivations d JOIN files o ON o.rowid = d.output_file
+         WHERE d.kind = 'opus75' AND d.output_file != d.input_file ORDER BY o.rowid""")),
+    "restore patch": lambda a, c: Store(a / "store").path_for(_one(c, """
+        SELECT p.sha256 FROM derivations d JOIN files p ON p.rowid = d.patch_file
+         ORDER BY p.rowid""")),
+    "torrent file": lambda a, c: a / "releases" / "r1" / _one(
+        c, "SELECT path FROM torrents WHERE metadata = 0 ORDER BY id"),
+    "bag manifest": lambda a, c: a / "releases" / "r1" / "shards" / _one(
+        c, "SELECT name FROM torrents WHERE metadata = 0 ORDER BY id") / "manifest-sha256.txt",
+    "files.jsonl": lambda a, c: a / "releases" / "r1" / "shards" / _one(
+        c, "SELECT name FROM torrents WHERE metadata = 0 ORDER BY id DESC") / "files.jsonl",
+}
+
+
+def flip(path: Path) -> None:
+    mode = path.stat().st_mode
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x10
+    path.write_bytes(bytes(data))
+    path.chmod(mode & 0o777)
+
+
+def truncate(path: Path) -> None:
+    mode = path.stat().st_mode
+    path.chmod(0o644)
+    os.truncate(path, path.stat().st_size // 2)
+    path.chmod(mode & 0o777)
+
+
+DAMAGES = {"flip": flip, "truncate": truncate, "delete": Path.unlink}
+# What verify must call each damage (store files: its own check; release files: the
+# torrent or the manifests; a torrent file: libtorrent's or the infohash check).
+KINDS = {"flip": {"checksum", "invalid"}, "truncate": {"size", "checksum", "invalid"},
+         "delete": {"missing"}}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGES))
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_bit_rot_is_found_and_healed(base: Path, tmp_path: Path, target: str,
+                                     damage: str) -> None:
+    arc = copy_archive(base, tmp_path / "a")
+    second = copy_archive(base, tmp_path / "second")
+    with Archive.open(arc) as archive:
+        victim = TARGETS[target](arc, archive.conn)
+    before = hashes(arc)
+    original = victim.read_bytes()
+    DAMAGES[damage](victim)
+    damaged_bytes = None if damage == "delete" else victim.read_bytes()
+
+    report = run_verify(arc, workers=1)
+    assert report.exit_code == 1
+    named = [p for p in report.damaged if p.path == str(victim)]
+    assert named and {p.kind for p in named} & KINDS[damage], \
+        [p.line() for p in report.problems]
+
+    store_file = target in ("untagged original", "tagged copy", "opus derivative",
+                            "restore patch")
+    with Archive.open(arc) as archive:
+        # store files are rebuilt from the archive itself; release files need a copy
+        result = repair(archive, [] if store_file else [second])
+    assert result.exit_code == 0, result.as_dict()
+    if store_file:
+        assert any(r["how"] and "from " not in r["how"][:5] for r in result.repaired)
+
+    after = run_verify(arc, workers=1)
+    assert after.exit_code == 0, [p.line() for p in after.problems]
+    assert hashes(arc) == before
+    assert victim.read_bytes() == original
+    if damaged_bytes is not None:  # the damaged bytes were moved aside, not deleted
+        kept = [p.read_bytes() for p in (arc / "store" / "damaged").rglob("*") if p.is_file()]
+        assert damaged_bytes in kept
+
+
+def test_a_store_file_with_no_rebuild_comes_from_the_second_archive(
+        base: Path, tmp_path: Path) -> None:
+    arc = copy_archive(base, tmp_path / "a")
+    second = copy_archive(base, tmp_path / "second")
+    with Archive.open(arc) as archive:
+        conn = archive.conn
+        original, tagged = conn.execute("""
+            SELECT i.sha256, o.sha256 FROM derivations d JOIN files i ON i.rowid = d.input_file
+              JOIN files o ON o.rowid = d.output_file
+             WHERE d.kind = 'tagged' AND i.codec = 'aac' ORDER BY i.rowid""").fetchone()
+    store = Store(arc / "store")
+    before = hashes(arc)
+    for sha in (original, tagged):  # the original and its tagged copy: no way to rebuild
+        store.path_for(sha).unlink()
+    with Archive.open(arc) as archive:
+        alone = repair(archive)
+        assert alone.exit_code == 1
+        stuck = {u["sha256"]: u for u in alone.unrepaired}
+        assert set(stuck) == {original, tagged}
+        carried = stuck[tagged]["torrents"]
+        assert carried and carried[0]["magnet"].startswith("magnet:?xt=urn:btih:")
+        assert carried[0]["path"].startswith(carried[0]["shard"] + "/data/")
+        status = archive.conn.execute("SELECT status, reason FROM files WHERE sha256 = ?",
+                                      (tagged,)).fetchone()
+        assert status[0] == "damaged" and "missing" in status[1]
+        healed = repair(archive, [second])
+        assert healed.exit_code == 0, healed.as_dict()
+        assert {r["how"].split()[0] for r in healed.repaired} == {"from"}
+        assert archive.conn.execute("SELECT count(*) FROM files WHERE status = 'damaged'"
+                                    ).fetchone()[0] == 0
+    assert run_verify(arc, workers=1).exit_code == 0
+    assert hashes(arc) == before
+
+
+def _catalog_flip(catalog: Path) -> None:
+    conn = sqlite3.connect(catalog)
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'tracks'").fetchone()[0]
+    conn.close()
+    with open(catalog, "r+b") as fh:  # the b-tree page type of a table root
+        fh.seek((root - 1) * page)
+        kind = fh.read(1)[0]
+        fh.seek((root - 1) * page)
+        fh.write(bytes([kind ^ 0xFF]))
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
+def test_a_damaged_catalog_is_found_and_rebuilt_from_the_release_snapshot(
+        base: Path, tmp_path: Path, damage: str) -> None:
+    arc = copy_archive(base, tmp_path / "a")
+    Archive.open(arc).close()  # the schema up to date and the WAL folded in
+    before = hashes(arc)
+    catalog = arc / "catalog.sqlite"
+    {"flip": _catalog_flip, "truncate": truncate, "delete": Path.unlink}[damage](catalog)
+
+    report = run_verify(arc, workers=1)
+    assert report.exit_code == 1
+    assert any(p.path == str(catalog) for p in report.damaged), \
+        [p.line() for p in report.problems]
+
+    restored = restore_catalog(arc, "r1")
+    assert restored["releases_recorded_again"][0]["release"] == "r1"
+    assert any("event log" in line for line in restored["lacks"])
+    after = run_verify(arc, workers=1)
+    assert after.exit_code == 0, [p.line() for p in after.problems]
+    assert after.notes["releases.releases"] == 1  # the release is checked again, from its records
+    assert hashes(arc) == before
+
+
+def test_repair_is_idempotent(base: Path, tmp_path: Path) -> None:
+    arc = copy_archive(base, tmp_path / "a")
+    with Archive.open(arc) as archive:
+        flip(TARGETS["opus derivative"](arc, archive.conn))
+    run_verify(arc, "store", workers=1)
+    with Archive.open(arc) as archive:
+        first = repair(archive)
+        again = repair(archive)
+    assert len(first.repaired) == 1 and first.exit_code == 0
+    assert again.repaired == [] and again.exit_code == 0
+    assert json.dumps(run_verify(arc, workers=1).as_dict()["problems"]) == "[]"
