@@ -5,69 +5,24 @@ be clean, and no other file may have changed (every file's hash is compared)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import sqlite3
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from fixity_fixture import build, copy_archive, flip, hashes, truncate
 from musicark.archive import Archive
-from musicark.catalog import import_source
-from musicark.derive.run import derive
-from musicark.derive.tagging import tag_files
-from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import Store
-from musicark.plan.plans import create_plan
-from musicark.release import ReleaseOptions, create_release
-from musicark.synth import write_catalog
-from musicark.synth_audio import write_audio
 from musicark.verify.catalog_restore import restore_catalog
 from musicark.verify.repair import repair
 from musicark.verify.run import run_verify
 
-TRACKS = 3000
-SEED = 11
-
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An archive with originals, Opus encodes, tagged copies, patches and a release."""
-    root = tmp_path_factory.mktemp("bitrot-base")
-    catalog = root / "catalog.csv"
-    write_catalog(catalog, TRACKS, seed=SEED)
-    with Archive.create(root / "archive") as archive:
-        import_source(archive, "table", catalog)
-        music = write_audio(root / "music", 8, seed=SEED, catalog_tracks=TRACKS)
-        assert ingest(archive, music, workers=2).matched == 8
-        plan_id, _ = create_plan(archive, "3GB")
-        assert derive(archive, plan_id, workers=2).encoded >= 1
-        tag_files(archive, plan_id, workers=2)
-        create_release(archive, "r1", ReleaseOptions(buckets="50,20,0", max_files=8))
-    return root / "archive"
-
-
-def copy_archive(src: Path, dest: Path) -> Path:
-    """A copy that keeps the release's hardlinks into the store (cp -a), as on a real disk."""
-    subprocess.run(["cp", "-a", str(src), str(dest)], check=True)
-    return dest
-
-
-def hashes(root: Path, *, catalog: bool = False) -> dict[str, str]:
-    """SHA-256 of every file of an archive but those repair may legitimately add or the
-    database's own (the catalog changes with every recorded event)."""
-    out = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root).as_posix()
-        if not path.is_file() or rel.startswith(("store/damaged/", "store/tmp/")):
-            continue
-        if rel.startswith("catalog.sqlite") and not catalog:
-            continue
-        out[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
+    return build(tmp_path_factory)
 
 
 def _one(conn: sqlite3.Connection, sql: str) -> str:
@@ -94,22 +49,6 @@ TARGETS: dict[str, Callable[[Path, sqlite3.Connection], Path]] = {
     "files.jsonl": lambda a, c: a / "releases" / "r1" / "shards" / _one(
         c, "SELECT name FROM torrents WHERE metadata = 0 ORDER BY id DESC") / "files.jsonl",
 }
-
-
-def flip(path: Path) -> None:
-    mode = path.stat().st_mode
-    path.chmod(0o644)
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x10
-    path.write_bytes(bytes(data))
-    path.chmod(mode & 0o777)
-
-
-def truncate(path: Path) -> None:
-    mode = path.stat().st_mode
-    path.chmod(0o644)
-    os.truncate(path, path.stat().st_size // 2)
-    path.chmod(mode & 0o777)
 
 
 DAMAGES = {"flip": flip, "truncate": truncate, "delete": Path.unlink}
