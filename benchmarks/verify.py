@@ -109,8 +109,10 @@ def release_bench(base: Path, store, items) -> dict:
                           "enable_natpmp": False, "listen_interfaces": "127.0.0.1:0",
                           "aio_threads": CORES, "hashing_threads": CORES})
     start = time.perf_counter()
-    handle = session.add_torrent({"ti": lt.torrent_info(torrent.data),
-                                  "save_path": str(root.parent)})
+    params = lt.add_torrent_params()
+    params.ti = lt.torrent_info(torrent.data)
+    params.save_path = str(root.parent)
+    handle = session.add_torrent(params)
     while True:
         status = handle.status()
         if status.state not in (lt.torrent_status.checking_files,

@@ -111,7 +111,8 @@ def match(
 @app.command()
 @handle_errors
 def ledger(
-    status: Annotated[str | None, typer.Option(help="ok, quarantined or withdrawn.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="ok, quarantined, withdrawn or damaged.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows (1-10000).")] = 50,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,

@@ -91,9 +91,11 @@ def _render(report, as_json: bool) -> None:
 def verify(
     what: Annotated[str, typer.Argument(help="store, releases, catalog or all.")] = "all",
     bag: Annotated[Path | None, typer.Option(
-        exists=True, file_okay=False, help="Validate this BagIt bag (any bag, no archive needed) instead.")] = None,
+        exists=True, file_okay=False,
+        help="Validate this BagIt bag (any bag, no archive needed) instead.")] = None,
     torrent: Annotated[Path | None, typer.Option(
-        exists=True, dir_okay=False, help="With --bag: also check every file against this .torrent (v1 pieces, v2 "
+        exists=True, dir_okay=False,
+        help="With --bag: also check every file against this .torrent (v1 pieces, v2 "
              "roots).")] = None,
     older_than: Annotated[str | None, typer.Option(
         help="Store: only files not verified for this long, e.g. 90d.")] = None,
