@@ -23,6 +23,9 @@ from musicark.verify.repair import repair
 from musicark.verify.run import run_verify
 
 LEDGER = "SELECT sha256, status, reason, fixity FROM files ORDER BY sha256"
+# Opus originals (tagged, with a patch), encodes, tagged Opus copies and patches: files the
+# archive can rebuild itself (an untagged FLAC kept only as Opus cannot be).
+REBUILDABLE = "codec IN ('opus', 'zstd-patch')"
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 
@@ -105,7 +108,7 @@ def test_kill_9_during_repair_then_rerun_heals_everything(base: Path, tmp_path: 
                                                           kill_at: str) -> None:
     arc = copy_archive(base, tmp_path / "a")
     before = hashes(arc)
-    files = _store_files(arc, "codec IN ('opus', 'zstd-patch')")
+    files = _store_files(arc, REBUILDABLE)
     for path in files[:3]:
         flip(path)
     assert run_verify(arc, "store", workers=1).exit_code == 1
@@ -219,13 +222,13 @@ def test_cli_exit_codes_and_json(base: Path, tmp_path: Path) -> None:
     assert good.exit_code == 0, good.output
     data = json.loads(good.stdout)
     assert data["ok"] and data["files"] > 20 and data["problems"] == []
-    victim = _store_files(arc)[2]
+    victim = _store_files(arc, REBUILDABLE)[2]
     flip(victim)
     bad = runner.invoke(app, ["verify", "store", "--archive", str(arc), "--workers", "1"])
     assert bad.exit_code == 1 and str(victim) in bad.stdout.replace("\n", "")
     assert "checksum" in bad.stdout
     fixed = runner.invoke(app, ["repair", "--archive", str(arc)])
-    assert fixed.exit_code == 0 and "repaired sha256:" in fixed.stdout
+    assert fixed.exit_code == 0 and "repaired sha256:" in fixed.stdout, fixed.output
     assert runner.invoke(app, ["verify", "--archive", str(arc)]).exit_code == 0
     nowhere = runner.invoke(app, ["verify", "--archive", str(tmp_path / "none")])
     assert nowhere.exit_code == 2 and "no musicark archive" in nowhere.output
@@ -233,6 +236,30 @@ def test_cli_exit_codes_and_json(base: Path, tmp_path: Path) -> None:
     assert sample.exit_code == 2 and "not a share" in sample.output
     scope = runner.invoke(app, ["verify", "everything", "--archive", str(arc)])
     assert scope.exit_code == 2
+
+
+def test_cli_on_a_damaged_catalog_and_purge(base: Path, tmp_path: Path) -> None:
+    arc = copy_archive(base, tmp_path / "a")
+    flip(_store_files(arc, REBUILDABLE)[0])
+    assert runner.invoke(app, ["verify", "store", "--archive", str(arc)]).exit_code == 1
+    assert runner.invoke(app, ["repair", "--archive", str(arc)]).exit_code == 0
+    damaged = arc / "store" / "damaged"
+    assert len(list(damaged.iterdir())) == 1
+    purged = runner.invoke(app, ["repair", "--purge-damaged", "--archive", str(arc)])
+    assert purged.exit_code == 0 and "purged 1 damaged" in purged.stdout
+    assert not damaged.exists()
+    Archive.open(arc).close()
+    catalog = arc / "catalog.sqlite"
+    catalog.write_bytes(b"this is no database" * 1000)
+    store = runner.invoke(app, ["verify", "store", "--archive", str(arc)])
+    assert store.exit_code == 2 and "repair --catalog-from" in store.output
+    whole = runner.invoke(app, ["verify", "--archive", str(arc), "--json"])
+    assert whole.exit_code == 1
+    assert "catalog is damaged" in json.loads(whole.stdout)["notes"]["skipped"]
+    fixed = runner.invoke(app, ["repair", "--catalog-from", "r1", "--archive", str(arc)])
+    assert fixed.exit_code == 0, fixed.output
+    assert "the snapshot lacks" in fixed.stdout
+    assert runner.invoke(app, ["verify", "--archive", str(arc)]).exit_code == 0
 
 
 def test_cli_verifies_a_shard_alone_with_its_torrent(base: Path, tmp_path: Path) -> None:

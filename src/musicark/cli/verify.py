@@ -7,6 +7,7 @@ check could not run (no archive, bad options, unreadable input).
 from __future__ import annotations
 
 import functools
+import sqlite3
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,6 +47,11 @@ def cannot_run_is_2(func):
             raise typer.Exit(130) from None
         except OSError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except sqlite3.DatabaseError as exc:
+            err.print(f"[red]error:[/red] catalog.sqlite cannot be read ({exc}): run `musicark "
+                      "verify catalog`, then `musicark repair --catalog-from RELEASE`",
+                      highlight=False)
             raise typer.Exit(2) from None
 
     return wrapper

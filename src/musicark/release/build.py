@@ -218,8 +218,11 @@ def shard_torrent(shard: Shard, root: Path, store: Store, *, group: str,
     for rel, _ in bag.entries:
         hashes = payload[rel]
         if options.verify and rel in stored and hashes.sha256 != stored[rel][1]:
-            raise FixityError(f"{stored[rel][0]}: SHA-256 {hashes.sha256} but the ledger "
-                              f"says {stored[rel][1]}; run a fixity check and repair the store")
+            error = FixityError(f"{stored[rel][0]}: SHA-256 {hashes.sha256} but the ledger "
+                                f"says {stored[rel][1]}; it is now marked damaged: run "
+                                "`musicark repair`")
+            error.damaged = (stored[rel][1], "checksum", f"SHA-256 is {hashes.sha256}")
+            raise error
         hashed.append((rel, hashes))
     torrent = build_torrent(shard.name, hashed, piece, web_seeds=options.web_seeds,
                             on=options.on, comment=group, hybrid=options.hybrid)
@@ -239,9 +242,16 @@ def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, re
     else:
         _check_sizes(archive, shard, store)
         shutil.rmtree(root, ignore_errors=True)
-        bag, hashed, torrent = shard_torrent(
-            shard, root, store, group=f"{archive.settings.name} / {release}",
-            options=options, advance=advance)
+        try:
+            bag, hashed, torrent = shard_torrent(
+                shard, root, store, group=f"{archive.settings.name} / {release}",
+                options=options, advance=advance)
+        except FixityError as exc:
+            if getattr(exc, "damaged", None):
+                from musicark.verify.damage import mark_damaged
+
+                mark_damaged(archive, *exc.damaged, by="release create --verify")
+            raise
         report.linked += bag.linked
         report.copied += bag.copied
         report.bytes_hashed += sum(h.size for _, h in hashed)

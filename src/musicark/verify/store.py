@@ -103,8 +103,9 @@ def _start_run(archive: Archive, options: ScrubOptions) -> tuple[int, str, bool]
     return run, now, False
 
 
-def _selection(archive: Archive, options: ScrubOptions, run: int, started: str
-               ) -> list[tuple[str, int | None]]:
+def _select(archive: Archive, options: ScrubOptions, run: int, started: str) -> tuple[int, int]:
+    """Number the files this run reads, in scrub order, in a temporary table (on disk:
+    memory stays flat at 10 M files); returns (files, bytes)."""
     conn = archive.conn
     where = ["sha256 IS NOT NULL", "(verified_at IS NULL OR verified_at < :started)"]
     params: dict = {"started": started}
@@ -117,9 +118,30 @@ def _selection(archive: Archive, options: ScrubOptions, run: int, started: str
         done = conn.execute("SELECT count(*) FROM files WHERE verified_at >= ?",
                             (started,)).fetchone()[0]
         limit = f" LIMIT {max(0, int(target) - done)}"
-    return conn.execute(
-        f"SELECT sha256, size FROM files WHERE {' AND '.join(where)} "
-        f"ORDER BY verified_at IS NOT NULL, verified_at, rowid{limit}", params).fetchall()
+    conn.execute("DROP TABLE IF EXISTS temp.scrub_todo")
+    conn.execute("CREATE TEMP TABLE scrub_todo (n INTEGER PRIMARY KEY, file INTEGER NOT NULL)")
+    conn.execute(
+        f"INSERT INTO scrub_todo(file) SELECT rowid FROM files WHERE {' AND '.join(where)} "
+        f"ORDER BY verified_at IS NOT NULL, verified_at, rowid{limit}", params)
+    count, nbytes = conn.execute("SELECT count(*), coalesce(sum(f.size), 0) FROM scrub_todo t "
+                                 "JOIN files f ON f.rowid = t.file").fetchone()
+    return count, nbytes
+
+
+PAGE = 10_000
+
+
+def _todo(conn) -> Iterator[tuple[str, int | None]]:
+    last = 0
+    while True:
+        page = conn.execute("SELECT t.n, f.sha256, f.size FROM scrub_todo t JOIN files f "
+                            "ON f.rowid = t.file WHERE t.n > ? ORDER BY t.n LIMIT ?",
+                            (last, PAGE)).fetchall()
+        if not page:
+            return
+        last = page[-1][0]
+        for _, sha, size in page:
+            yield sha, size
 
 
 def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
@@ -133,17 +155,16 @@ def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
     report = Report("store")
     began = time.monotonic()
     run, started, resumed = _start_run(archive, options)
-    todo = _selection(archive, options, run, started)
-    total = sum(size or 0 for _, size in todo)
+    selected, total = _select(archive, options, run, started)
     if options.max_bytes is not None:
         total = min(total, options.max_bytes)
-    report.notes.update({"run": run, "resumed": resumed, "selected": len(todo)})
+    report.notes.update({"run": run, "resumed": resumed, "selected": selected})
     submitted = {"bytes": 0, "stopped": None}
 
     def calls() -> Iterator[tuple]:
         batch: list[tuple[str, int | None]] = []
         nbytes = 0
-        for sha, size in todo:
+        for sha, size in _todo(conn):
             if options.max_bytes is not None and submitted["bytes"] >= options.max_bytes:
                 submitted["stopped"] = "max_bytes"
                 break
@@ -177,12 +198,13 @@ def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
                 pending, last_commit = [], time.monotonic()
     finally:
         _commit(conn, pending)
+        conn.execute("DROP TABLE IF EXISTS temp.scrub_todo")
     finished = submitted["stopped"] is None
     if finished:
         conn.execute("UPDATE fixity_runs SET finished_at = ? WHERE id = ?", (utc_now(), run))
     report.notes["finished"] = finished
     report.notes["stopped_by"] = submitted["stopped"]
-    report.notes["remaining"] = len(todo) - report.files
+    report.notes["remaining"] = selected - report.files
     if options.walk:
         _walk(archive, store, report)
     report.seconds = time.monotonic() - began
