@@ -79,6 +79,11 @@ def test_bit_rot_is_found_and_healed(base: Path, tmp_path: Path, target: str,
 
     store_file = target in ("untagged original", "tagged copy", "opus derivative",
                             "restore patch")
+    with Archive.open(arc) as archive:  # an event per failure, PREMIS-style
+        subject = victim.name if store_file else str(victim)
+        outcomes = {r[0] for r in archive.conn.execute(
+            "SELECT outcome FROM events WHERE kind = 'fixity' AND subject = ?", (subject,))}
+        assert outcomes & KINDS[damage], outcomes
     with Archive.open(arc) as archive:
         # store files are rebuilt from the archive itself; release files need a copy
         result = repair(archive, [] if store_file else [second])

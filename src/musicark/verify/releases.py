@@ -188,7 +188,25 @@ def verify_releases(archive: Archive, names: list[str] | None = None, *,
         report.merge(verify_release_dir(release_dir, catalog_records(archive, name),
                                         workers=workers, dask=dask, progress=progress))
     report.notes["releases"] = len(names or known)
+    _record_events(archive, report)
     return report
+
+
+def _record_events(archive: Archive, report: Report) -> None:
+    """A "fixity" event per damaged release file (PREMIS-style) and one for the run."""
+    conn = archive.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for problem in report.damaged:
+            archive.record_event("fixity", problem.path, problem.kind,
+                                 {"by": "verify releases", "detail": problem.detail})
+        archive.record_event("fixity.run", "releases", "damage" if report.damaged else "ok",
+                             {"files": report.files, "bytes": report.bytes,
+                              "damage": len(report.damaged)})
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def release_bytes(archive: Archive) -> int:
