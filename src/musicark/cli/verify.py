@@ -132,8 +132,9 @@ def verify(
         from musicark.verify.torrent import load_expectations
 
         expected = load_expectations(torrent.read_bytes()) if torrent else None
+        total = sum(p.stat().st_size for p in bag.rglob("*") if p.is_file())
         with byte_progress("verifying bag") as bar:
-            task = bar.add_task("bag", total=None)
+            task = bar.add_task("bag", total=total)
             report = validate_bag(bag, expected, workers=workers, dask=dask,
                                   progress=lambda n: bar.advance(task, n))
         _render(report, as_json)
