@@ -46,6 +46,9 @@ TARGETS: dict[str, Callable[[Path, sqlite3.Connection], Path]] = {
         c, "SELECT path FROM torrents WHERE metadata = 0 ORDER BY id"),
     "bag manifest": lambda a, c: a / "releases" / "r1" / "shards" / _one(
         c, "SELECT name FROM torrents WHERE metadata = 0 ORDER BY id") / "manifest-sha256.txt",
+    "torrents.json": lambda a, c: a / "releases" / "r1" / "torrents.json",
+    "catalog snapshot": lambda a, c: a / "releases" / "r1" / "metadata" / _one(
+        c, "SELECT name FROM torrents WHERE metadata = 1") / "catalog.sqlite.zst",
     "files.jsonl": lambda a, c: a / "releases" / "r1" / "shards" / _one(
         c, "SELECT name FROM torrents WHERE metadata = 0 ORDER BY id DESC") / "files.jsonl",
 }
@@ -54,8 +57,8 @@ TARGETS: dict[str, Callable[[Path, sqlite3.Connection], Path]] = {
 DAMAGES = {"flip": flip, "truncate": truncate, "delete": Path.unlink}
 # What verify must call each damage (store files: its own check; release files: the
 # torrent or the manifests; a torrent file: libtorrent's or the infohash check).
-KINDS = {"flip": {"checksum", "invalid"}, "truncate": {"size", "checksum", "invalid"},
-         "delete": {"missing"}}
+KINDS = {"flip": {"checksum", "invalid", "mismatch"},
+         "truncate": {"size", "checksum", "invalid", "mismatch"}, "delete": {"missing"}}
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES))

@@ -23,9 +23,9 @@ from musicark.release.metainfo import magnet
 from musicark.verify.readpass import read_digests
 from musicark.verify.releases import (
     TorrentRecord,
-    _check_listing,
+    catalog_listing,
     catalog_records,
-    listing_records,
+    check_listing_file,
     verify_releases,
 )
 from musicark.verify.report import EXTRA, Report
@@ -54,15 +54,12 @@ def _oracle(archive: Archive, release: str, rel: str, records: dict[str, Torrent
                                                 or len(data) == record.torrent_size)
         return torrent_ok
     if rel == "torrents.json":
+        expected = catalog_listing(archive, release)
+
         def listing_ok(path: Path) -> bool:
             check = Report("release")
-            name, entries = listing_records(path.parent, check) if path.name == \
-                "torrents.json" else (None, [])
-            listed = {e.get("name"): e for e in entries if e.get("release") == release}
-            for record in records.values():
-                _check_listing(release_dir, record, listed.get(record.name), None, check,
-                               True)
-            return name == release and not check.damaged
+            check_listing_file(path, release, expected, check)
+            return not check.damaged
         return listing_ok
     if len(parts) >= 3 and parts[0] in ("shards", "metadata") and parts[1] in records:
         record = records[parts[1]]

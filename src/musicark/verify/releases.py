@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from musicark.archive import Archive
+from musicark.release.metainfo import magnet
 from musicark.runner import fan_out
 from musicark.verify.report import CHECKSUM, EXTRA, INVALID, MISMATCH, MISSING, SIZE, Report
 from musicark.verify.shard import dedupe, digest_batch, validate_bag
@@ -42,6 +43,60 @@ def catalog_records(archive: Archive, release: str) -> list[TorrentRecord]:
         "SELECT t.name, t.metadata, t.path, t.infohash_v1, t.infohash_v2, t.torrent_size, "
         "t.size, t.num_files FROM torrents t JOIN releases r ON r.id = t.release_id "
         "WHERE r.name = ? ORDER BY t.id", (release,))]
+
+
+def catalog_listing(archive: Archive, release: str) -> dict[str, dict]:
+    """Every entry the release's torrents.json must hold, rebuilt from the catalog: the
+    torrents of this release and of every earlier one, as `release create` wrote them."""
+    rows = archive.conn.execute("""
+        SELECT r.name, r.release_date, t.name, t.bucket, t.metadata, t.infohash_v1,
+               t.infohash_v2, t.path, t.torrent_size, t.size, t.num_files, t.piece_length,
+               t.popularity_min, t.popularity_max, t.listens_covered
+          FROM torrents t JOIN releases r ON r.id = t.release_id
+         WHERE r.id <= (SELECT id FROM releases WHERE name = ?) ORDER BY t.id""", (release,))
+    out = {}
+    for (rel, added, name, bucket, metadata, btih, btmh, path, tsize, size, nfiles, piece,
+         pmin, pmax, listens) in rows:
+        out[name] = {"name": name, "release": rel, "shard": None if metadata else name,
+                     "bucket": bucket, "metadata": bool(metadata), "btih": btih, "btmh": btmh,
+                     "magnet": magnet(btih, btmh),
+                     "torrent": path if rel == release else f"../{rel}/{path}",
+                     "torrent_size": tsize, "data_size": size, "num_files": nfiles,
+                     "piece_length": piece, "popularity_min": pmin, "popularity_max": pmax,
+                     "listens_covered": listens, "added": added, "seeders": None}
+    return out
+
+
+def check_listing_file(path: Path, release: str, expected: dict[str, dict],
+                       report: Report) -> None:
+    """torrents.json against the catalog, entry by entry and field by field."""
+    check = Report("release")
+    name, entries = listing_records(path.parent, check, path)
+    for problem in check.problems:
+        report.add("release", str(path), problem.kind, problem.detail)
+    if check.problems:
+        return
+    if name != release:
+        report.add("release", str(path), MISMATCH,
+                   f"names release {name!r}, this is release {release!r}")
+    found: dict[str, dict] = {}
+    for n, entry in enumerate(entries, 1):
+        if not isinstance(entry, dict) or "name" not in entry:
+            report.add("release", str(path), INVALID, f"torrent entry {n} has no name")
+            continue
+        found[entry["name"]] = entry
+    for missing in sorted(set(expected) - set(found)):
+        report.add("release", str(path), MISMATCH, f"does not list torrent {missing!r}")
+    for extra in sorted(set(found) - set(expected)):
+        report.add("release", str(path), MISMATCH,
+                   f"lists torrent {extra!r}, which the catalog does not know")
+    for key_name in sorted(set(found) & set(expected)):
+        got, want = found[key_name], expected[key_name]
+        for key in sorted(set(got) | set(want)):
+            if got.get(key) != want.get(key):
+                report.add("release", str(path), MISMATCH,
+                           f"{key_name}: {key} is {got.get(key)!r}, the catalog says "
+                           f"{want.get(key)!r}")
 
 
 def load_torrent_file(release_dir: Path, record: TorrentRecord, report: Report
@@ -97,9 +152,10 @@ def check_tree(root: Path, torrent: TorrentFiles, report: Report, *,
                 report.add("release", str(root / rel), kind, detail)
 
 
-def listing_records(release_dir: Path, report: Report) -> tuple[str | None, list[dict]]:
-    """torrents.json of a release directory: (release name, its torrent entries)."""
-    path = release_dir / "torrents.json"
+def listing_records(release_dir: Path, report: Report, path: Path | None = None
+                    ) -> tuple[str | None, list[dict]]:
+    """torrents.json of a release directory (or at `path`): (release name, its entries)."""
+    path = path or release_dir / "torrents.json"
     try:
         listing = json.loads(path.read_text(encoding="utf-8"))
         return listing["release"], list(listing["torrents"])
@@ -117,13 +173,17 @@ def _record_from_entry(entry: dict) -> TorrentRecord:
 
 
 def verify_release_dir(release_dir: Path, records: list[TorrentRecord] | None = None, *,
+                       listing: dict[str, dict] | None = None,
                        workers: int | None = None, dask: str | object | None = None,
                        progress: Callable[[int], None] = lambda n: None) -> Report:
-    """Check one release directory; `records` from the catalog, else from torrents.json."""
+    """Check one release directory; `records` and `listing` (what torrents.json must hold)
+    from the catalog, else torrents.json is the reference and only checked against the
+    torrent files."""
     began = time.monotonic()
     report = Report("release")
     release_dir = Path(release_dir)
-    name, entries = listing_records(release_dir, report)
+    name, entries = listing_records(release_dir, Report("release") if listing is not None
+                                    else report)
     own = [e for e in entries if isinstance(e, dict) and e.get("release") == name]
     if records is None:
         try:
@@ -135,8 +195,9 @@ def verify_release_dir(release_dir: Path, records: list[TorrentRecord] | None = 
     listed = {e.get("name"): e for e in own}
     for record in records:
         torrent = load_torrent_file(release_dir, record, report)
-        _check_listing(release_dir, record, listed.get(record.name), torrent, report,
-                       bool(entries) or name is not None)
+        if listing is None:
+            _check_listing(release_dir, record, listed.get(record.name), torrent, report,
+                           bool(entries) or name is not None)
         root = record.root(release_dir)
         if record.metadata:
             if torrent is not None:
@@ -144,9 +205,12 @@ def verify_release_dir(release_dir: Path, records: list[TorrentRecord] | None = 
         else:
             validate_bag(root, torrent, workers=workers, dask=dask, progress=progress,
                          report=report)
-    for extra in sorted(set(listed) - {r.name for r in records}):
-        report.add("release", str(release_dir / "torrents.json"), MISMATCH,
-                   f"lists torrent {extra!r}, which the catalog does not know")
+    if listing is not None:
+        check_listing_file(release_dir / "torrents.json", release_dir.name, listing, report)
+    else:
+        for extra in sorted(set(listed) - {r.name for r in records}):
+            report.add("release", str(release_dir / "torrents.json"), MISMATCH,
+                       f"lists torrent {extra!r}, which its own torrent files do not match")
     report.seconds = time.monotonic() - began
     dedupe(report)
     return report
@@ -186,6 +250,7 @@ def verify_releases(archive: Archive, names: list[str] | None = None, *,
             report.add("release", str(release_dir), MISSING, "release directory is missing")
             continue
         report.merge(verify_release_dir(release_dir, catalog_records(archive, name),
+                                        listing=catalog_listing(archive, name),
                                         workers=workers, dask=dask, progress=progress))
     report.notes["releases"] = len(names or known)
     _record_events(archive, report)

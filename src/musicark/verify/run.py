@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from musicark.archive import Archive
+from musicark.archive import CATALOG_NAME, Archive
 from musicark.errors import BadQuery
 from musicark.verify.catalog import verify_catalog
 from musicark.verify.releases import release_bytes, verify_releases
@@ -27,15 +27,24 @@ def run_verify(archive_path: Path, what: str = "all", options: ScrubOptions | No
         raise BadQuery(f"verify what? {what!r} (one of {', '.join(SCOPES)})")
     report = Report(what)
     archive_path = Path(archive_path)
+    catalog = Report("catalog")
     if what in ("all", "catalog"):
-        report.merge(verify_catalog(archive_path))
-        if report.damaged and what == "all":
-            report.notes["skipped"] = ("store and releases: the catalog is damaged (repair it "
-                                       "with `musicark repair --catalog-from RELEASE`)")
+        catalog = verify_catalog(archive_path)
+        report.merge(catalog)
+        database = str(archive_path / CATALOG_NAME)
+        if any(p.path == database for p in catalog.damaged):
+            # the other checks need the ledger; the damage is recorded nowhere but here
+            if what == "all":
+                report.notes["skipped"] = ("store and releases: the catalog is damaged "
+                                           "(repair it with `musicark repair --catalog-from "
+                                           "RELEASE`)")
             return report
-    if what == "catalog":
-        return report
     with Archive.open(archive_path) as archive:
+        for problem in catalog.damaged:  # a snapshot's damage, in the intact catalog
+            archive.record_event("fixity", problem.path, problem.kind,
+                                 {"by": "verify catalog", "detail": problem.detail})
+        if what == "catalog":
+            return report
         if what in ("all", "store"):
             report.merge(verify_store(archive, options, workers=workers, dask=dask,
                                       progress=lambda d, t: progress("store", d, t)))
