@@ -280,3 +280,26 @@ def test_cli_verifies_a_shard_alone_with_its_torrent(base: Path, tmp_path: Path)
     kinds = {(p["path"], p["kind"]) for p in json.loads(bad.stdout)["problems"]}
     assert (str(payload), "checksum") in kinds
     assert any("v1 piece" in p["detail"] for p in json.loads(bad.stdout)["problems"])
+
+
+def test_a_second_release_verifies_with_the_first_in_its_list(base: Path,
+                                                               tmp_path: Path) -> None:
+    from fixity_fixture import SEED, TRACKS
+    from musicark.ingest.pipeline import ingest
+    from musicark.release import ReleaseOptions, create_release
+    from musicark.synth_audio import write_audio
+
+    arc = copy_archive(base, tmp_path / "a")
+    with Archive.open(arc) as archive:
+        music = write_audio(tmp_path / "more", 12, seed=SEED, catalog_tracks=TRACKS)
+        ingest(archive, music, workers=2)
+        create_release(archive, "r2", ReleaseOptions(buckets="50,20,0", all_matched=True))
+    report = run_verify(arc, "releases", workers=1)
+    assert report.exit_code == 0, [p.line() for p in report.problems]
+    assert report.notes["releases"] == 2
+    listing = arc / "releases" / "r2" / "torrents.json"
+    text = listing.read_text()
+    listing.write_text(text.replace('"release": "r1"', '"release": "r0"', 1))
+    damaged = run_verify(arc, "releases", workers=1)
+    assert any(p.path == str(listing) and "release is 'r0'" in p.detail
+               for p in damaged.problems), [p.line() for p in damaged.problems]
