@@ -303,3 +303,41 @@ def test_a_second_release_verifies_with_the_first_in_its_list(base: Path,
     damaged = run_verify(arc, "releases", workers=1)
     assert any(p.path == str(listing) and "release is 'r0'" in p.detail
                for p in damaged.problems), [p.line() for p in damaged.problems]
+
+
+def test_release_create_treats_a_size_mismatch_as_damage(base: Path, tmp_path: Path) -> None:
+    from musicark.errors import FixityError
+    from musicark.release import ReleaseOptions, create_release
+
+    arc = copy_archive(base, tmp_path / "a")
+    with Archive.open(arc) as archive:
+        conn = archive.conn
+        for table in ("release_files", "release_tracks", "torrents", "releases"):
+            conn.execute(f"DELETE FROM {table}")  # as if nothing was released yet
+        sha = conn.execute("SELECT f.sha256 FROM track_files tf JOIN files f "
+                           "ON f.rowid = tf.file_rowid ORDER BY f.rowid").fetchone()[0]
+        path = Store(archive.store_path).path_for(sha)
+        path.chmod(0o644)
+        with open(path, "ab") as fh:
+            fh.write(b"\0")
+        options = ReleaseOptions(buckets="50,20,0", all_matched=True)
+        with pytest.raises(FixityError, match="marked damaged"):
+            create_release(archive, "again", options)
+        assert conn.execute("SELECT status, fixity FROM files WHERE sha256 = ?",
+                            (sha,)).fetchone() == ("damaged", "size")
+        released = create_release(archive, "again", options)  # without the damaged file
+        assert not conn.execute(
+            "SELECT 1 FROM release_files rf JOIN files f ON f.rowid = rf.file_rowid "
+            "WHERE f.sha256 = ?", (sha,)).fetchone()
+        assert released.selection["files"] >= 1
+
+
+def test_the_verify_package_imports_no_ui_library() -> None:
+    code = ("import sys, musicark.verify, musicark.verify.run, musicark.verify.repair, "
+            "musicark.verify.catalog_restore\n"
+            "bad = [m for m in ('typer', 'rich', 'fastapi', 'jinja2') if m in sys.modules]\n"
+            "print(bad); sys.exit(1 if bad else 0)")
+    env = {**os.environ, "PYTHONPATH": SRC}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
