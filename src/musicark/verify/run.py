@@ -25,6 +25,12 @@ def run_verify(archive_path: Path, what: str = "all", options: ScrubOptions | No
                progress: Progress = lambda stage, done, total: None) -> Report:
     if what not in SCOPES:
         raise BadQuery(f"verify what? {what!r} (one of {', '.join(SCOPES)})")
+    if isinstance(dask, str):  # one connection for every stage and shard, not one each
+        from distributed import Client
+
+        with Client(dask) as client:
+            return run_verify(archive_path, what, options, workers=workers, dask=client,
+                              progress=progress)
     report = Report(what)
     archive_path = Path(archive_path)
     catalog = Report("catalog")
