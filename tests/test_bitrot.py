@@ -183,3 +183,21 @@ def test_repair_is_idempotent(base: Path, tmp_path: Path) -> None:
     assert len(first.repaired) == 1 and first.exit_code == 0
     assert again.repaired == [] and again.exit_code == 0
     assert json.dumps(run_verify(arc, workers=1).as_dict()["problems"]) == "[]"
+
+
+def test_a_stray_file_in_a_shard_is_moved_aside_not_deleted(base: Path, tmp_path: Path
+                                                            ) -> None:
+    arc = copy_archive(base, tmp_path / "a")
+    before = hashes(arc)
+    shard = sorted((arc / "releases" / "r1" / "shards").iterdir())[0]
+    stray = shard / "data" / "stray.mp3"
+    stray.write_bytes(b"not part of the release")
+    report = run_verify(arc, "releases", workers=1)
+    assert {(p.path, p.kind) for p in report.damaged} >= {(str(stray), "extra")}
+    with Archive.open(arc) as archive:
+        result = repair(archive)
+    assert result.exit_code == 0 and not stray.exists()
+    kept = [p for p in (arc / "store" / "damaged" / "releases").rglob("*") if p.is_file()]
+    assert [p.read_bytes() for p in kept] == [b"not part of the release"]
+    assert run_verify(arc, workers=1).exit_code == 0
+    assert hashes(arc) == before

@@ -126,9 +126,13 @@ def repair_releases(archive: Archive, sources: list[Path], report, *,
     found = verify_releases(archive, workers=workers)
     releases_root = archive.path / "releases"
     paths: dict[str, str] = {}
+    extras: set[Path] = set()
     for problem in found.damaged:
         path = Path(problem.path)
-        if problem.kind == EXTRA or releases_root not in path.parents:
+        if releases_root not in path.parents:
+            continue
+        if problem.kind == EXTRA:
+            extras.add(path)
             continue
         paths.setdefault(str(path), problem.line())
     # torrent files first: the other files are checked against them
@@ -166,3 +170,31 @@ def repair_releases(archive: Archive, sources: list[Path], report, *,
                     "release": release, "shard": record.name,
                     "magnet": magnet(record.btih, record.btmh),
                     "path": f"{record.name}/{'/'.join(parts[2:])}"}})
+    for path in sorted(extras - {Path(p) for p in paths}):
+        _move_extra(archive, releases_root, path, report)
+
+
+def _move_extra(archive: Archive, releases_root: Path, path: Path, report) -> None:
+    """A file in a shard that its torrent does not list (nor any manifest) is moved out of
+    the bag into store/damaged/releases/, not deleted: the bag is whole again and nothing
+    is lost. Files the torrent lists stay (a damaged manifest made them look extra)."""
+    parts = path.relative_to(releases_root).parts
+    release, rel = parts[0], "/".join(parts[1:])
+    records = {r.name: r for r in catalog_records(archive, release)}
+    if len(parts) < 4 or parts[1] not in ("shards", "metadata") or parts[2] not in records:
+        return
+    record = records[parts[2]]
+    try:
+        torrent = load_expectations((releases_root / release / record.path).read_bytes())
+    except (OSError, BadTorrent):
+        return
+    if torrent.btih != record.btih or "/".join(parts[3:]) in torrent.files \
+            or not path.is_file():
+        return
+    aside = archive.store_path / "damaged" / "releases" / release / \
+        f"{rel}.{stamp().replace(':', '')}"
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, aside)
+    report.release_files.append({"path": str(path), "moved_to": str(aside),
+                                 "from": "not part of the shard: moved aside"})
+    archive.record_event("repair", str(path), "moved-aside", {"to": str(aside)})
