@@ -35,19 +35,19 @@ def _ffmpeg(args: tuple[str, str]) -> None:
 
 
 def _ours(args: tuple[str, str]) -> None:
-    from musicark.derive.opus import _encode
+    from musicark.derive.opus import encode_file
     from musicark.ingest.probe import probe
 
     src, dst = args
-    _encode(Path(src), Path(dst))
+    encode_file(Path(src), Path(dst))
     probe(Path(dst), fingerprint=False)  # the verification musicark always does
 
 
 def _ours_encode_only(args: tuple[str, str]) -> None:
-    from musicark.derive.opus import _encode
+    from musicark.derive.opus import encode_file
 
     src, dst = args
-    _encode(Path(src), Path(dst))
+    encode_file(Path(src), Path(dst))
 
 
 def bench_opus(files: list[Path]) -> dict:

@@ -92,11 +92,11 @@ def test_tag_files_and_restore_through_the_archive(archive: Archive, tmp_path: P
 
 def test_opus_encodes_are_deterministic(testdata: Path, tmp_path: Path) -> None:
     """Same input, same bytes: mirrors that derive again get files equal to the archive's."""
-    from musicark.derive.opus import _encode
+    from musicark.derive.opus import encode_file
 
     source = sorted((testdata / "audio" / "music").rglob("*.ogg"))[0]
     first, second = tmp_path / "1.opus", tmp_path / "2.opus"
-    _encode(source, first)
-    _encode(source, second)
+    encode_file(source, first)
+    encode_file(source, second)
     assert sha256_file(first)[0] == sha256_file(second)[0]
     assert probe(first, fingerprint=False).codec == "opus"

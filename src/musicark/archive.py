@@ -75,8 +75,9 @@ class Archive:
         if not catalog.is_file() or (catalog.stat().st_size == 0 and not (
                 wal.is_file() and wal.stat().st_size)):
             raise CatalogDamaged(f"{catalog} is missing or empty: this archive's catalog is "
-                                 "lost; restore it from a backup or a release's metadata "
-                                 "snapshot")
+                                 "lost: rebuild it from a release's metadata snapshot "
+                                 "with `musicark repair --catalog-from RELEASE`, or restore "
+                                 "a backup")
         try:
             conn = db.connect(catalog, readonly=readonly)
             if db.schema_version(conn) == 0:

@@ -75,8 +75,8 @@ def user_error(exc: BaseException) -> MusicarkError | None:
     if isinstance(exc, sqlite3.DatabaseError) and (
             getattr(exc, "sqlite_errorcode", 0) & 0xFF) in DAMAGE_CODES:
         return CatalogDamaged(
-            f"catalog.sqlite is damaged ({exc}); restore it from a backup or a release's "
-            "metadata snapshot (`sqlite3 catalog.sqlite .recover` may save what is left)")
+            f"catalog.sqlite is damaged ({exc}): rebuild it from a release's metadata "
+            "snapshot with `musicark repair --catalog-from RELEASE`, or restore a backup")
     return None
 
 

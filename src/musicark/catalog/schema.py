@@ -319,6 +319,54 @@ ALTER TABLE file_paths ADD COLUMN reason TEXT;
 """
 
 MIGRATION_9 = """
+-- Fixity: the ledger gains the status 'damaged' (bytes that no longer match their SHA-256 or
+-- size; never served or released) and per file when it was last verified and how that went.
+-- SQLite cannot change a CHECK constraint in place, so the table is rebuilt (rowids kept).
+CREATE TABLE files_fixity (
+    rowid INTEGER PRIMARY KEY,
+    sha256 TEXT UNIQUE,
+    size INTEGER,
+    container TEXT,
+    codec TEXT,
+    bitrate INTEGER,
+    sample_rate INTEGER,
+    channels INTEGER,
+    duration_ms INTEGER,
+    fingerprint BLOB,
+    tags TEXT,
+    common TEXT,
+    licence TEXT,
+    provenance TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'quarantined', 'withdrawn', 'damaged')),
+    reason TEXT,
+    added_at TEXT NOT NULL,
+    match_checked_at TEXT,
+    verified_at TEXT,
+    fixity TEXT
+);
+INSERT INTO files_fixity(rowid, sha256, size, container, codec, bitrate, sample_rate, channels,
+                         duration_ms, fingerprint, tags, common, licence, provenance, status,
+                         reason, added_at, match_checked_at)
+     SELECT rowid, sha256, size, container, codec, bitrate, sample_rate, channels, duration_ms,
+            fingerprint, tags, common, licence, provenance, status, reason, added_at,
+            match_checked_at FROM files;
+DROP TABLE files;
+ALTER TABLE files_fixity RENAME TO files;
+CREATE INDEX files_status ON files(status);
+CREATE INDEX files_verified ON files(verified_at);
+
+-- Store scrubs: a run records its options and start; a killed run with the same options is
+-- resumed (files verified since its start are not read again).
+CREATE TABLE fixity_runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    options TEXT NOT NULL,
+    target INTEGER
+);
+"""
+
+MIGRATION_10 = """
 -- Listens (scrobbles, histories, radio logs): counted per listened item, source and month.
 CREATE TABLE listen_sources (
     id INTEGER PRIMARY KEY,
@@ -374,4 +422,4 @@ CREATE TABLE listen_seen (
 """
 
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
-                         MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9]
+                         MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9, MIGRATION_10]

@@ -4,6 +4,8 @@ Exit codes: 0 success, 1 unexpected error, 2 bad usage or query, 3 no archive, 4
 exists, 5 source exists, 6 unreadable source, 7 not in catalog, 8 bad config, 9 bad rows
 with --strict, 10 another ingest is running, 11 fixity failure (bytes differ from
 their SHA-256), 12 damaged catalog database, 130 interrupted (docs/cli.md lists them too).
+`verify` and `repair` use their own: 0 all good, 1 damage found or left unrepaired, 2 could
+not run (docs/fixity.md).
 """
 
 from musicark.cli import (  # noqa: F401 - registers the verbs
@@ -17,6 +19,7 @@ from musicark.cli import (  # noqa: F401 - registers the verbs
     serve,
     synth,
     tagging,
+    verify,
 )
 from musicark.cli.app import app
 

@@ -44,7 +44,7 @@ def encode_opus(store_root: str, input_sha: str, input_ms: int,
     store.tmp.mkdir(parents=True, exist_ok=True)
     tmp = store.tmp / f"{uuid.uuid4().hex}.opus.part"
     try:
-        channels = _encode(source, tmp)
+        channels = encode_file(source, tmp)
         facts = probe(tmp, fingerprint=False)
         drift = abs(facts.duration_ms - input_ms)
         if drift > MAX_DRIFT_MS:
@@ -62,7 +62,7 @@ def encode_opus(store_root: str, input_sha: str, input_ms: int,
         tmp.unlink(missing_ok=True)
 
 
-def _encode(source: Path, out_path: Path) -> int:
+def encode_file(source: Path, out_path: Path) -> int:
     # bitexact: no random Ogg serial number and no library version in the headers, so the
     # same input always gives the same bytes (mirrors that derive again get equal files).
     with av.open(str(source)) as inp, av.open(str(out_path), "w", format="ogg",

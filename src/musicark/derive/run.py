@@ -99,6 +99,7 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
         report.nothing_because = _why_no_inputs(archive, plan_id)
     elif not todo:
         report.nothing_because = "every opus75 file of the plan is derived already"
+    todo = _undamaged(archive, todo, report)
     for row in list(todo):
         why = why_not_encode(row[6], row[3], row[2])
         if why is not None:
@@ -114,6 +115,23 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
             progress(done, len(todo))
     archive.record_event("derive.run", str(plan_id), "ok", report.as_dict())
     return report
+
+
+def _undamaged(archive: Archive, rows: list, report: DeriveReport) -> list:
+    """Inputs whose store file has the ledger's size; the others are recorded as damaged
+    (status, fixity event) and reported as failed, never encoded as good."""
+    from musicark.verify.damage import mark_damaged, size_damage
+
+    store = Store(archive.store_path)
+    good = []
+    for row in rows:
+        damage = size_damage(store.path_for(row[1]), row[3])
+        if damage is None:
+            good.append(row)
+            continue
+        mark_damaged(archive, row[1], *damage, by="derive")
+        report.failed.append({"file": row[0], "reason": f"damaged: {damage[1]}"})
+    return good
 
 
 def _record(archive: Archive, row: tuple, result: Encoded, report: DeriveReport) -> None:

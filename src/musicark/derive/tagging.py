@@ -20,6 +20,7 @@ from musicark.errors import BadQuery, NotInCatalog
 from musicark.ingest.store import Store
 from musicark.ingest.tags import BadTags, Tags, read_tags
 from musicark.runner import fan_out
+from musicark.verify.damage import mark_damaged, size_damage
 
 TRACK_FIELDS_SQL = """
 SELECT t.rowid, t.name, t.ext_id, t.mbid, t.isrc, t.track_number, t.disc_number,
@@ -29,6 +30,12 @@ SELECT t.rowid, t.name, t.ext_id, t.mbid, t.isrc, t.track_number, t.disc_number,
          ORDER BY ta.position))
   FROM tracks t LEFT JOIN albums al ON al.rowid = t.album_rowid WHERE t.rowid = ?
 """
+
+
+# The order fields_for gives: Vorbis comments keep insertion order, so a tagged Opus or FLAC
+# copy is rebuilt byte for byte (repair) only by writing its fields in this order again.
+FIELD_ORDER = ("title", "artist", "album", "tracknumber", "discnumber", "date", "isrc",
+               "barcode", "musicbrainz_trackid", "licence", "musicark_id")
 
 
 def fields_for(archive: Archive, track_rowid: int, licence: str | None) -> dict[str, Any]:
@@ -56,16 +63,22 @@ def tag_files(archive: Archive, plan_id: int | None = None, *, workers: int | No
     done = {r[0] for r in conn.execute(
         "SELECT input_file FROM derivations WHERE kind = ?", (KIND,))}
     todo = [(file, track) for file, track in targets if file not in done]
-    calls, meta = [], {}
+    calls, meta, damaged = [], {}, []
+    store = Store(archive.store_path)
     for file, track in todo:
-        sha, container, codec, licence = conn.execute(
-            "SELECT sha256, container, codec, licence FROM files WHERE rowid = ?",
+        sha, container, codec, licence, size = conn.execute(
+            "SELECT sha256, container, codec, licence, size FROM files WHERE rowid = ?",
             (file,)).fetchone()
+        damage = size_damage(store.path_for(sha), size)
+        if damage:  # never tag (and so never release) damaged bytes as good
+            mark_damaged(archive, sha, *damage, by="tag")
+            damaged.append({"file": file, "reason": f"damaged: {damage[1]}"})
+            continue
         fields = fields_for(archive, track, licence)
         meta[sha] = (file, fields)
         calls.append((str(archive.store_path), sha, fields, extension(container, codec)))
-    report = {"plan": plan_id, "tagged": 0, "already": len(targets) - len(todo), "failed": [],
-              "patch_bytes": [], "nothing_because": None}
+    report = {"plan": plan_id, "tagged": 0, "already": len(targets) - len(todo),
+              "failed": damaged, "patch_bytes": [], "nothing_because": None}
     if not targets:
         report["nothing_because"] = (f"plan {plan_id} keeps no track with a file as an "
                                      "original or as a derived Opus file (run derive first?)")

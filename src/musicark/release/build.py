@@ -177,8 +177,11 @@ def shard_torrent(shard: Shard, root: Path, store: Store, *, group: str,
     for rel, _ in bag.entries:
         hashes = payload[rel]
         if options.verify and rel in stored and hashes.sha256 != stored[rel][1]:
-            raise FixityError(f"{stored[rel][0]}: SHA-256 {hashes.sha256} but the ledger "
-                              f"says {stored[rel][1]}; run a fixity check and repair the store")
+            error = FixityError(f"{stored[rel][0]}: SHA-256 {hashes.sha256} but the ledger "
+                                f"says {stored[rel][1]}; it is now marked damaged: run "
+                                "`musicark repair`")
+            error.damaged = (stored[rel][1], "checksum", f"SHA-256 is {hashes.sha256}")
+            raise error
         hashed.append((rel, hashes))
     torrent = build_torrent(shard.name, hashed, piece, web_seeds=options.web_seeds,
                             on=options.on, comment=group, hybrid=options.hybrid)
@@ -196,10 +199,18 @@ def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, re
         report.resumed_shards += 1
         advance(sum(i.size + i.patch_size for _, i in shard.entries))
     else:
+        _check_sizes(archive, shard, store)
         shutil.rmtree(root, ignore_errors=True)
-        bag, hashed, torrent = shard_torrent(
-            shard, root, store, group=f"{archive.settings.name} / {release}",
-            options=options, advance=advance)
+        try:
+            bag, hashed, torrent = shard_torrent(
+                shard, root, store, group=f"{archive.settings.name} / {release}",
+                options=options, advance=advance)
+        except FixityError as exc:
+            if getattr(exc, "damaged", None):
+                from musicark.verify.damage import mark_damaged
+
+                mark_damaged(archive, *exc.damaged, by="release create --verify")
+            raise
         report.linked += bag.linked
         report.copied += bag.copied
         report.bytes_hashed += sum(h.size for _, h in hashed)
@@ -213,6 +224,23 @@ def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, re
         shard.name, shard.bucket.name, False, torrent, size, count,
         min(pops) if pops else None, max(pops) if pops else None,
         sum(i.listens for _, i in shard.entries), f"torrents/{shard.name}.torrent")
+
+
+def _check_sizes(archive: Archive, shard: Shard, store: Store) -> None:
+    """A store file whose size is not the ledger's is damaged: it is recorded as such (so
+    the next run leaves it out) and the release stops rather than pack it as good."""
+    from musicark.verify.damage import mark_damaged, size_damage
+
+    for _, item in shard.entries:
+        for sha, size in ((item.sha256, item.size), (item.patch_sha256, item.patch_size)):
+            if sha is None:
+                continue
+            damage = size_damage(store.path_for(sha), size)
+            if damage:
+                mark_damaged(archive, sha, *damage, by="release create")
+                raise FixityError(
+                    f"{store.path_for(sha)}: {damage[1]}; it is now marked damaged and "
+                    "left out of releases: run `musicark repair`, or release again without it")
 
 
 def _build_metadata(archive: Archive, release: str, prefix: str, partial: Path,

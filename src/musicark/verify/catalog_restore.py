@@ -1,0 +1,183 @@
+"""`repair --catalog-from RELEASE`: rebuild catalog.sqlite from a release's metadata
+snapshot when SQLite's own recovery cannot save it.
+
+The snapshot is checked (its torrent, when at hand, and zstd's frame checksum), decompressed
+beside the catalog, checked by SQLite, given back the tables a snapshot leaves out (events,
+file_paths; empty), and renamed over the damaged catalog, which is moved to store/damaged/.
+Releases the snapshot cannot know (its own, whose rows are written after the snapshot, and
+later ones) are recorded again from their torrents.json and files.jsonl. The report says what
+the snapshot lacks, so the operator knows what to redo.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from musicark.archive import CATALOG_NAME, Archive, utc_now
+from musicark.catalog.schema import MIGRATION_1, MIGRATION_2
+from musicark.db import split_sql
+from musicark.errors import BadQuery
+from musicark.ingest.store import _fsync_dir
+from musicark.verify.catalog import check_database
+from musicark.verify.releases import check_tree
+from musicark.verify.report import Report
+from musicark.verify.store import stamp
+from musicark.verify.torrent import BadTorrent, load_expectations
+
+PRIVATE_TABLES = ("events", "file_paths")
+
+
+def find_snapshot(archive_path: Path, release: str | Path) -> tuple[Path, Path | None]:
+    """(snapshot file, its torrent if found) for a release name, directory or file."""
+    candidate = Path(release).expanduser()
+    if not candidate.exists():
+        candidate = archive_path / "releases" / str(release)
+    if candidate.is_file():
+        return candidate, None
+    snaps = sorted(candidate.glob("metadata/*/catalog.sqlite.zst")) or \
+        sorted(candidate.glob("catalog.sqlite.zst"))
+    if not snaps:
+        raise BadQuery(f"no catalog snapshot (metadata/*/catalog.sqlite.zst) in {candidate}")
+    snap = snaps[0]
+    torrent = candidate / "torrents" / f"{snap.parent.name}.torrent"
+    return snap, torrent if torrent.is_file() else None
+
+
+def _private_tables_sql() -> list[str]:
+    wanted = []
+    for statement in split_sql(MIGRATION_1) + split_sql(MIGRATION_2):
+        body = " ".join(line for line in statement.splitlines()
+                        if not line.strip().startswith("--"))
+        if any(f"TABLE {t} " in body or f"ON {t}(" in body for t in PRIVATE_TABLES):
+            wanted.append(body)
+    return wanted
+
+
+def restore_catalog(archive_path: Path, release: str | Path) -> dict[str, Any]:
+    archive_path = Path(archive_path).expanduser().absolute()
+    snap, torrent_path = find_snapshot(archive_path, release)
+    check = Report("catalog")
+    if torrent_path is not None:
+        try:
+            torrent = load_expectations(torrent_path.read_bytes())
+            check_tree(snap.parent, torrent, check)
+        except BadTorrent as exc:
+            check.add("catalog", str(torrent_path), "invalid", str(exc))
+    if check.damaged:
+        raise BadQuery(f"the snapshot {snap} is damaged itself: {check.damaged[0].line()}")
+    target = archive_path / CATALOG_NAME
+    tmp = archive_path / (CATALOG_NAME + ".restore.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        with open(snap, "rb") as src, open(tmp, "wb") as dst:
+            zstandard.ZstdDecompressor().copy_stream(src, dst)
+            dst.flush()
+            os.fsync(dst.fileno())
+    except zstandard.ZstdError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BadQuery(f"the snapshot {snap} does not decompress: {exc}") from None
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        check_database(conn, str(snap), check, ledger=False)
+        if check.damaged:
+            raise BadQuery(f"the snapshot {snap} is damaged itself: {check.damaged[0].line()}")
+        for statement in _private_tables_sql():
+            conn.execute(statement.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
+                         .replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS "))
+        conn.execute("PRAGMA journal_mode = WAL")
+    finally:
+        conn.close()
+    aside = archive_path / "store" / "damaged" / f"catalog-{stamp().replace(':', '')}"
+    aside.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        old = archive_path / (CATALOG_NAME + suffix)
+        if old.exists():
+            os.replace(old, aside / old.name)
+    os.replace(tmp, target)
+    _fsync_dir(archive_path)
+    with Archive.open(archive_path) as archive:  # applies migrations newer than the snapshot
+        report = _lacks(archive, snap)
+        archive.record_event("repair.catalog", str(snap), "ok", report)
+    report["damaged_catalog_moved_to"] = str(aside)
+    return report
+
+
+def _lacks(archive: Archive, snap: Path) -> dict[str, Any]:
+    conn = archive.conn
+    known = {r[0] for r in conn.execute("SELECT name FROM releases")}
+    rerecorded = []
+    root = archive.path / "releases"
+    for listing in sorted(root.glob("*/torrents.json")) if root.is_dir() else []:
+        if listing.parent.name not in known:
+            rerecorded.append(record_release(archive, listing.parent))
+    ledger = {r[0] for r in conn.execute("SELECT sha256 FROM files WHERE sha256 IS NOT NULL")}
+    missing, missing_bytes = 0, 0
+    for path in (archive.store_path / "sha256").rglob("*"):
+        if path.is_file() and path.name not in ledger:
+            missing += 1
+            missing_bytes += path.stat().st_size
+    return {
+        "snapshot": str(snap),
+        "releases_recorded_again": rerecorded,
+        "store_files_not_in_ledger": missing, "store_bytes_not_in_ledger": missing_bytes,
+        "lacks": [
+            "the event log (events) and where files were found (file_paths): never in a "
+            "snapshot",
+            "source file locations and import options (sources.uri, sources.options)",
+            "fingerprint index terms (re-run `musicark ingest` on the sources to rebuild)",
+            f"{missing:,} store files ingested or derived after the snapshot "
+            f"({missing_bytes:,} bytes): re-run ingest/derive/tag on them",
+            "plans, imports, matches and withdrawals made after the snapshot"]}
+
+
+def record_release(archive: Archive, release_dir: Path) -> dict[str, Any]:
+    """Record a release the catalog lacks from its own torrents.json and files.jsonl."""
+    conn = archive.conn
+    listing = json.loads((release_dir / "torrents.json").read_text(encoding="utf-8"))
+    name = listing["release"]
+    own = [t for t in listing["torrents"] if t.get("release") == name]
+    files = 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        release_id = conn.execute(
+            "INSERT INTO releases(name, plan_id, release_date, options, summary, created_at) "
+            "VALUES (?, NULL, ?, '{}', ?, ?)",
+            (name, own[0].get("added") if own else None,
+             json.dumps({"recorded_from": "torrents.json (catalog restored from a snapshot)"}),
+             utc_now())).lastrowid
+        for t in own:
+            torrent_id = conn.execute(
+                "INSERT INTO torrents(release_id, name, bucket, metadata, infohash_v1, "
+                "infohash_v2, piece_length, size, torrent_size, num_files, popularity_min, "
+                "popularity_max, listens_covered, path) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (release_id, t["name"], t.get("bucket"), int(bool(t.get("metadata"))),
+                 t["btih"], t.get("btmh"), t["piece_length"], t["data_size"],
+                 t["torrent_size"], t["num_files"], t.get("popularity_min"),
+                 t.get("popularity_max"), t.get("listens_covered"), t["torrent"])).lastrowid
+            jsonl = release_dir / "shards" / t["name"] / "files.jsonl"
+            if t.get("metadata") or not jsonl.is_file():
+                continue
+            for line in jsonl.read_text(encoding="utf-8").splitlines():
+                entry = json.loads(line)
+                row = conn.execute("SELECT rowid FROM files WHERE sha256 = ?",
+                                   (entry["sha256"],)).fetchone()
+                if row:
+                    files += 1
+                    conn.execute("INSERT OR IGNORE INTO release_files(torrent_id, path, "
+                                 "file_rowid) VALUES (?, ?, ?)", (torrent_id, entry["path"],
+                                                                  row[0]))
+                for track in entry.get("tracks") or []:
+                    conn.execute("INSERT OR IGNORE INTO release_tracks(track_rowid, "
+                                 "torrent_id) VALUES (?, ?)",
+                                 (int(track["track"].split(":")[1]), torrent_id))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return {"release": name, "torrents": len(own), "files": files}
