@@ -5,7 +5,8 @@ charts), a search, a lookup and a shuffle; then renders tagged audio for some of
 ingests it (store, ledger, fingerprints) and matches it to the catalog; plans what to keep
 for a 100 GB budget, encodes the long tail to Opus, tags copies with restore patches, and
 publishes a release: BagIt shards with hybrid torrents and torrents.json, then a seed plan;
-and last serves the archive's web UI until Ctrl-C (DEMO_SERVE=0 skips that).
+audits it all (`verify`); and last serves the archive's web UI until Ctrl-C (DEMO_SERVE=0
+skips that).
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ def main(target: str = "demo-archive", tracks: int = 100_000) -> None:
     run("release", "create", "demo-1", "--buckets", "50,20,0", env=env)
     torrents = archive / "releases" / "demo-1" / "torrents.json"
     run("seed-plan", str(torrents), "--max-tb", "0.00002", env=env)
+    run("verify", env=env)  # the store, the release's bags and torrents, the catalog
     print(f"\nThe demo archive is in {archive} (charts in {base / 'charts'}).")
     print(f"Its release: torrents in {torrents.parent / 'torrents'}, list in {torrents}, "
           f"BagIt shards in {torrents.parent / 'shards'}.")
