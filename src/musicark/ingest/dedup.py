@@ -32,22 +32,39 @@ def terms(fingerprint: np.ndarray) -> list[int]:
 
 
 def compare(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
-    """Lowest bit error rate over alignments, and the offset (items) where it is found."""
-    best = (1.0, 0)
+    """Lowest bit error rate over alignments, and the offset (items) where it is found.
+
+    Every offset is scored at once: a sliding window over `a` padded by MAX_OFFSET on each
+    side lines up with `b` (shape: offsets × len(b)), and a validity mask of the same shape
+    keeps the padding out of both the error count and the overlap length.
+    """
     a = a.astype(np.uint32)
     b = b.astype(np.uint32)
+    if not len(a) or not len(b):
+        return 1.0, 0
     # Short recordings (a few seconds) need most of their length aligned instead.
     needed = max(MIN_SHORT_OVERLAP, min(MIN_OVERLAP, int(0.8 * min(len(a), len(b)))))
-    for offset in range(-MAX_OFFSET, MAX_OFFSET + 1):
-        x, y = (a[offset:], b) if offset >= 0 else (a, b[-offset:])
-        n = min(len(x), len(y))
-        if n < needed:
-            continue
-        errors = np.unpackbits((x[:n] ^ y[:n]).view(np.uint8)).sum()
-        ber = errors / (32 * n)
-        if ber < best[0]:
-            best = (float(ber), offset)
-    return best
+    pad = np.zeros(MAX_OFFSET, np.uint32)
+    tail = np.zeros(MAX_OFFSET + len(b), np.uint32)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        np.concatenate([pad, a, tail]), len(b))[:2 * MAX_OFFSET + 1]
+    valid = np.lib.stride_tricks.sliding_window_view(
+        np.concatenate([pad.astype(bool), np.ones(len(a), bool), tail.astype(bool)]),
+        len(b))[:2 * MAX_OFFSET + 1]
+    errors = (_popcount(windows ^ b) * valid).sum(axis=1)
+    overlap = valid.sum(axis=1)
+    usable = overlap >= needed
+    if not usable.any():
+        return 1.0, 0
+    ber = np.where(usable, errors / (32 * np.maximum(overlap, 1)), 1.0)
+    best = int(np.argmin(ber))  # the first of equal minima: the most negative offset
+    return float(ber[best]), best - MAX_OFFSET
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+        return np.bitwise_count(x)
+    return np.unpackbits(x.view(np.uint8), axis=-1).reshape(*x.shape, 32).sum(axis=-1)
 
 
 def group_new_files(archive: Archive) -> dict[str, int]:
@@ -99,10 +116,12 @@ def _candidates(conn, own: list[int], rowid: int) -> list[tuple[int, bytes, int]
     picked = [o for o, n in counts.items() if n >= MIN_SHARED_TERMS]
     if not picked:
         return []
+    # One comparison per group, with its first file (the group's id), not one per member:
+    # the cost grows with groups, not with the files they hold.
     return conn.execute(
-        "SELECT f.rowid, f.fingerprint, g.group_rowid FROM files f "
-        "JOIN file_groups g ON g.file_rowid = f.rowid "
-        f"WHERE f.rowid IN ({','.join('?' * len(picked))})", picked).fetchall()
+        "SELECT f.rowid, f.fingerprint, f.rowid FROM files f WHERE f.fingerprint IS NOT NULL "
+        "AND f.rowid IN (SELECT DISTINCT g.group_rowid FROM file_groups g "
+        f"WHERE g.file_rowid IN ({','.join('?' * len(picked))}))", picked).fetchall()
 
 
 def groups(archive: Archive) -> list[list[int]]:
