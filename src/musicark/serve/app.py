@@ -22,18 +22,20 @@ from musicark import __version__, db
 from musicark.archive import Archive
 from musicark.catalog.schema import MIGRATIONS
 from musicark.errors import BadConfig, BadQuery, MusicarkError, NotInCatalog
-from musicark.serve import api, pages
+from musicark.serve import api, pages, subsonic
 from musicark.serve.deps import Archives
 from musicark.serve.queries import PreservedTracks
 
 log = logging.getLogger("musicark.serve")
 SERVE_ENV = "MUSICARK_SERVE_ARCHIVE"
+RECORD_PLAYS_ENV = "MUSICARK_SERVE_RECORD_PLAYS"
 STATUS = {NotInCatalog: 404, BadQuery: 400}
 
 
-def create_app(path: Path | str) -> FastAPI:
+def create_app(path: Path | str, *, record_plays: bool = False) -> FastAPI:
     """The app for the archive at `path` (whose schema must be current: `Archive.open(path)`
-    upgrades it; `musicark serve` does that before serving)."""
+    upgrades it; `musicark serve` does that before serving). `record_plays`: Subsonic
+    scrobbles are appended to ARCHIVE/plays.jsonl (never to the catalog)."""
     archive = Archive.open(path, readonly=True)  # fails early on a missing archive
     name = archive.settings.name
     version, wanted = db.schema_version(archive.conn), len(MIGRATIONS)
@@ -54,6 +56,7 @@ def create_app(path: Path | str) -> FastAPI:
     app.state.charts = pages.ChartCache()
     app.include_router(api.router)
     app.include_router(pages.router)
+    subsonic.mount(app, Path(path), record_plays=record_plays)
     app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
 
     def is_api(request: Request) -> bool:
@@ -95,4 +98,5 @@ def create_app(path: Path | str) -> FastAPI:
 def from_environment() -> FastAPI:
     """App factory for multi-process serving (`musicark serve --workers N`): each worker
     process builds its own app for the archive named in $MUSICARK_SERVE_ARCHIVE."""
-    return create_app(os.environ[SERVE_ENV])
+    return create_app(os.environ[SERVE_ENV],
+                      record_plays=os.environ.get(RECORD_PLAYS_ENV) == "1")

@@ -1,0 +1,123 @@
+"""search2 and search3 over the catalog's full-text index, restricted to songs (tracks with
+a playable file). An empty query lists everything in a stable order, paged: that is how
+clients such as Symfonium and Substreamer sync a library."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from musicark.catalog.search import (
+    MAX_QUERY_CHARS,
+    SEARCH_POOL,
+    _folded_words,
+    _words,
+    fts_query,
+    tier_function,
+)
+from musicark.catalog.writer import SEARCH_KEY_BITS
+from musicark.serve.subsonic import entries
+from musicark.serve.subsonic.responses import GENERIC, SubsonicError
+
+if TYPE_CHECKING:
+    from musicark.serve.subsonic.router import Call
+
+MAX_COUNT = 500
+MAX_SEARCH_OFFSET = 10_000
+MASK = (1 << SEARCH_KEY_BITS) - 1
+SONG_MATCH_SQL = f"""
+SELECT f.rowid, t.name, t.album_rowid FROM track_fts f JOIN tracks t ON t.rowid = (f.rowid & {MASK})
+ WHERE track_fts MATCH ? AND EXISTS (
+       SELECT 1 FROM track_files tf JOIN files fi ON fi.rowid = tf.file_rowid
+        WHERE tf.track_rowid = t.rowid AND fi.status = 'ok')
+ ORDER BY f.rowid LIMIT ?
+"""
+
+
+def _counts(call: Call, kind: str) -> tuple[int, int]:
+    count = call.int(f"{kind}Count", 20, 0, MAX_COUNT) or 0
+    offset = call.int(f"{kind}Offset", 0, 0, 2**31) or 0
+    return count, offset
+
+
+def _everything(call: Call) -> tuple[list[int], list[int], list[dict[str, Any]]]:
+    snap = call.snap
+    (ac, ao), (lc, lo), (sc, so) = (_counts(call, k) for k in ("artist", "album", "song"))
+    artists = sorted(a for a, albums in snap.artist_albums.items() if albums)[ao:ao + ac]
+    albums = sorted(snap.albums)[lo:lo + lc]
+    return artists, albums, entries.songs(call.archive, snap.songs[so:so + sc])
+
+
+def _matches(call: Call, query: str, column: str | None, pool: int) -> list[tuple]:
+    fts = f"{column} : ({query})" if column else query
+    return call.archive.conn.execute(SONG_MATCH_SQL, (fts, pool)).fetchall()
+
+
+def _found(call: Call, text: str) -> tuple[list[int], list[int], list[dict[str, Any]]]:
+    if len(text) > MAX_QUERY_CHARS:
+        raise SubsonicError(GENERIC, f"query is limited to {MAX_QUERY_CHARS} characters")
+    query = fts_query(text)
+    if query is None:
+        return [], [], []
+    snap = call.snap
+    tier = tier_function(_folded_words(" ".join(_words(text))), True)
+    (ac, ao), (lc, lo), (sc, so) = (_counts(call, k) for k in ("artist", "album", "song"))
+    so, lo, ao = (min(o, MAX_SEARCH_OFFSET) for o in (so, lo, ao))
+    songs: list[int] = []
+    if sc:
+        found = _matches(call, query, None, max(SEARCH_POOL, 2 * (so + sc)))
+        ranked = sorted(((tier(name), key, key & MASK) for key, name, _ in found),
+                        key=lambda r: r[0])  # stable: popularity order within a tier
+        songs = [r for _, _, r in ranked[so:so + sc]]
+    albums: list[int] = []
+    if lc:
+        seen = dict.fromkeys(a for _, _, a in _matches(call, query, "album", 4000)
+                             if a in snap.albums)
+        ordered = sorted(seen, key=lambda a: tier(snap.albums[a].name))
+        albums = ordered[lo:lo + lc]
+    artists: list[int] = []
+    if ac:
+        tracks = [key & MASK for key, _, _ in _matches(call, query, "artists", 4000)]
+        seen_artists: dict[int, str] = {}
+        for start in range(0, len(tracks), 900):
+            chunk = tracks[start:start + 900]
+            for rowid, name in call.archive.conn.execute(
+                    f"SELECT DISTINCT a.rowid, a.name FROM track_artists ta JOIN artists a "
+                    f"ON a.rowid = ta.artist_rowid WHERE ta.track_rowid IN "
+                    f"({','.join('?' * len(chunk))})", chunk):
+                if tier(name) < 2:
+                    seen_artists.setdefault(rowid, name)
+        ordered = sorted(seen_artists, key=lambda a: tier(seen_artists[a]))
+        artists = ordered[ao:ao + ac]
+    return artists, albums, entries.songs(call.archive, songs)
+
+
+def _search(call: Call) -> tuple[list[int], list[int], list[dict[str, Any]]]:
+    text = (call.get("query") or "").strip()
+    if text in ("", '""', "''", "*"):
+        return _everything(call)
+    return _found(call, text)
+
+
+def _artist_entry(call: Call, rowid: int) -> dict[str, Any]:
+    entry = entries.artist(call.snap, rowid)
+    if not entry["name"]:
+        row = call.archive.conn.execute("SELECT name FROM artists WHERE rowid = ?",
+                                        (rowid,)).fetchone()
+        entry["name"] = (row and row[0]) or ""
+    return entry
+
+
+def search3(call: Call) -> dict[str, Any]:
+    artists, albums, songs = _search(call)
+    return {"searchResult3": {"artist": [_artist_entry(call, a) for a in artists],
+                              "album": entries.albums(call.snap, albums), "song": songs}}
+
+
+def search2(call: Call) -> dict[str, Any]:
+    artists, albums, songs = _search(call)
+    return {"searchResult2": {
+        "artist": [{"id": f"ar-{a}", "name": _artist_entry(call, a)["name"]} for a in artists],
+        "album": entries.albums(call.snap, albums), "song": songs}}
+
+
+METHODS = {"search2": search2, "search3": search3}
