@@ -43,13 +43,21 @@ class Accounts:
             return self._all
 
 
-def _password(p: str) -> str:
-    if p.startswith("enc:"):
-        try:
-            return bytes.fromhex(p[4:]).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            raise SubsonicError(WRONG_CREDENTIALS, "wrong username or password") from None
-    return p
+def _passwords(p: str) -> list[str]:
+    """What `p` may stand for: `enc:` is hex of the UTF-8 bytes, but some clients (py-sonic)
+    hex each character's code point, which is Latin-1 for the first 256."""
+    if not p.startswith("enc:"):
+        return [p]
+    try:
+        raw = bytes.fromhex(p[4:])
+    except ValueError:
+        return []
+    found = [raw.decode("latin-1")]
+    try:
+        found.insert(0, raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        pass
+    return found
 
 
 def authenticate(get: Callable[[str], str | None], accounts: dict[str, User]) -> str:
@@ -73,8 +81,9 @@ def authenticate(get: Callable[[str], str | None], accounts: dict[str, User]) ->
     if token is not None and salt is not None:
         ok = user is not None and token_matches(user.password, salt, token)
     elif password is not None:
-        given = _password(password)
-        ok = user is not None and hmac.compare_digest(given.encode(), user.password.encode())
+        ok = user is not None and any(
+            hmac.compare_digest(given.encode(), user.password.encode())
+            for given in _passwords(password))
     else:
         raise SubsonicError(MISSING, "required parameter is missing: t and s, p, or apiKey")
     if not ok:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-import time
+from datetime import datetime
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
@@ -75,10 +75,17 @@ def _indexed(call: Call, shape) -> list[dict[str, Any]]:
             for letter in sorted(groups, key=lambda g: (g == "#", g))]
 
 
+def _millis(stamp: str) -> int:
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return 0
+
+
 def get_indexes(call: Call) -> dict[str, Any]:
     def shape(snap, rowid):
         return {"id": f"ar-{rowid}", "name": snap.artists[rowid][0]}
-    return {"indexes": {"lastModified": int(time.time() * 1000),
+    return {"indexes": {"lastModified": _millis(call.snap.newest),
                         "ignoredArticles": IGNORED_ARTICLES, "index": _indexed(call, shape)}}
 
 

@@ -63,6 +63,7 @@ class Snapshot:
     artist_albums: dict[int, list[int]] = field(default_factory=dict)
     genres: dict[str, list[int]] = field(default_factory=dict)  # genre: song rowids
     orders: dict[str, list[int]] = field(default_factory=dict)  # album list orders
+    newest: str = ""  # when the newest song's file was added (getIndexes' lastModified)
 
     def is_song(self, rowid: int) -> bool:
         from bisect import bisect_left
@@ -80,6 +81,7 @@ def build(conn: sqlite3.Connection) -> Snapshot:
     albums = snap.albums
     for rowid, album, duration, listens, popularity, added, genre in conn.execute(SONGS_SQL):
         snap.songs.append(rowid)
+        snap.newest = max(snap.newest, added or "")
         if genre:
             snap.genres.setdefault(genre, []).append(rowid)
         if album is None:

@@ -28,7 +28,7 @@ def bitrate_for(target: str, max_kbps: int) -> int:
 def estimated_length(target: str, kbps: int, duration_ms: int) -> int:
     """An upper estimate of the encoded size; the stream is padded to exactly this (decoders
     skip trailing zeros) so clients that need a Content-Length get a true one."""
-    return int(duration_ms / 1000 * kbps * 125 * 1.05) + 32_768
+    return int(duration_ms / 1000 * kbps * 125 * 1.10) + 32_768
 
 
 class _Sink:
