@@ -15,6 +15,7 @@ from musicark.cli import (  # noqa: F401 - registers the verbs
     serve,
     synth,
     tagging,
+    users,
 )
 from musicark.cli.app import app
 

@@ -24,9 +24,13 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8377,
     workers: Annotated[int, typer.Option(
         min=1, max=64, help="Server processes (one per core serves the most requests).")] = 1,
+    record_plays: Annotated[bool, typer.Option(
+        help="Append Subsonic scrobbles to ARCHIVE/plays.jsonl (never to the catalog).")
+    ] = False,
 ) -> None:
-    """Serve the web UI (search, browse, play, stats, radio, releases) and the JSON API
-    under /api/v1 (OpenAPI at /docs). Read-only: nothing served can change the archive.
+    """Serve the web UI (search, browse, play, stats, radio, releases), the JSON API
+    under /api/v1 (OpenAPI at /docs) and the Subsonic API under /rest/ for music apps
+    (users: `musicark user add`). Read-only: nothing served can change the archive.
 
     Example: musicark serve ~/archive --port 8377
     """
@@ -34,13 +38,19 @@ def serve(
 
     import uvicorn
 
+    from musicark.errors import BadConfig
     from musicark.serve import create_app
-    from musicark.serve.app import SERVE_ENV
+    from musicark.serve.app import RECORD_PLAYS_ENV, SERVE_ENV
+    from musicark.serve.subsonic.users import Users
 
     located = Archive.locate(archive)  # read-write once: applies pending schema upgrades
     located.close()
-    web = create_app(located.path)  # fails here, once, on a bad archive
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not loopback and not Users(located.path).all():
+        raise BadConfig(f"refusing to serve the Subsonic API on {host} with no user: add one "
+                        "with `musicark user add NAME` (or bind 127.0.0.1)")
+    web = create_app(located.path, record_plays=record_plays)  # fails once on a bad archive
+    if not loopback:
         err.print(f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can "
                   "read and stream the whole archive", highlight=False)
     shown = f"[{host}]" if ":" in host else host
@@ -50,5 +60,6 @@ def serve(
         uvicorn.run(web, host=host, port=port, log_level="warning")
     else:
         os.environ[SERVE_ENV] = str(located.path)
+        os.environ[RECORD_PLAYS_ENV] = "1" if record_plays else "0"
         uvicorn.run("musicark.serve.app:from_environment", factory=True, workers=workers,
                     host=host, port=port, log_level="warning")

@@ -4,6 +4,7 @@ loopback address) any user name is let in."""
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import threading
 from collections.abc import Callable
@@ -53,10 +54,8 @@ def _passwords(p: str) -> list[str]:
     except ValueError:
         return []
     found = [raw.decode("latin-1")]
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         found.insert(0, raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        pass
     return found
 
 

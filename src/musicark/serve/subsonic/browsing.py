@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime
 import unicodedata
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from musicark.serve.subsonic import entries
