@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import random
 import unicodedata
+from bisect import bisect_left, bisect_right
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -198,15 +199,14 @@ def _album_ids(call: Call, kind: str, size: int, offset: int) -> list[int]:
         return _recent_albums(call)[offset:offset + size]
     if kind == "byGenre":
         genre = call.require("genre")
-        ids = [a for a in snap.orders["alphabeticalByName"] if snap.albums[a].genre == genre]
-        return ids[offset:offset + size]
+        return snap.genre_albums.get(genre, [])[offset:offset + size]
     if kind == "byYear":
         low = call.int("fromYear", None, -9999, 9999)
         high = call.int("toYear", None, -9999, 9999)
         if low is None or high is None:
             raise SubsonicError(10, "required parameter is missing: fromYear and toYear")
-        ids = [a for a in snap.orders["byYear"]
-               if min(low, high) <= (snap.albums[a].year or 0) <= max(low, high)]
+        first = bisect_left(snap.years, min(low, high))
+        ids = snap.orders["byYear"][first:bisect_right(snap.years, max(low, high))]
         if low > high:
             ids.reverse()
         return ids[offset:offset + size]

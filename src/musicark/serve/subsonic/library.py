@@ -64,6 +64,10 @@ class Snapshot:
     genres: dict[str, list[int]] = field(default_factory=dict)  # genre: song rowids
     orders: dict[str, list[int]] = field(default_factory=dict)  # album list orders
     newest: str = ""  # when the newest song's file was added (getIndexes' lastModified)
+    album_ids: list[int] = field(default_factory=list)   # ascending: the empty search
+    artist_ids: list[int] = field(default_factory=list)  # album artists, ascending
+    years: list[int] = field(default_factory=list)       # beside orders["byYear"]
+    genre_albums: dict[str, list[int]] = field(default_factory=dict)  # by name
 
     def is_song(self, rowid: int) -> bool:
         from bisect import bisect_left
@@ -120,6 +124,13 @@ def build(conn: sqlite3.Connection) -> Snapshot:
         "frequent": [a.rowid for a in sorted(values, key=lambda a: (-a.listens, a.rowid))],
         "highest": [a.rowid for a in sorted(values, key=lambda a: (-a.listens, a.rowid))],
     }
+    snap.album_ids = sorted(albums)
+    snap.artist_ids = sorted(snap.artist_albums)
+    snap.years = [albums[a].year or 0 for a in snap.orders["byYear"]]
+    for rowid in snap.orders["alphabeticalByName"]:
+        genre = albums[rowid].genre
+        if genre:
+            snap.genre_albums.setdefault(genre, []).append(rowid)
     return snap
 
 

@@ -42,8 +42,8 @@ def _counts(call: Call, kind: str) -> tuple[int, int]:
 def _everything(call: Call) -> tuple[list[int], list[int], list[dict[str, Any]]]:
     snap = call.snap
     (ac, ao), (lc, lo), (sc, so) = (_counts(call, k) for k in ("artist", "album", "song"))
-    artists = sorted(a for a, albums in snap.artist_albums.items() if albums)[ao:ao + ac]
-    albums = sorted(snap.albums)[lo:lo + lc]
+    artists = snap.artist_ids[ao:ao + ac]
+    albums = snap.album_ids[lo:lo + lc]
     return artists, albums, entries.songs(call.archive, snap.songs[so:so + sc])
 
 
