@@ -148,6 +148,8 @@ def test_ping_license_extensions_and_auth_schemes(sonic) -> None:
     keyed = httpx.get(f"{sonic['url']}/rest/ping.view", params={
         "apiKey": sonic["api_key"], "f": "json", "v": "1.16.1", "c": "t"}).json()
     assert keyed["subsonic-response"]["status"] == "ok"
+    public = httpx.get(f"{sonic['url']}/rest/getOpenSubsonicExtensions", params={"f": "json"})
+    assert public.json()["subsonic-response"]["status"] == "ok"  # no credentials needed
     bad_key = httpx.get(f"{sonic['url']}/rest/ping", params={"apiKey": "x", "f": "json"})
     assert bad_key.json()["subsonic-response"]["error"]["code"] == 44
     both = httpx.get(f"{sonic['url']}/rest/ping", params={
@@ -410,3 +412,31 @@ def test_post_form_view_suffix_and_errors_stay_http_200(sonic) -> None:
         response = _get(sonic, method, **params)
         assert response.status_code == 200
         assert response.json()["subsonic-response"]["error"]["code"] == code, method
+
+
+def test_the_library_snapshot_follows_catalog_changes(sonic, monkeypatch) -> None:
+    from musicark.serve.subsonic import library
+
+    monkeypatch.setattr(library, "CHECK_EVERY", 0.0)
+    monkeypatch.setattr(library, "REBUILD_EVERY", 0.0)
+    lib = library.Library(sonic["path"] / "catalog.sqlite")
+    before = lib.get()
+    with Archive.open(sonic["path"]) as archive:
+        track = archive.conn.execute(
+            "SELECT rowid FROM tracks WHERE album_rowid IS NOT NULL AND rowid NOT IN "
+            "(SELECT track_rowid FROM track_files) ORDER BY rowid DESC LIMIT 1").fetchone()[0]
+        file_rowid = archive.conn.execute(
+            "SELECT rowid FROM files WHERE status = 'ok' LIMIT 1").fetchone()[0]
+        archive.conn.execute("INSERT INTO track_files VALUES (?, ?, 'manual', 1.0)",
+                             (track, file_rowid))
+        try:
+            assert lib.get() is before  # the old snapshot serves while a new one builds
+            for _ in range(500):
+                if lib.get() is not before:
+                    break
+                time.sleep(0.01)
+            after = lib.get()
+            assert after.is_song(track) and not before.is_song(track)
+            assert len(after.songs) == len(before.songs) + 1
+        finally:
+            archive.conn.execute("DELETE FROM track_files WHERE track_rowid = ?", (track,))

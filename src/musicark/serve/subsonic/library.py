@@ -12,56 +12,70 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from array import array
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from musicark import db
 
 CHECK_EVERY = 5.0  # seconds between checks that the catalog changed
+REBUILD_EVERY = 60.0  # seconds between rebuilds while the catalog keeps changing
 
+# One row per (song, ok file), in track order: a song's facts, and when its file arrived.
 SONGS_SQL = """
-SELECT t.rowid, t.album_rowid, coalesce(t.duration_ms, 0), coalesce(t.listens, 0),
-       coalesce(t.popularity, 0), s.added,
-       (SELECT g.genre FROM track_artists ta JOIN artist_genres g
-            ON g.artist_rowid = ta.artist_rowid
-         WHERE ta.track_rowid = t.rowid ORDER BY ta.position, g.position LIMIT 1)
-  FROM (SELECT tf.track_rowid AS id, min(f.added_at) AS added
-          FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid AND f.status = 'ok'
-         GROUP BY tf.track_rowid) s
-  JOIN tracks t ON t.rowid = s.id
- ORDER BY t.rowid
+SELECT tf.track_rowid, t.album_rowid, coalesce(t.duration_ms, 0), coalesce(t.listens, 0),
+       coalesce(t.popularity, 0), f.added_at
+  FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid AND f.status = 'ok'
+  JOIN tracks t ON t.rowid = tf.track_rowid
+ ORDER BY tf.track_rowid
+"""
+# A song's genre: its first artist's first genre.
+SONG_GENRES_SQL = """
+SELECT ta.track_rowid, g.genre FROM track_artists ta JOIN artist_genres g
+    ON g.artist_rowid = ta.artist_rowid AND g.position = 0
+ WHERE ta.position = 0 ORDER BY ta.track_rowid
+"""
+# Name orders sorted by SQLite (in C); albums without a song are dropped while reading.
+BY_NAME_SQL = "SELECT rowid FROM albums ORDER BY name COLLATE NOCASE, rowid"
+BY_ARTIST_SQL = """
+SELECT al.rowid FROM albums al
+  LEFT JOIN album_artists aa ON aa.album_rowid = al.rowid AND aa.position = 0
+  LEFT JOIN artists ar ON ar.rowid = aa.artist_rowid
+ ORDER BY coalesce(ar.sort_name, ar.name) COLLATE NOCASE, al.release_date,
+          al.name COLLATE NOCASE, al.rowid
 """
 ALBUMS_SQL = """
-SELECT al.rowid, coalesce(al.name, ''), al.release_date,
-       coalesce((SELECT artist_rowid FROM album_artists WHERE album_rowid = al.rowid
-                  ORDER BY position LIMIT 1),
-                (SELECT ta.artist_rowid FROM tracks t JOIN track_artists ta
-                    ON ta.track_rowid = t.rowid
-                  WHERE t.album_rowid = al.rowid ORDER BY t.rowid, ta.position LIMIT 1))
-  FROM albums al WHERE al.rowid = ?
+SELECT al.rowid, coalesce(al.name, ''), al.release_date, aa.artist_rowid
+  FROM albums al LEFT JOIN album_artists aa ON aa.album_rowid = al.rowid AND aa.position = 0
+"""
+FIRST_TRACK_ARTIST_SQL = """
+SELECT ta.artist_rowid FROM tracks t JOIN track_artists ta ON ta.track_rowid = t.rowid
+ WHERE t.album_rowid = ? ORDER BY t.rowid, ta.position LIMIT 1
 """
 
 
-@dataclass
+@dataclass(slots=True)
 class Album:
     rowid: int
-    name: str
-    year: int | None
-    artist: int | None
+    name: str = ""
+    year: int | None = None
+    artist: int | None = None
     songs: int = 0
     duration_ms: int = 0
     listens: int = 0
+    popularity: int = 0
     added: str = ""
     genre: str | None = None
 
 
 @dataclass
 class Snapshot:
-    songs: list[int] = field(default_factory=list)            # track rowids, ascending
+    songs: array = field(default_factory=lambda: array("q"))  # track rowids, ascending
     albums: dict[int, Album] = field(default_factory=dict)
     artists: dict[int, tuple[str, str]] = field(default_factory=dict)  # rowid: (name, sort)
     artist_albums: dict[int, list[int]] = field(default_factory=dict)
-    genres: dict[str, list[int]] = field(default_factory=dict)  # genre: song rowids
+    genres: dict[str, array] = field(default_factory=dict)  # genre: song rowids
     orders: dict[str, list[int]] = field(default_factory=dict)  # album list orders
     newest: str = ""  # when the newest song's file was added (getIndexes' lastModified)
     album_ids: list[int] = field(default_factory=list)   # ascending: the empty search
@@ -70,8 +84,6 @@ class Snapshot:
     genre_albums: dict[str, list[int]] = field(default_factory=dict)  # by name
 
     def is_song(self, rowid: int) -> bool:
-        from bisect import bisect_left
-
         i = bisect_left(self.songs, rowid)
         return i < len(self.songs) and self.songs[i] == rowid
 
@@ -83,46 +95,75 @@ def _year(date: str | None) -> int | None:
 def build(conn: sqlite3.Connection) -> Snapshot:
     snap = Snapshot()
     albums = snap.albums
-    for rowid, album, duration, listens, popularity, added, genre in conn.execute(SONGS_SQL):
-        snap.songs.append(rowid)
-        snap.newest = max(snap.newest, added or "")
-        if genre:
-            snap.genres.setdefault(genre, []).append(rowid)
+    songs = snap.songs
+    last = None
+    for rowid, album, duration, listens, popularity, added in conn.execute(SONGS_SQL):
+        added = added or ""
+        if rowid == last:  # another ok file of the same song
+            if album is not None and added > albums[album].added:
+                albums[album].added = added
+            continue
+        last = rowid
+        songs.append(rowid)
+        if added > snap.newest:
+            snap.newest = added
         if album is None:
             continue
         item = albums.get(album)
         if item is None:
-            name, date, artist = conn.execute(ALBUMS_SQL, (album,)).fetchone()[1:]
-            item = albums[album] = Album(album, name, _year(date), artist, genre=genre)
+            item = albums[album] = Album(album)
         item.songs += 1
         item.duration_ms += duration
-        item.listens += listens or popularity  # known counts, else the popularity score
-        item.added = max(item.added, added or "")
-    ids = [a.artist for a in albums.values() if a.artist is not None]
+        item.listens += listens
+        item.popularity += popularity
+        if added > item.added:
+            item.added = added
+    is_song = bytearray((songs[-1] + 1) if songs else 0)
+    for rowid in songs:
+        is_song[rowid] = 1
+    top = len(is_song)
+    for rowid, genre in conn.execute(SONG_GENRES_SQL):
+        if rowid < top and is_song[rowid]:
+            found = snap.genres.get(genre)
+            if found is None:
+                found = snap.genres[genre] = array("q")
+            found.append(rowid)
+    for rowid, name, date, artist in conn.execute(ALBUMS_SQL):
+        item = albums.get(rowid)
+        if item is None:
+            continue
+        item.name, item.year = name, _year(date)
+        item.artist = artist if artist is not None else (
+            conn.execute(FIRST_TRACK_ARTIST_SQL, (rowid,)).fetchone() or (None,))[0]
+    ids = sorted({a.artist for a in albums.values() if a.artist is not None})
+    first_genre: dict[int, str] = {}
     for start in range(0, len(ids), 900):
         chunk = ids[start:start + 900]
+        marks = ",".join("?" * len(chunk))
         for rowid, name, sort in conn.execute(
                 f"SELECT rowid, coalesce(name, ''), coalesce(sort_name, name, '') FROM artists "
-                f"WHERE rowid IN ({','.join('?' * len(chunk))})", chunk):
+                f"WHERE rowid IN ({marks})", chunk):
             snap.artists[rowid] = (name, sort)
+        first_genre.update(conn.execute(
+            f"SELECT artist_rowid, genre FROM artist_genres WHERE position = 0 "
+            f"AND artist_rowid IN ({marks})", chunk).fetchall())
     for item in albums.values():
         if item.artist is not None:
             snap.artist_albums.setdefault(item.artist, []).append(item.rowid)
-
-    def artist_name(a: Album) -> str:
-        return snap.artists.get(a.artist, ("", ""))[1].casefold() if a.artist else ""
+            item.genre = first_genre.get(item.artist)  # the album artist's first genre
 
     values = list(albums.values())
+    popular = [a.rowid for a in sorted(values, key=lambda a: (-a.listens, -a.popularity,
+                                                              a.rowid))]
     snap.orders = {
-        "alphabeticalByName": [a.rowid for a in sorted(values, key=lambda a: (
-            a.name.casefold(), a.rowid))],
-        "alphabeticalByArtist": [a.rowid for a in sorted(values, key=lambda a: (
-            artist_name(a), a.year or 0, a.name.casefold(), a.rowid))],
+        "alphabeticalByName": [r for (r,) in conn.execute(BY_NAME_SQL) if r in albums],
+        "alphabeticalByArtist": [r for (r,) in conn.execute(BY_ARTIST_SQL) if r in albums],
         "byYear": [a.rowid for a in sorted(values, key=lambda a: (a.year or 0, a.rowid))],
         "newest": [a.rowid for a in sorted(values, key=lambda a: (a.added, a.rowid),
                                            reverse=True)],
-        "frequent": [a.rowid for a in sorted(values, key=lambda a: (-a.listens, a.rowid))],
-        "highest": [a.rowid for a in sorted(values, key=lambda a: (-a.listens, a.rowid))],
+        # Known listens first, the popularity score among tracks with none.
+        "frequent": popular,
+        "highest": popular,
     }
     snap.album_ids = sorted(albums)
     snap.artist_ids = sorted(snap.artist_albums)
@@ -135,35 +176,66 @@ def build(conn: sqlite3.Connection) -> Snapshot:
 
 
 class Library:
-    """The current snapshot of one archive, rebuilt when another connection commits."""
+    """The current snapshot of one archive. The first is built on first use (or by `warm`,
+    in the background, when the server starts); when another connection commits to the
+    catalog, a new one is built in the background while requests keep the old one, at most
+    once per REBUILD_EVERY seconds (an ingest commits constantly)."""
 
     def __init__(self, catalog: Path) -> None:
         self._catalog = catalog
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()        # guards the fields below
+        self._build_lock = threading.Lock()  # one build at a time, on one connection
         self._conn: sqlite3.Connection | None = None
         self._snapshot: Snapshot | None = None
         self._version: int | None = None
         self._checked = 0.0
+        self._built = 0.0
+        self._building = False
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = db.connect(self._catalog, readonly=True)
-        return self._conn
+    def _build(self, *, missing_only: bool = False) -> None:
+        with self._build_lock:
+            if missing_only and self._snapshot is not None:
+                return  # another thread built the first one meanwhile
+            if self._conn is None:
+                self._conn = db.connect(self._catalog, readonly=True)
+            conn = self._conn
+            # data_version changes when any other connection commits to the catalog.
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            conn.execute("BEGIN")
+            try:
+                snapshot = build(conn)
+            finally:
+                conn.execute("COMMIT")
+            with self._lock:
+                self._snapshot, self._version = snapshot, version
+                self._built = self._checked = time.monotonic()
+                self._building = False
+
+    def _changed(self) -> bool:
+        with self._build_lock:
+            if self._conn is None:
+                return True
+            return self._conn.execute("PRAGMA data_version").fetchone()[0] != self._version
+
+    def warm(self) -> None:
+        """Build the first snapshot in a background thread."""
+        threading.Thread(target=self.get, name="subsonic-snapshot", daemon=True).start()
 
     def get(self) -> Snapshot:
         with self._lock:
+            snapshot = self._snapshot
             now = time.monotonic()
-            if self._snapshot is not None and now - self._checked < CHECK_EVERY:
-                return self._snapshot
-            conn = self._connect()
-            # data_version changes when any other connection commits to the catalog.
-            version = conn.execute("PRAGMA data_version").fetchone()[0]
-            if self._snapshot is None or version != self._version:
-                conn.execute("BEGIN")
-                try:
-                    self._snapshot = build(conn)
-                finally:
-                    conn.execute("COMMIT")
-                self._version = version
-            self._checked = now
+            due = (snapshot is not None and not self._building
+                   and now - self._checked >= CHECK_EVERY
+                   and now - self._built >= REBUILD_EVERY)
+            if due:
+                self._checked = now
+        if snapshot is None:
+            self._build(missing_only=True)
+            assert self._snapshot is not None
             return self._snapshot
+        if due and self._changed():
+            with self._lock:
+                self._building = True
+            threading.Thread(target=self._build, name="subsonic-snapshot", daemon=True).start()
+        return snapshot

@@ -38,6 +38,7 @@ class SubsonicState:
         self.archive_path = Path(archive_path)
         self.accounts = Accounts(self.archive_path)
         self.library = Library(self.archive_path / "catalog.sqlite")
+        self.library.warm()
         self.plays_log = self.archive_path / "plays.jsonl" if record_plays else None
 
 
@@ -94,6 +95,7 @@ class Call:
 
 Handler = Callable[[Call], dict[str, Any] | Response]
 METHODS: dict[str, Handler] = {**browsing.METHODS, **search.METHODS, **media.METHODS}
+PUBLIC = {"getOpenSubsonicExtensions"}  # OpenSubsonic: answered without authentication
 
 
 def _format(params: list[tuple[str, str]]) -> str:
@@ -116,7 +118,8 @@ async def rest(request: Request, method: str) -> Response:
     name = method.removesuffix(".view")
     call = Call(request, params, fmt)
     try:
-        call.user = authenticate(call.get, call.state.accounts.all())
+        if name not in PUBLIC:
+            call.user = authenticate(call.get, call.state.accounts.all())
         handler = METHODS.get(name)
         if handler is None:
             raise SubsonicError(GENERIC, f"unknown or unsupported method: {name[:80]!r}")
