@@ -440,3 +440,15 @@ def test_the_library_snapshot_follows_catalog_changes(sonic, monkeypatch) -> Non
             assert len(after.songs) == len(before.songs) + 1
         finally:
             archive.conn.execute("DELETE FROM track_files WHERE track_rowid = ?", (track,))
+
+
+def test_song_filters_look_files_up_by_rowid_never_scan_by_status(sonic) -> None:
+    """Regression: with `files_status` the planner scanned every ok file per search match."""
+    from musicark.serve.subsonic.entries import FILE_SQL
+    from musicark.serve.subsonic.search import SONG_MATCH_SQL
+
+    with Archive.open(sonic["path"], readonly=True) as archive:
+        for sql, params in ((SONG_MATCH_SQL, ('"a"*', 10)), (FILE_SQL.format(marks="?"), (1,))):
+            plan = " ".join(str(r) for r in archive.conn.execute(
+                f"EXPLAIN QUERY PLAN {sql}", params))
+            assert "files_status" not in plan and "USING INTEGER PRIMARY KEY" in plan, plan

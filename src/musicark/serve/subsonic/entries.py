@@ -39,7 +39,7 @@ SELECT t.rowid, t.name, t.album_rowid, al.name, t.disc_number, t.track_number,
 FILE_SQL = """
 SELECT tf.track_rowid, f.sha256, f.size, f.container, f.codec, f.bitrate, f.duration_ms,
        f.added_at, f.rowid, f.sample_rate, f.channels
-  FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid AND f.status = 'ok'
+  FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid AND +f.status = 'ok'
  WHERE tf.track_rowid IN ({marks})
 """
 FILE_KEYS = ("track", "sha256", "size", "container", "codec", "bitrate", "duration_ms",
