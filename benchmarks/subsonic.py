@@ -258,7 +258,10 @@ def main() -> None:
                                                                args.connections)
     finally:
         server.terminate()
-        server.wait(10)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
     print(json.dumps(out, indent=1))
 
 

@@ -50,16 +50,54 @@ def _everything(call: Call) -> tuple[list[int], list[int], list[dict[str, Any]]]
     return artists, albums, entries.songs(call.archive, snap.songs[so:so + sc])
 
 
-def _matches(call: Call, query: str, column: str | None, pool: int) -> list[tuple]:
-    fts = f"{column} : ({query})" if column else query
-    return call.archive.conn.execute(SONG_MATCH_SQL, (fts, pool)).fetchall()
+ALBUM_MATCH_SQL = f"""
+SELECT t.album_rowid FROM track_fts f JOIN tracks t ON t.rowid = (f.rowid & {MASK})
+ WHERE track_fts MATCH ? ORDER BY f.rowid LIMIT ?
+"""
+ARTIST_MATCH_SQL = f"""
+SELECT ta.artist_rowid, a.name FROM track_fts f
+  JOIN track_artists ta ON ta.track_rowid = (f.rowid & {MASK})
+  JOIN artists a ON a.rowid = ta.artist_rowid
+ WHERE track_fts MATCH ? ORDER BY f.rowid LIMIT ?
+"""
+SCAN_LIMIT = 4000  # matching tracks read at most to find albums or artists
+
+
+def _queries(text: str) -> list[str]:
+    """Whole words first, then the last word as a prefix (as catalog search does: a prefix
+    of 5+ letters has no prefix index and costs a doclist merge)."""
+    return list(dict.fromkeys(q for q in (fts_query(text, prefix=False), fts_query(text))
+                              if q))
+
+
+def _song_matches(call: Call, text: str, pool: int) -> list[tuple[int, str]]:
+    found: list[tuple[int, str]] = []
+    for query in _queries(text):
+        found = [(key, name) for key, name, _ in call.archive.conn.execute(
+            SONG_MATCH_SQL, (query, pool))]
+        if len(found) >= pool:
+            break
+    return found
+
+
+def _distinct(call: Call, sql: str, text: str, column: str, wanted: int, keep) -> dict:
+    """The first `wanted` distinct entities of the matching tracks (most popular first) that
+    `keep` accepts, reading matches as a stream and stopping there."""
+    seen: dict = {}
+    for query in _queries(text):
+        seen = {}
+        for row in call.archive.conn.execute(sql, (f"{column} : ({query})", SCAN_LIMIT)):
+            if row[0] not in seen and keep(row):
+                seen[row[0]] = row
+                if len(seen) >= wanted:
+                    return seen
+    return seen
 
 
 def _found(call: Call, text: str) -> tuple[list[int], list[int], list[dict[str, Any]]]:
     if len(text) > MAX_QUERY_CHARS:
         raise SubsonicError(GENERIC, f"query is limited to {MAX_QUERY_CHARS} characters")
-    query = fts_query(text)
-    if query is None:
+    if fts_query(text) is None:
         return [], [], []
     snap = call.snap
     tier = tier_function(_folded_words(" ".join(_words(text))), True)
@@ -67,30 +105,20 @@ def _found(call: Call, text: str) -> tuple[list[int], list[int], list[dict[str, 
     so, lo, ao = (min(o, MAX_SEARCH_OFFSET) for o in (so, lo, ao))
     songs: list[int] = []
     if sc:
-        found = _matches(call, query, None, max(SEARCH_POOL, 2 * (so + sc)))
-        ranked = sorted(((tier(name), key, key & MASK) for key, name, _ in found),
+        found = _song_matches(call, text, max(SEARCH_POOL, 2 * (so + sc)))
+        ranked = sorted(((tier(name), key & MASK) for key, name in found),
                         key=lambda r: r[0])  # stable: popularity order within a tier
-        songs = [r for _, _, r in ranked[so:so + sc]]
+        songs = [r for _, r in ranked[so:so + sc]]
     albums: list[int] = []
     if lc:
-        seen = dict.fromkeys(a for _, _, a in _matches(call, query, "album", 4000)
-                             if a in snap.albums)
-        ordered = sorted(seen, key=lambda a: tier(snap.albums[a].name))
-        albums = ordered[lo:lo + lc]
+        seen = _distinct(call, ALBUM_MATCH_SQL, text, "album", lo + lc,
+                         lambda row: row[0] in snap.albums)
+        albums = sorted(seen, key=lambda a: tier(snap.albums[a].name))[lo:lo + lc]
     artists: list[int] = []
     if ac:
-        tracks = [key & MASK for key, _, _ in _matches(call, query, "artists", 4000)]
-        seen_artists: dict[int, str] = {}
-        for start in range(0, len(tracks), 900):
-            chunk = tracks[start:start + 900]
-            for rowid, name in call.archive.conn.execute(
-                    f"SELECT DISTINCT a.rowid, a.name FROM track_artists ta JOIN artists a "
-                    f"ON a.rowid = ta.artist_rowid WHERE ta.track_rowid IN "
-                    f"({','.join('?' * len(chunk))})", chunk):
-                if tier(name) < 2:
-                    seen_artists.setdefault(rowid, name)
-        ordered = sorted(seen_artists, key=lambda a: tier(seen_artists[a]))
-        artists = ordered[ao:ao + ac]
+        names = _distinct(call, ARTIST_MATCH_SQL, text, "artists", ao + ac,
+                          lambda row: tier(row[1]) < 2)
+        artists = sorted(names, key=lambda a: tier(names[a][1]))[ao:ao + ac]
     return artists, albums, entries.songs(call.archive, songs)
 
 
