@@ -24,15 +24,9 @@ if TYPE_CHECKING:
 MAX_COUNT = 500
 MAX_SEARCH_OFFSET = 10_000
 MASK = (1 << SEARCH_KEY_BITS) - 1
-# `+fi.status`: files are looked up by rowid; with an index on status the planner would
-# otherwise scan every ok file for each match (48 s for one search at 1 M songs).
 SONG_MATCH_SQL = f"""
-SELECT f.rowid, t.name, t.album_rowid
-  FROM track_fts f JOIN tracks t ON t.rowid = (f.rowid & {MASK})
- WHERE track_fts MATCH ? AND EXISTS (
-       SELECT 1 FROM track_files tf JOIN files fi ON fi.rowid = tf.file_rowid
-        WHERE tf.track_rowid = t.rowid AND +fi.status = 'ok')
- ORDER BY f.rowid LIMIT ?
+SELECT f.rowid, t.name FROM track_fts f JOIN tracks t ON t.rowid = (f.rowid & {MASK})
+ WHERE track_fts MATCH ? ORDER BY f.rowid LIMIT ?
 """
 
 
@@ -61,6 +55,7 @@ SELECT ta.artist_rowid, a.name FROM track_fts f
  WHERE track_fts MATCH ? ORDER BY f.rowid LIMIT ?
 """
 SCAN_LIMIT = 4000  # matching tracks read at most to find albums or artists
+SONG_SCAN_LIMIT = 50_000  # matching tracks read at most to find a pool of songs
 
 
 def _queries(text: str) -> list[str]:
@@ -71,12 +66,17 @@ def _queries(text: str) -> list[str]:
 
 
 def _song_matches(call: Call, text: str, pool: int) -> list[tuple[int, str]]:
+    """The `pool` most popular matches that are songs: the catalog's search streamed and
+    filtered against the snapshot (a bisection per row, no ledger query)."""
+    is_song = call.snap.is_song
     found: list[tuple[int, str]] = []
     for query in _queries(text):
-        found = [(key, name) for key, name, _ in call.archive.conn.execute(
-            SONG_MATCH_SQL, (query, pool))]
-        if len(found) >= pool:
-            break
+        found = []
+        for key, name in call.archive.conn.execute(SONG_MATCH_SQL, (query, SONG_SCAN_LIMIT)):
+            if is_song(key & MASK):
+                found.append((key, name))
+                if len(found) >= pool:
+                    return found
     return found
 
 
