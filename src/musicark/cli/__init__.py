@@ -19,6 +19,7 @@ from musicark.cli import (  # noqa: F401 - registers the verbs
     serve,
     synth,
     tagging,
+    users,
     verify,
 )
 from musicark.cli.app import app

@@ -28,11 +28,15 @@ def serve(
         min=0.5, max=3600,
         help="Seconds a client has to send a request's line and headers, and again its body; "
              "slower requests get 408 and are closed.")] = 10.0,
+    record_plays: Annotated[bool, typer.Option(
+        help="Append Subsonic scrobbles to ARCHIVE/plays.jsonl (never to the catalog).")
+    ] = False,
 ) -> None:
-    """Serve the web UI (search, browse, play, stats, radio, releases) and the JSON API
-    under /api/v1 (listed at /api; OpenAPI at /api/v1/openapi.json). Read-only: no request
-    can change the archive (a damaged store file it meets is refused with 409 and recorded
-    as a fixity event).
+    """Serve the web UI (search, browse, play, stats, radio, releases), the JSON API
+    under /api/v1 (listed at /api; OpenAPI at /api/v1/openapi.json) and the Subsonic API
+    under /rest/ for music apps (users: `musicark user add`). Read-only: no request can
+    change the archive (a damaged store file it meets is refused with 409 and recorded as a
+    fixity event; `--record-plays` appends scrobbles to a plays log, not the catalog).
 
     Example: musicark serve --archive ~/archive --port 8377
     """
@@ -40,16 +44,22 @@ def serve(
 
     import uvicorn
 
+    from musicark.errors import BadConfig
     from musicark.serve import create_app
-    from musicark.serve.app import SERVE_ENV
+    from musicark.serve.app import RECORD_PLAYS_ENV, SERVE_ENV
     from musicark.serve.protocol import TIMEOUT_ENV, timed_protocol
+    from musicark.serve.subsonic.users import Users
 
     # Read-write once: applies pending schema upgrades. A positional directory wins over
     # --archive and $MUSICARK_ARCHIVE (which Typer cannot tell apart).
     located = Archive.locate(directory or archive)
     located.close()
-    web = create_app(located.path)  # fails here, once, on a bad archive
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if not loopback and not Users(located.path).all():
+        raise BadConfig(f"refusing to serve the Subsonic API on {host} with no user: add one "
+                        "with `musicark user add NAME` (or bind 127.0.0.1)")
+    web = create_app(located.path, record_plays=record_plays)  # fails once on a bad archive
+    if not loopback:
         err.print(f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can "
                   "read and stream the whole archive", highlight=False)
     shown = f"[{host}]" if ":" in host else host
@@ -62,6 +72,7 @@ def serve(
         # Worker processes import the app and the protocol afresh: settings go by environment.
         os.environ[SERVE_ENV] = str(located.path)
         os.environ[TIMEOUT_ENV] = str(request_timeout)
+        os.environ[RECORD_PLAYS_ENV] = "1" if record_plays else "0"
         uvicorn.run("musicark.serve.app:from_environment", factory=True, workers=workers,
                     host=host, port=port, log_level="warning",
                     http="musicark.serve.protocol:TimedProtocol")

@@ -25,7 +25,7 @@ from musicark import __version__, db
 from musicark.archive import Archive
 from musicark.catalog.schema import MIGRATIONS
 from musicark.errors import BadConfig, BadQuery, DamagedFile, MusicarkError, NotInCatalog
-from musicark.serve import api, pages
+from musicark.serve import api, pages, subsonic
 from musicark.serve.damage import DamageLog
 from musicark.serve.deps import Archives
 from musicark.serve.middleware import SecureResponses
@@ -33,6 +33,7 @@ from musicark.serve.queries import PreservedTracks
 
 log = logging.getLogger("musicark.serve")
 SERVE_ENV = "MUSICARK_SERVE_ARCHIVE"
+RECORD_PLAYS_ENV = "MUSICARK_SERVE_RECORD_PLAYS"
 STATUS = {NotInCatalog: 404, BadQuery: 400, DamagedFile: 409}
 MAX_BODY = 1024 * 1024  # the one body the API takes, a lookup of 1,000 ids, is ~210 kB
 
@@ -46,9 +47,10 @@ class ArchiveApp(FastAPI):
         return SecureResponses(super().build_middleware_stack())
 
 
-def create_app(path: Path | str) -> FastAPI:
+def create_app(path: Path | str, *, record_plays: bool = False) -> FastAPI:
     """The app for the archive at `path` (whose schema must be current: `Archive.open(path)`
-    upgrades it; `musicark serve` does that before serving)."""
+    upgrades it; `musicark serve` does that before serving). `record_plays`: Subsonic
+    scrobbles are appended to ARCHIVE/plays.jsonl (never to the catalog)."""
     archive = Archive.open(path, readonly=True)  # fails early on a missing archive
     name, catalog = archive.settings.name, archive.catalog_path
     version, wanted = db.schema_version(archive.conn), len(MIGRATIONS)
@@ -71,6 +73,7 @@ def create_app(path: Path | str) -> FastAPI:
     app.state.damage = DamageLog(catalog)
     app.include_router(api.router)
     app.include_router(pages.router)
+    subsonic.mount(app, Path(path), record_plays=record_plays)
     app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
 
     def is_api(request: Request) -> bool:
@@ -125,4 +128,5 @@ def create_app(path: Path | str) -> FastAPI:
 def from_environment() -> FastAPI:
     """App factory for multi-process serving (`musicark serve --workers N`): each worker
     process builds its own app for the archive named in $MUSICARK_SERVE_ARCHIVE."""
-    return create_app(os.environ[SERVE_ENV])
+    return create_app(os.environ[SERVE_ENV],
+                      record_plays=os.environ.get(RECORD_PLAYS_ENV) == "1")

@@ -108,9 +108,11 @@ def preservation(archive: Archive, track_rowids: list[int]) -> dict[int, dict[st
     marks = ",".join("?" * len(track_rowids))
     out: dict[int, dict[str, Any]] = {
         r: {"files": 0, "codecs": [], "tier": None, "play": None} for r in track_rowids}
+    # `+f.status`: files by rowid; through the status index SQLite scanned every ok file
+    # (2.5 s per search page with a million files in the ledger).
     for track, files, codecs in archive.conn.execute(f"""
             SELECT tf.track_rowid, count(*), group_concat(DISTINCT f.codec)
-              FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid AND f.status = 'ok'
+              FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid AND +f.status = 'ok'
              WHERE tf.track_rowid IN ({marks}) GROUP BY 1""", track_rowids):
         out[track]["files"] = files
         out[track]["codecs"] = sorted((codecs or "").split(","))
@@ -177,7 +179,7 @@ class PreservedTracks:
             candidate = rng.randint(low, high)
             if candidate not in picked and archive.conn.execute(
                     "SELECT 1 FROM track_files tf JOIN files f ON f.rowid = tf.file_rowid "
-                    "WHERE tf.track_rowid = ? AND f.status = 'ok' LIMIT 1",
+                    "WHERE tf.track_rowid = ? AND +f.status = 'ok' LIMIT 1",
                     (candidate,)).fetchone():
                 picked.append(candidate)
         return picked

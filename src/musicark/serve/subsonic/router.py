@@ -1,0 +1,72 @@
+"""/rest/{method}[.view]: one endpoint for GET and form POST, dispatched to the handlers of
+browsing, search and media. Every failure is a Subsonic error (HTTP 200), never a 5xx."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from musicark.errors import MusicarkError
+from musicark.serve.subsonic import browsing, media, search
+from musicark.serve.subsonic.auth import authenticate
+from musicark.serve.subsonic.call import Call
+from musicark.serve.subsonic.responses import (
+    GENERIC,
+    SubsonicError,
+    render,
+    render_error,
+)
+
+log = logging.getLogger("musicark.serve.subsonic")
+router = APIRouter(include_in_schema=False)
+MAX_FORM_BYTES = 1 << 16
+
+
+Handler = Callable[[Call], dict[str, Any] | Response]
+METHODS: dict[str, Handler] = {**browsing.METHODS, **search.METHODS, **media.METHODS}
+PUBLIC = {"getOpenSubsonicExtensions"}  # OpenSubsonic: answered without authentication
+
+
+def _format(params: list[tuple[str, str]]) -> str:
+    for key, value in params:
+        if key == "f":
+            return "json" if value == "json" else "xml"
+    return "xml"
+
+
+@router.api_route("/rest/{method}", methods=["GET", "POST"])
+async def rest(request: Request, method: str) -> Response:
+    params = list(request.query_params.multi_items())
+    if request.method == "POST" and request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"):
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return render_error(SubsonicError(GENERIC, "form too large"), _format(params))
+        params += parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+    fmt = _format(params)
+    name = method.removesuffix(".view")
+    call = Call(request, params, fmt)
+    try:
+        if name not in PUBLIC:
+            call.user = authenticate(call.get, call.state.accounts.all())
+        handler = METHODS.get(name)
+        if handler is None:
+            raise SubsonicError(GENERIC, f"unknown or unsupported method: {name[:80]!r}")
+        result = await run_in_threadpool(handler, call)
+    except SubsonicError as exc:
+        return render_error(exc, fmt)
+    except MusicarkError as exc:
+        return render_error(SubsonicError(GENERIC, str(exc)), fmt)
+    except Exception:
+        log.exception("internal error in Subsonic %s", name)
+        return render_error(SubsonicError(GENERIC, "internal error (logged on the server)"),
+                            fmt)
+    if isinstance(result, Response):
+        return result
+    return render(result, fmt)
