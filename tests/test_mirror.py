@@ -139,6 +139,7 @@ def test_import_skips_damaged_and_partial_shards_and_the_rest_works(
                                     "verified": len(shards) - 2}
         assert 0 < status["listens_covered"] < status["listens_total"]
     assert run_verify(tmp_path / "mirror", "all").exit_code == 0
+    _served(tmp_path / "mirror", held)
 
     # The shards finish (fetched again): a rerun imports them, leaves the others alone.
     for shard in shards[:2]:
@@ -151,6 +152,22 @@ def test_import_skips_damaged_and_partial_shards_and_the_rest_works(
         status = mirror_status(mirror)
         assert status["releases"][0]["listens_share"] == 1.0 and status["fetch"] is None
     assert run_verify(tmp_path / "mirror", "all").exit_code == 0
+
+
+def _served(root: Path, held: list[dict]) -> None:
+    """The web app shows each held track with its file and streams the file's bytes."""
+    from fastapi.testclient import TestClient
+
+    from musicark.serve.app import create_app
+
+    with TestClient(create_app(root)) as client:
+        for e in held[:3]:
+            rowid = int(e["tracks"][0]["track"][6:])
+            track = client.get(f"/api/v1/tracks/{rowid}")
+            assert track.status_code == 200, track.text
+            assert e["sha256"] in json.dumps(track.json())
+            audio = client.get(f"/api/v1/files/{e['sha256']}/audio")
+            assert audio.status_code == 200 and len(audio.content) == e["size"]
 
 
 def _shard_of(shards: list[Path], entry: dict) -> str:
@@ -239,3 +256,115 @@ def test_a_plan_with_opus_tracks_is_not_reproducible_without_their_originals(
         report = create_release(mirror, "r1", OPTIONS)
     shipped = sum(len(_entries(s)) for s in _shards(release))
     assert report.selection["files"] == shipped - opus
+
+
+def test_without_the_snapshot_a_minimal_catalog_then_the_snapshot_fills_it_in(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    publisher, release = published
+    fetched = _fetched(release, tmp_path / "dl" / "r1")
+    metadata = tmp_path / "later"
+    shutil.move(fetched / "metadata", metadata)
+    shards = _shards(fetched)
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [fetched / "shards"])
+        assert report.exit_code == 0 and report.releases["r1"]["catalog"] == "minimal"
+        assert {r[0] for r in mirror.conn.execute("SELECT kind FROM sources")} == {"minimal"}
+        named = {(t["track"], t["title"], t["isrc"]) for s in shards for e in _entries(s)
+                 for t in e["tracks"]}
+        rows = {(f"track:{r[0]}", r[1], r[2]) for r in
+                mirror.conn.execute("SELECT rowid, name, isrc FROM tracks")}
+        assert rows == named
+        for ref, title, _ in named:
+            assert int(ref[6:]) in {h["rowid"] for h in search(mirror, title, limit=100)}
+        assert mirror_status(mirror)["releases"][0]["catalog"] == "minimal"
+    shutil.move(metadata, fetched / "metadata")  # the metadata torrent finished
+    with Archive.open(tmp_path / "m") as mirror:
+        report = import_mirror(mirror, [fetched])
+        assert report.releases["r1"]["catalog"] == "snapshot"
+        assert {s.state for s in report.shards} == {"unchanged"}
+        with Archive.open(publisher, readonly=True) as pub:
+            want = pub.conn.execute("SELECT rowid, ext_id, name, album_rowid, isrc FROM tracks "
+                                    "ORDER BY rowid").fetchall()
+        assert mirror.conn.execute("SELECT rowid, ext_id, name, album_rowid, isrc FROM tracks "
+                                   "ORDER BY rowid").fetchall() == want
+        assert "minimal" not in {r[0] for r in mirror.conn.execute("SELECT kind FROM sources")}
+        title = want[len(want) // 2][2]
+        assert want[len(want) // 2][0] in {h["rowid"] for h in search(mirror, title, limit=200)}
+    assert run_verify(tmp_path / "m", "all").exit_code == 0
+
+
+def _session() -> lt.session:
+    return lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False,
+                       "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
+                       "allow_multiple_connections_per_ip": True})
+
+
+def _add(session: lt.session, info: lt.torrent_info, save: Path) -> lt.torrent_handle:
+    params = lt.add_torrent_params()
+    params.ti = info
+    params.save_path = str(save)
+    return session.add_torrent(params)
+
+
+def test_a_real_bittorrent_transfer_then_import(published: tuple[Path, Path],
+                                                tmp_path: Path) -> None:
+    publisher, release = published
+    shard = _shards(release)[0]
+    torrent = release / "torrents" / f"{shard.name}.torrent"
+    info = lt.torrent_info(str(torrent))
+    seeder, leecher = _session(), _session()
+    seeding = _add(seeder, info, shard.parent)
+    deadline = time.monotonic() + 60
+    while not seeding.status().is_seeding:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    getting = _add(leecher, lt.torrent_info(info), downloads)
+    getting.connect_peer(("127.0.0.1", seeder.listen_port()))
+    while not getting.status().is_seeding:
+        assert time.monotonic() < deadline, getting.status().state
+        time.sleep(0.05)
+    leecher.remove_torrent(getting)
+    shutil.copy(torrent, downloads / torrent.name)  # the .torrent the user opened
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [downloads])
+        (got,) = report.shards
+        assert (got.name, got.release, got.state) == (shard.name, "r1", "verified")
+        assert got.torrent == str(downloads / torrent.name)
+        store = Store(mirror.store_path)
+        for e in _entries(shard):
+            assert sha256_file(store.path_for(e["sha256"]))[0] == e["sha256"]
+            assert (downloads / shard.name / e["path"]).stat().st_ino == \
+                store.path_for(e["sha256"]).stat().st_ino  # the client seeds the same inode
+    assert run_verify(tmp_path / "m", "all").exit_code == 0
+
+
+def test_cli_import_and_status(published: tuple[Path, Path], tmp_path: Path) -> None:
+    from musicark.cli import app
+
+    _, release = published
+    fetched = _fetched(release, tmp_path / "dl" / "r1")
+    shards = _shards(fetched)
+    _damage(shards[-1])
+    runner = CliRunner()
+    mirror = tmp_path / "m"
+    result = runner.invoke(app, ["mirror", "import", str(fetched), "-a", str(mirror), "--json"])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.stdout)
+    assert report["counts"]["damaged"] == 1 and report["counts"]["verified"] == len(shards) - 1
+    result = runner.invoke(app, ["mirror", "import", str(fetched), "-a", str(mirror)])
+    assert result.exit_code == 1 and "damaged" in result.stdout and "unchanged" in result.stdout
+    assert shards[-1].name in result.stderr
+    status = runner.invoke(app, ["mirror", "status", "-a", str(mirror), "--json"])
+    assert status.exit_code == 0, status.output
+    data = json.loads(status.stdout)
+    assert [p["name"] for p in data["fetch"]["picks"]] == [shards[-1].name]
+    table = runner.invoke(app, ["mirror", "status", "-a", str(mirror)])
+    assert "fetch next" in table.stdout and "magnet:?" in table.stdout
+    missing = runner.invoke(app, ["mirror", "import", str(tmp_path / "nowhere"),
+                                  "-a", str(mirror)])
+    assert missing.exit_code == 2 and "not a directory" in missing.stderr
+    track = json.loads(runner.invoke(app, ["search", _entries(shards[0])[0]["tracks"][0]["title"],
+                                           "-a", str(mirror), "--json"]).stdout)
+    assert track

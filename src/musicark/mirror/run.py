@@ -26,6 +26,7 @@ class ShardOutcome:
     release: str
     path: str
     state: str  # verified, incomplete, damaged, or unchanged (imported before, not re-read)
+    torrent: str | None = None  # the .torrent the shard was checked against
     files_total: int = 0
     files_good: int = 0
     bytes_total: int = 0
@@ -201,6 +202,7 @@ def import_mirror(archive: Archive, dirs: list[Path], *, copy: bool = False,
             report.bytes_checked += check.report.bytes
             done = base + size
             outcome = ShardOutcome(shard.name, shard.release.name, str(shard.path), check.state,
+                                   str(shard.torrent) if shard.torrent else None,
                                    check.files_total, check.files_good, check.bytes_total,
                                    check.bytes_good, round(check.percent, 1),
                                    problems=check.problems[:20])
