@@ -368,3 +368,21 @@ def test_cli_import_and_status(published: tuple[Path, Path], tmp_path: Path) -> 
     track = json.loads(runner.invoke(app, ["search", _entries(shards[0])[0]["tracks"][0]["title"],
                                            "-a", str(mirror), "--json"]).stdout)
     assert track
+
+
+def test_a_symbolic_link_in_a_shard_is_damage(published: tuple[Path, Path],
+                                              tmp_path: Path) -> None:
+    """Even one pointing at the right bytes: registering it would link (and make read-only)
+    whatever file it points at."""
+    _, release = published
+    fetched = _fetched(release, tmp_path / "dl" / "r1")
+    shard = _shards(fetched)[0]
+    victim = shard / _entries(shard)[0]["path"]
+    outside = tmp_path / "elsewhere.bin"
+    shutil.move(victim, outside)
+    victim.symlink_to(outside)
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [shard])
+        assert report.shards[0].state == "damaged"
+        assert any("symbolic link" in p for p in report.shards[0].problems)
+    assert outside.stat().st_mode & 0o200  # untouched

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import mmap
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from musicark.mirror.locate import ShardDir
-from musicark.verify.report import CHECKSUM, EXTRA, MISMATCH, MISSING, SIZE, Report
+from musicark.verify.report import CHECKSUM, EXTRA, INVALID, MISMATCH, MISSING, SIZE, Report
 from musicark.verify.shard import validate_bag
 from musicark.verify.torrent import BadTorrent, TorrentFiles, load_expectations
 
@@ -109,6 +110,9 @@ def check_shard(shard: ShardDir, *, workers: int | None = None,
     """Validate one fetched shard (bag and torrent) and classify it."""
     report = Report("bag")
     torrent = _torrent(shard, report)
+    for link in _symlinks(shard.path):  # linking one into the store would follow it
+        report.add("bag", str(link), INVALID, "a symbolic link: a fetched shard holds only "
+                   "regular files")
     validate_bag(shard.path, torrent, workers=workers, progress=progress, report=report)
     expected = _expected_files(shard.path, torrent)
     bad = {Path(p.path) for p in report.damaged}
@@ -124,6 +128,13 @@ def check_shard(shard: ShardDir, *, workers: int | None = None,
         state = DAMAGED
     return ShardCheck(shard, state, len(expected), len(good_files), total, good_bytes, report,
                       torrent, [p.line() for p in report.damaged])
+
+
+def _symlinks(root: Path) -> list[Path]:
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        found += [Path(dirpath, n) for n in dirnames + filenames if Path(dirpath, n).is_symlink()]
+    return found
 
 
 def _expected_files(root: Path, torrent: TorrentFiles | None) -> dict[str, int]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from musicark.archive import Archive, utc_now
 from musicark.derive.patch import apply_patch
+from musicark.errors import BadQuery
 from musicark.ingest.store import ChecksumMismatch, Store
 from musicark.mirror.check import ShardCheck
 from musicark.mirror.minimal import add_tracks
@@ -181,6 +182,8 @@ def register_shard(archive: Archive, check: ShardCheck, stats: dict[str, os.stat
 
     def put(rel: str, sha256: str) -> None:
         path = shard.path / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():  # the check refuses these too
+            raise BadQuery(f"{shard.path / 'files.jsonl'}: unsafe path {rel!r}")
         before = (path.stat().st_nlink, store.has(sha256))
         store.put(path, link=not copy, expected=sha256, scanned=stats.get(rel), trusted=True)
         if not before[1]:
