@@ -365,9 +365,11 @@ def test_cli_import_and_status(published: tuple[Path, Path], tmp_path: Path) -> 
     missing = runner.invoke(app, ["mirror", "import", str(tmp_path / "nowhere"),
                                   "-a", str(mirror)])
     assert missing.exit_code == 2 and "not a directory" in missing.stderr
-    track = json.loads(runner.invoke(app, ["search", _entries(shards[0])[0]["tracks"][0]["title"],
-                                           "-a", str(mirror), "--json"]).stdout)
-    assert track
+    title = _entries(shards[0])[0]["tracks"][0]["title"]
+    found = runner.invoke(app, ["search", title, "-a", str(mirror), "--json"])
+    assert found.exit_code == 0 and title in found.stdout
+    with Archive.open(mirror) as arc:  # a new archive takes the publisher's name
+        assert arc.settings.name == NAME
 
 
 def test_a_symbolic_link_in_a_shard_is_damage(published: tuple[Path, Path],

@@ -29,14 +29,17 @@ mirror_app = typer.Typer(
 app.add_typer(mirror_app, name="mirror")
 
 
-def _open_or_create(path: Path | None) -> Archive:
-    """The archive; a new one when --archive names a directory that is not one yet."""
+def _open_or_create(path: Path | None, dirs: list[Path]) -> Archive:
+    """The archive; a new one, named as the publisher's, when --archive names a directory
+    that is not one yet."""
     try:
         return Archive.locate(path)
     except ArchiveNotFound:
         if path is None:
             raise
-        return Archive.create(path)
+        from musicark.mirror.locate import find_shards, publisher_name
+
+        return Archive.create(path, name=publisher_name(find_shards(dirs)[0]))
 
 
 @mirror_app.command("import")
@@ -61,12 +64,13 @@ def mirror_import(
     The catalog comes from the release's metadata snapshot (merged by source and id), or a
     minimal one from files.jsonl without it. Damaged and incomplete shards are reported
     and skipped: run it again as more shards finish. Exit code 1 when a shard was skipped.
-    With --archive DIR naming no archive yet, one is created there.
+    With --archive DIR naming no archive yet, one is created there, with the
+    publisher's archive name (its own releases then name shards as the publisher did).
     Example: musicark mirror import ~/Downloads/musicark-2026-11 -a ~/mirror
     """
     from musicark.mirror import import_mirror
 
-    arc = _open_or_create(archive)
+    arc = _open_or_create(archive, dirs)
     with progress_bar(bytes_=True) as bar:
         task = bar.add_task("checking", total=None)
 

@@ -68,15 +68,34 @@ def _listing(release_dir: Path) -> tuple[str, list[dict]] | None:
         raise BadQuery(f"{path} is not a torrent list: {exc}") from None
 
 
-def _bag_group(shard: Path) -> str | None:
-    """The release a bare shard belongs to, from bag-info.txt's Bag-Group-Identifier
-    (`<archive> / <release>`); None when absent."""
+def bag_group(shard: Path) -> tuple[str, str] | None:
+    """(archive, release) from bag-info.txt's Bag-Group-Identifier (`<archive> /
+    <release>`); None when absent."""
     try:
         text = (shard / "bag-info.txt").read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
     m = re.search(r"^Bag-Group-Identifier:\s*(.+)$", text, re.M)
-    return m.group(1).strip().split(" / ")[-1] if m else None
+    if not m:
+        return None
+    archive, _, release = m.group(1).strip().rpartition(" / ")
+    return archive, release
+
+
+def _bag_group(shard: Path) -> str | None:
+    """The release a bare shard belongs to; None when its bag does not say."""
+    group = bag_group(shard)
+    return group[1] if group else None
+
+
+def publisher_name(shards: list[ShardDir]) -> str | None:
+    """The publishing archive's name, as its shards give it: a mirror that takes it names
+    its own shards as the publisher did (`release create` reproduces the infohashes)."""
+    for shard in shards:
+        group = bag_group(shard.path)
+        if group and group[0]:
+            return group[0]
+    return None
 
 
 def _release_of(shard: Path, releases: dict[Path, ReleaseDir]) -> ReleaseDir:
