@@ -115,7 +115,8 @@ def _upsert_release(archive: Archive, release: ReleaseDir, catalog: str, digest:
                     listing: str | None, *, transaction: bool = True) -> None:
     sql = ("INSERT INTO mirror_releases(name, path, catalog, snapshot_sha256, listing, "
            "imported_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
-           "path = coalesce(excluded.path, path), catalog = excluded.catalog, "
+           "path = CASE excluded.path WHEN '' THEN path ELSE excluded.path END, "
+           "catalog = excluded.catalog, "
            "snapshot_sha256 = excluded.snapshot_sha256, "
            "listing = coalesce(excluded.listing, listing), imported_at = excluded.imported_at")
     args = (release.name, str(release.path or ""), catalog, digest, listing, utc_now())
