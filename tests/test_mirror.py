@@ -388,3 +388,79 @@ def test_a_symbolic_link_in_a_shard_is_damage(published: tuple[Path, Path],
         assert report.shards[0].state == "damaged"
         assert any("symbolic link" in p for p in report.shards[0].problems)
     assert outside.stat().st_mode & 0o200  # untouched
+
+
+def test_into_an_archive_with_its_own_catalog_tracks_merge_by_source_and_id(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    publisher, release = published
+    catalog = tmp_path / "catalog.csv"
+    write_catalog(catalog, TRACKS, seed=SEED)
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        mirror.conn.execute("INSERT INTO sources(name, kind, status) VALUES ('other', 'x', "
+                            "'complete')")  # shifts every id this archive gives
+        import_source(mirror, "table", catalog)
+        own = dict(mirror.conn.execute("SELECT ext_id, rowid FROM tracks"))
+        before = mirror.conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+        report = import_mirror(mirror, [_fetched(release, tmp_path / "dl" / "r1")])
+        assert report.exit_code == 0 and report.releases["r1"]["merged"]["tracks"] == 0
+        assert mirror.conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == before
+        assert dict(mirror.conn.execute("SELECT ext_id, rowid FROM tracks")) == own
+        for shard in _shards(release):
+            for e in _entries(shard):
+                for t in e["tracks"]:  # linked to this archive's own track
+                    assert mirror.conn.execute(
+                        "SELECT count(*) FROM track_files tf JOIN files f ON f.rowid = "
+                        "tf.file_rowid WHERE tf.track_rowid = ? AND f.sha256 = ?",
+                        (own[t["ext_id"]], e["sha256"])).fetchone()[0] == 1
+        again = import_mirror(mirror, [tmp_path / "dl" / "r1"], recheck=True)
+        assert again.exit_code == 0
+        assert mirror.conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == before
+    assert run_verify(tmp_path / "m", "all").exit_code == 0
+
+
+def test_status_tells_present_missing_and_what_to_fetch(published: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    _, release = published
+    fetched = _fetched(release, tmp_path / "dl" / "r1")
+    shards = _shards(fetched)
+    shutil.rmtree(shards[-1])  # not fetched at all
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        assert import_mirror(mirror, [shards[0]]).exit_code == 0  # one shard, in its release
+        status = mirror_status(mirror, max_bytes=1.0)
+        (r1,) = status["releases"]
+        states = {s["name"]: s["state"] for s in r1["shards"]}
+        assert states[shards[0].name] == "verified" and states[shards[-1].name] == "missing"
+        assert {states[s.name] for s in shards[1:-1]} == {"present"}
+        assert status["fetch"]["bytes"] <= 1 or status["fetch"]["torrents"] <= 1
+        everything = mirror_status(mirror)["fetch"]
+        assert {p["name"] for p in everything["picks"]} == {s.name for s in shards[1:]}
+
+
+def test_new_rows_whose_rowids_are_taken_get_new_ones(published: tuple[Path, Path],
+                                                       tmp_path: Path) -> None:
+    _, release = published
+    other = tmp_path / "other.csv"
+    write_catalog(other, 500, seed=99)  # another catalog holds rowids 1..500
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        import_source(mirror, "table", other)
+        before = mirror.conn.execute("SELECT count(*) FROM tracks").fetchone()[0]
+        report = import_mirror(mirror, [_fetched(release, tmp_path / "dl" / "r1")])
+        added = report.releases["r1"]["merged"]["tracks"]
+        assert report.exit_code == 0 and added == TRACKS
+        assert mirror.conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == before + added
+        for shard in _shards(release):
+            for e in _entries(shard):
+                for t in e["tracks"]:
+                    rowid = mirror.conn.execute(
+                        "SELECT t.rowid FROM tracks t JOIN sources s ON s.id = t.source_id "
+                        "JOIN track_files tf ON tf.track_rowid = t.rowid JOIN files f "
+                        "ON f.rowid = tf.file_rowid WHERE t.ext_id = ? AND f.sha256 = ?",
+                        (t["ext_id"], e["sha256"])).fetchone()
+                    assert rowid is not None, t
+                    assert rowid[0] in {h["rowid"] for h in search(mirror, t["title"],
+                                                                   limit=200)}
+                    artists = mirror.conn.execute(
+                        "SELECT count(*) FROM track_artists ta JOIN artists a ON a.rowid = "
+                        "ta.artist_rowid WHERE ta.track_rowid = ?", rowid).fetchone()[0]
+                    assert artists >= 1
+    assert run_verify(tmp_path / "m", "all").exit_code == 0
