@@ -266,8 +266,16 @@ def test_without_the_snapshot_a_minimal_catalog_then_the_snapshot_fills_it_in(
     shutil.move(fetched / "metadata", metadata)
     shards = _shards(fetched)
     with Archive.create(tmp_path / "m", name=NAME) as mirror:
-        report = import_mirror(mirror, [fetched / "shards"])
+        report = import_mirror(mirror, [fetched / "shards"], copy=True)
         assert report.exit_code == 0 and report.releases["r1"]["catalog"] == "minimal"
+        assert sum(s.linked for s in report.shards) == 0
+        assert sum(s.copied for s in report.shards) == sum(s.new_files for s in report.shards)
+        e = _entries(shards[0])[0]
+        stored = Store(mirror.store_path).path_for(e["sha256"])
+        assert stored.stat().st_ino != (shards[0] / e["path"]).stat().st_ino
+        assert stored.read_bytes() == (shards[0] / e["path"]).read_bytes()
+        assert mirror.conn.execute("SELECT container FROM files WHERE sha256 = ?",
+                                   (e["sha256"],)).fetchone()[0]  # probed: no snapshot
         assert {r[0] for r in mirror.conn.execute("SELECT kind FROM sources")} == {"minimal"}
         named = {(t["track"], t["title"], t["isrc"]) for s in shards for e in _entries(s)
                  for t in e["tracks"]}
