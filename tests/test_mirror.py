@@ -96,9 +96,10 @@ def test_import_skips_damaged_and_partial_shards_and_the_rest_works(
     publisher, release = published
     fetched = _fetched(release, tmp_path / "downloads" / "r1")
     shards = _shards(fetched)
-    assert len(shards) >= 3
+    assert len(shards) >= 4
     _damage(shards[0])
     _make_partial(shards[1])
+    (shards[2] / "bagit.txt").unlink()  # just started: not even a bag yet
     with Archive.create(tmp_path / "mirror", name=NAME) as mirror:
         report = import_mirror(mirror, [fetched])
         states = {s.name: s for s in report.shards}
@@ -107,9 +108,11 @@ def test_import_skips_damaged_and_partial_shards_and_the_rest_works(
         assert partial.state == "incomplete", "\n".join(partial.problems)
         assert 0 < partial.files_good < partial.files_total
         assert 0 < partial.bytes_good < partial.bytes_total
-        assert all(states[s.name].state == "verified" for s in shards[2:])
+        assert (states[shards[2].name].state, states[shards[2].name].files_good) == \
+            ("incomplete", 0)
+        assert all(states[s.name].state == "verified" for s in shards[3:])
         assert report.exit_code == 1 and report.releases["r1"]["catalog"] == "snapshot"
-        held = [e for s in shards[2:] for e in _entries(s)]
+        held = [e for s in shards[3:] for e in _entries(s)]
         store, pub_store = Store(mirror.store_path), Store(publisher / "store")
         for e in held:  # byte-identical, and the shard's file is the store's inode
             stored = store.path_for(e["sha256"])
@@ -135,20 +138,20 @@ def test_import_skips_damaged_and_partial_shards_and_the_rest_works(
             f"SELECT count(*) FROM files WHERE sha256 IN ({','.join('?' * len(damaged))})",
             damaged).fetchone()[0] == 0
         status = mirror_status(mirror)["releases"][0]
-        assert status["counts"] == {"damaged": 1, "incomplete": 1,
-                                    "verified": len(shards) - 2}
+        assert status["counts"] == {"damaged": 1, "incomplete": 2,
+                                    "verified": len(shards) - 3}
         assert 0 < status["listens_covered"] < status["listens_total"]
     assert run_verify(tmp_path / "mirror", "all").exit_code == 0
     _served(tmp_path / "mirror", held)
 
     # The shards finish (fetched again): a rerun imports them, leaves the others alone.
-    for shard in shards[:2]:
+    for shard in shards[:3]:
         shutil.rmtree(shard)
         shutil.copytree(release / "shards" / shard.name, shard)
     with Archive.open(tmp_path / "mirror") as mirror:
         again = import_mirror(mirror, [fetched])
         assert {s.state for s in again.shards} == {"verified", "unchanged"}
-        assert again.count("verified") == 2 and again.exit_code == 0
+        assert again.count("verified") == 3 and again.exit_code == 0
         status = mirror_status(mirror)
         assert status["releases"][0]["listens_share"] == 1.0 and status["fetch"] is None
     assert run_verify(tmp_path / "mirror", "all").exit_code == 0

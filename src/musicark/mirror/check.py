@@ -85,8 +85,9 @@ def _zero_filled_failures(path: Path, expected: bytes, piece_length: int) -> boo
 
 def _in_progress(problem, root: Path, torrent: TorrentFiles | None) -> bool:
     path = Path(problem.path)
-    if problem.kind == MISSING and path != root / "bagit.txt":
-        return True
+    if problem.kind == MISSING and (path != root / "bagit.txt"
+                                    or (torrent is not None and "bagit.txt" in torrent.files)):
+        return True  # (a bagit.txt its torrent has not delivered yet, too)
     if problem.kind == EXTRA and path.name.endswith(PART_SUFFIXES):
         return True
     if problem.kind == MISMATCH and path == root / "bag-info.txt" \
@@ -119,6 +120,8 @@ def check_shard(shard: ShardDir, *, workers: int | None = None,
     total = sum(expected.values())
     good_files = [rel for rel in expected if shard.path / rel not in bad
                   and (shard.path / rel).is_file()]
+    if not report.files:  # nothing was read (not a bag yet): nothing is known good
+        good_files = []
     good_bytes = sum(expected[rel] for rel in good_files)
     if not report.damaged:
         state = VERIFIED
