@@ -119,7 +119,11 @@ def test_read_only_verbs_on_an_archive_made_before_listens(archive: Archive,
     from musicark.catalog.schema import MIGRATIONS
 
     before = next(i for i, m in enumerate(MIGRATIONS) if "CREATE TABLE listen_sources" in m)
-    assert before == len(MIGRATIONS) - 1, "a later migration would re-run: adapt this test"
+    later = {i for i, m in enumerate(MIGRATIONS) if i > before}
+    assert later <= {i for i, m in enumerate(MIGRATIONS) if "CREATE TABLE mirror_" in m}, \
+        "a later migration would re-run: adapt this test"
+    for table in ("mirror_releases", "mirror_shards"):  # the mirror migration runs again too
+        archive.conn.execute(f"DROP TABLE IF EXISTS {table}")
     archive.conn.execute(f"PRAGMA user_version = {before}")
     assert run(archive, "stats").exit_code == 0
     coverage = run(archive, "plan", "coverage", "--json")

@@ -421,5 +421,35 @@ CREATE TABLE listen_seen (
 ) WITHOUT ROWID;
 """
 
+MIGRATION_11 = """
+-- Mirrors: releases fetched with any BitTorrent client and imported (`musicark mirror`).
+-- Not `releases`: the publisher's release is not this archive's own (its own `release
+-- create` of the same plan must find the tracks unreleased), and its shards stay where the
+-- client put them.
+CREATE TABLE mirror_releases (
+    name TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    catalog TEXT CHECK (catalog IN ('snapshot', 'minimal')),
+    snapshot_sha256 TEXT,
+    listing TEXT,
+    imported_at TEXT NOT NULL
+);
+CREATE TABLE mirror_shards (
+    name TEXT PRIMARY KEY,
+    release TEXT NOT NULL,
+    path TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('verified', 'incomplete', 'damaged')),
+    files_total INTEGER NOT NULL,
+    files_good INTEGER NOT NULL,
+    bytes_total INTEGER NOT NULL,
+    bytes_good INTEGER NOT NULL,
+    registered INTEGER NOT NULL DEFAULT 0,
+    problems TEXT,
+    stamp TEXT,
+    checked_at TEXT NOT NULL
+);
+"""
+
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
-                         MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9, MIGRATION_10]
+                         MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9, MIGRATION_10,
+                         MIGRATION_11]

@@ -14,6 +14,7 @@ from musicark.cli import (  # noqa: F401 - registers the verbs
     ingest,
     listens,
     match,
+    mirror,
     plan,
     release,
     serve,

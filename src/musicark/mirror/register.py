@@ -1,0 +1,244 @@
+"""Register a verified shard's payload into the store and the ledger.
+
+Each payload file is linked into the store (reflink or hardlink, so the client can go on
+seeding the same bytes from the shard; `copy` copies them) without reading it again: the
+shard check just hashed it. Its ledger row comes from the snapshot (same facts, the
+publisher's rowid where free) or, without one, from probing the file; provenance names the
+release, shard and path, the licence is the catalog's. Tracks are linked as the snapshot
+links them, and every track files.jsonl names is linked to its payload file (method
+`release`). With `restore_originals`, each tagged copy's untagged original is rebuilt from
+its restore patch, checked against its SHA-256 and stored too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from musicark.archive import Archive, utc_now
+from musicark.derive.patch import apply_patch
+from musicark.errors import BadQuery
+from musicark.ingest.store import ChecksumMismatch, Store
+from musicark.mirror.check import ShardCheck
+from musicark.mirror.minimal import add_tracks
+
+SKIP_COLUMNS = {"rowid", "sha256", "status", "reason", "provenance", "verified_at", "fixity"}
+
+
+@dataclass
+class Registered:
+    files: int = 0  # ledger rows this shard's files have (new or already there)
+    new_files: int = 0
+    linked: int = 0  # store objects made by reflink or hardlink
+    copied: int = 0
+    originals: int = 0  # untagged originals rebuilt and stored
+    links: int = 0  # track-file links added
+    minimal_tracks: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def read_entries(root: Path) -> list[dict]:
+    return [json.loads(line) for line in
+            (root / "files.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _snap_row(conn: sqlite3.Connection, sha256: str, snap: bool) -> dict | None:
+    if not snap:
+        return None
+    cur = conn.execute("SELECT rowid AS rowid_, * FROM snap.files WHERE sha256 = ?", (sha256,))
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else None
+
+
+def _free(conn: sqlite3.Connection, rowid: int | None) -> int | None:
+    if rowid is None or conn.execute("SELECT 1 FROM main.files WHERE rowid = ?",
+                                     (rowid,)).fetchone():
+        return None
+    return rowid
+
+
+def _facts(path: Path) -> dict:
+    """Container, codec and stream facts of a payload file no snapshot describes."""
+    from musicark.ingest.probe import BadAudio, NotAudio, probe
+
+    try:
+        f = probe(path, fingerprint=False)
+    except (NotAudio, BadAudio, OSError):
+        return {}
+    return {"container": f.container, "codec": f.codec, "bitrate": f.bitrate,
+            "sample_rate": f.sample_rate, "channels": f.channels, "duration_ms": f.duration_ms}
+
+
+def ledger_row(conn: sqlite3.Connection, sha256: str, size: int, provenance: str,
+               licence: str | None, path: Path | None, snap: bool) -> tuple[int, bool]:
+    """The ledger row for stored content: (rowid, new). An existing row is kept; a damaged
+    one whose bytes just came back good is ok again."""
+    row = conn.execute("SELECT rowid, status FROM main.files WHERE sha256 = ?",
+                       (sha256,)).fetchone()
+    if row is not None:
+        if row[1] == "damaged":
+            conn.execute("UPDATE main.files SET status = 'ok', reason = NULL, fixity = 'ok', "
+                         "verified_at = ? WHERE rowid = ?", (utc_now(), row[0]))
+        return row[0], False
+    now = utc_now()
+    found = _snap_row(conn, sha256, snap)
+    if found is not None:
+        here = [r[1] for r in conn.execute("PRAGMA main.table_info(files)")]
+        cols = [c for c in here if c in found and c not in SKIP_COLUMNS]
+        values = [found[c] for c in cols]
+        if "licence" in cols and found.get("licence") is None:
+            values[cols.index("licence")] = licence
+        rowid = conn.execute(
+            f"INSERT INTO main.files(rowid, sha256, status, provenance, verified_at, fixity, "
+            f"{', '.join(cols)}) VALUES (?, ?, 'ok', ?, ?, 'ok', "
+            f"{', '.join('?' * len(cols))})",
+            (_free(conn, found["rowid_"]), sha256, provenance, now, *values)).lastrowid
+        return rowid, True
+    facts = _facts(path) if path is not None else {}
+    rowid = conn.execute(
+        "INSERT INTO main.files(sha256, size, container, codec, bitrate, sample_rate, channels, "
+        "duration_ms, licence, provenance, status, added_at, verified_at, fixity) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,'ok',?,?,'ok')",
+        (sha256, size, facts.get("container"), facts.get("codec"), facts.get("bitrate"),
+         facts.get("sample_rate"), facts.get("channels"), facts.get("duration_ms"), licence,
+         provenance, now, now)).lastrowid
+    return rowid, True
+
+
+LINK_SNAPSHOT = """
+INSERT OR IGNORE INTO main.track_files(track_rowid, file_rowid, method, score)
+SELECT mt.rowid, mf.rowid, tf.method, tf.score
+  FROM snap.track_files tf
+  JOIN snap.files sf ON sf.rowid = tf.file_rowid
+  JOIN main.files mf ON mf.sha256 = sf.sha256
+  JOIN snap.tracks st ON st.rowid = tf.track_rowid
+  JOIN snap.sources ss ON ss.id = st.source_id
+  JOIN main.sources ms ON ms.name = ss.name
+  JOIN main.tracks mt ON mt.source_id = ms.id AND mt.ext_id = st.ext_id
+ WHERE mf.rowid IN (SELECT rowid FROM temp.m_held)
+"""
+
+LINK_DERIVATIONS = """
+INSERT OR IGNORE INTO main.derivations(input_file, kind, output_file, params, patch_file,
+                                       created_at)
+SELECT mi.rowid, d.kind, mo.rowid, d.params, mp.rowid, d.created_at
+  FROM snap.derivations d
+  JOIN snap.files si ON si.rowid = d.input_file JOIN main.files mi ON mi.sha256 = si.sha256
+  JOIN snap.files so ON so.rowid = d.output_file JOIN main.files mo ON mo.sha256 = so.sha256
+  LEFT JOIN snap.files sp ON sp.rowid = d.patch_file
+  LEFT JOIN main.files mp ON mp.sha256 = sp.sha256
+ WHERE d.patch_file IS NULL OR mp.rowid IS NOT NULL
+"""
+
+
+def _link_release_tracks(conn: sqlite3.Connection, file_rowid: int, tracks: list[dict]) -> int:
+    added = 0
+    for t in tracks:
+        if t.get("ext_id") is None:
+            continue
+        row = conn.execute("SELECT t.rowid FROM tracks t JOIN sources s ON s.id = t.source_id "
+                           "WHERE s.name = ? AND t.ext_id = ?",
+                           (t.get("source"), t["ext_id"])).fetchone()
+        if row is None:
+            continue
+        added += conn.execute("INSERT OR IGNORE INTO track_files(track_rowid, file_rowid, "
+                              "method, score) VALUES (?, ?, 'release', NULL)",
+                              (row[0], file_rowid)).rowcount
+    return added
+
+
+def _restore_original(store: Store, payload: Path, patch: Path, want: str) -> int:
+    """Rebuild the untagged original into the store; returns its size. ChecksumMismatch
+    when the rebuild is not the original the patch names."""
+    original = apply_patch(payload.read_bytes(), patch.read_bytes())
+    store.tmp.mkdir(parents=True, exist_ok=True)
+    tmp = store.tmp / f"{uuid.uuid4().hex}.restore.part"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(original)
+            fh.flush()
+            os.fsync(fh.fileno())
+        store.put(tmp, link=True, expected=want)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(original)
+
+
+def register_shard(archive: Archive, check: ShardCheck, stats: dict[str, os.stat_result], *,
+                   copy: bool = False, restore_originals: bool = False, snap: bool,
+                   minimal: bool) -> Registered:
+    """Store and record every payload file (and restore patch) of a verified shard; one
+    transaction for the catalog rows, after the store objects are in place."""
+    shard = check.shard
+    release = shard.release.name
+    store = Store(archive.store_path)
+    done = Registered()
+    entries = read_entries(shard.path)
+    stored: list[tuple[str, int, str, str | None, Path, list[dict]]] = []
+
+    def put(rel: str, sha256: str) -> None:
+        path = shard.path / rel
+        if ".." in Path(rel).parts or Path(rel).is_absolute():  # the check refuses these too
+            raise BadQuery(f"{shard.path / 'files.jsonl'}: unsafe path {rel!r}")
+        before = (path.stat().st_nlink, store.has(sha256))
+        store.put(path, link=not copy, expected=sha256, scanned=stats.get(rel), trusted=True)
+        if not before[1]:
+            linked = not copy and path.stat().st_nlink > before[0]
+            done.linked += linked
+            done.copied += not linked
+
+    with store.writing():
+        for e in entries:
+            put(e["path"], e["sha256"])
+            where = f"release {release}, shard {shard.name}, path {e['path']}"
+            stored.append((e["sha256"], e["size"], where, e.get("licence"), shard.path / e["path"],
+                           e.get("tracks") or []))
+            restore = e.get("restore") or {}
+            if restore.get("patch"):
+                put(restore["patch"], restore["patch_sha256"])
+                patch = shard.path / restore["patch"]
+                stored.append((restore["patch_sha256"], patch.stat().st_size,
+                               f"release {release}, shard {shard.name}, path {restore['patch']}",
+                               e.get("licence"), None, []))
+                if restore_originals and restore.get("sha256"):
+                    try:
+                        size = _restore_original(store, shard.path / e["path"], patch,
+                                                 restore["sha256"])
+                    except ChecksumMismatch as exc:
+                        done.problems.append(f"{shard.path / e['path']}: the restore patch "
+                                             f"does not rebuild the original: {exc}")
+                        continue
+                    done.originals += 1
+                    stored.append((restore["sha256"], size,
+                                   f"release {release}, shard {shard.name}, restored from "
+                                   f"{e['path']} and {restore['patch']}", e.get("licence"),
+                                   None, []))
+    conn = archive.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if minimal:
+            done.minimal_tracks = add_tracks(conn, release, entries)
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS m_held (rowid INTEGER PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.m_held")
+        for sha, size, where, licence, path, tracks in stored:
+            rowid, new = ledger_row(conn, sha, size, where, licence, path, snap)
+            done.files += 1
+            done.new_files += new
+            conn.execute("INSERT OR IGNORE INTO temp.m_held VALUES (?)", (rowid,))
+            done.links += _link_release_tracks(conn, rowid, tracks)
+        if snap:
+            done.links += conn.execute(LINK_SNAPSHOT).rowcount
+            conn.execute(LINK_DERIVATIONS)
+        archive.record_event("mirror.import", shard.name, "ok",
+                             {"release": release, "path": str(shard.path),
+                              "files": done.files, "new_files": done.new_files,
+                              "originals": done.originals})
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return done
