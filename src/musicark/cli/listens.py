@@ -102,7 +102,10 @@ def listens_import(
     sink = None
     fh = None
     if rejects is not None:
-        fh = rejects.open("w", encoding="utf-8", newline="")
+        try:
+            fh = rejects.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise BadQuery(f"--rejects {rejects}: cannot write: {exc.strerror}") from exc
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(["file", "line", "reason"])
         sink = lambda path, rej: writer.writerow([str(path), rej.line, rej.reason])  # noqa: E731
@@ -172,7 +175,8 @@ def listens_rematch(
 @listens_app.command("stats")
 @handle_errors
 def listens_stats(
-    top: Annotated[int, typer.Option(help="How many top tracks, artists, unmatched.")] = 10,
+    top: Annotated[int, typer.Option(min=1, max=10_000,
+                                     help="How many top tracks, artists, unmatched.")] = 10,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

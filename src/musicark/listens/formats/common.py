@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Iterator
@@ -32,6 +33,17 @@ def load_json(path: Path) -> Any:
         raise BadSource(f"{path}: cannot read: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise BadSource(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from exc
+    except RecursionError as exc:
+        raise BadSource(f"{path}: JSON nested too deeply to be a listen export") from exc
+
+
+def csv_fields(line: str) -> list[str] | None:
+    """One CSV line's fields, or None where the csv module refuses it (a field over its
+    size limit, a stray quote in strict mode): the caller rejects that line alone."""
+    try:
+        return next(csv.reader([line]))
+    except csv.Error:
+        return None
 
 
 def records(data: Any, path: Path, *keys: str) -> list:

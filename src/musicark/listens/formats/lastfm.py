@@ -10,7 +10,6 @@ track, album, time and Last.fm export tools' (lastfm-to-csv) is artist, album, t
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from musicark.errors import BadSource
-from musicark.listens.formats.common import batches, load_json
+from musicark.listens.formats.common import batches, csv_fields, load_json
 from musicark.listens.records import Batch, RowBuilder
 
 HEADER_NAMES = {
@@ -73,7 +72,11 @@ def read_csv(path: Path, *, user: str = "", service: str = "librefm") -> Iterato
         for number, line in _lines(path):
             if not line.strip() or line.lstrip().startswith(COMMENT_PREFIXES):
                 continue
-            fields = next(csv.reader([line]))
+            fields = csv_fields(line)
+            if fields is None:
+                rows.reject(number, "not a CSV line (a field too long or badly quoted)")
+                yield None
+                continue
             if header is None:
                 names = [HEADER_NAMES.get(f.strip().lower()) for f in fields]
                 if "artist" in names and "title" in names and "ts" in names:

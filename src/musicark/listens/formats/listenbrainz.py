@@ -128,7 +128,7 @@ def _jsonl_rows(data: bytes, first_line: int, user: str) -> Iterator[Batch]:
             except orjson.JSONDecodeError:
                 listen = _lenient(line)
                 if listen is None:
-                    rows.reject(number, "not JSON")
+                    rows.reject(number, "not JSON" if _utf8(line) else "not UTF-8 text")
                     yield None
                     continue
             add_listen(rows, number, listen, user=user, size=len(line))
@@ -200,6 +200,7 @@ def _jsonl_columnar(data: bytes, first_line: int, user: str) -> Batch | None:
     try:
         table = pajson.read_json(pa.BufferReader(data), parse_options=pajson.ParseOptions(
             explicit_schema=JSONL_SCHEMA, unexpected_field_behavior="ignore"))
+        table.validate(full=True)  # pyarrow's reader lets invalid UTF-8 through
     except pa.ArrowException:
         return None
     if len(table) != len(sizes):
@@ -254,6 +255,14 @@ def _jsonl_columnar(data: bytes, first_line: int, user: str) -> Batch | None:
                  checked=False)
 
 
+def _utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _lenient(line: bytes) -> Any:
     """Python's parser accepts NaN and Infinity, so such a listen is reported for its
     timestamp rather than as unreadable."""
@@ -261,7 +270,7 @@ def _lenient(line: bytes) -> Any:
 
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

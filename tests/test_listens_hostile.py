@@ -1,0 +1,125 @@
+"""Listens import on input nobody meant to give it: odd encodings, absurd nesting, empty
+files, FIFOs, unwritable report paths, two imports of one file at once. Each gets one clear
+error or a per-line reject, never an internal error, and nothing is recorded wrongly."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from musicark.archive import Archive
+from musicark.cli import app
+from musicark.errors import BadSource
+from musicark.listens import store
+from musicark.listens.formats import reader_for
+from musicark.listens.store import import_listens
+
+LB = Path("metadata/listenbrainz/listenbrainz_testdata")
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def run(archive: Archive, *args: str):
+    return CliRunner().invoke(app, [*args, "--archive", str(archive.path)],
+                              prog_name="musicark")
+
+
+def listen_line(artist: bytes, ts: int = 1_700_000_000) -> bytes:
+    return (b'{"listened_at": %d, "track_metadata": {"artist_name": "' % ts + artist
+            + b'", "track_name": "Hyperballad"}}\n')
+
+
+def test_latin1_line_in_jsonl_is_rejected_not_an_internal_error(archive: Archive,
+                                                                tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"  # Björk in Latin-1: pyarrow's reader let it through
+    path.write_bytes(listen_line(b"Bj\xf6rk") + listen_line(b"Bjork", 1_700_000_100))
+    report = import_listens(archive, "listenbrainz", [path], match=False)
+    assert report["listens"] == 1
+    assert report["files"][0]["rejects"] == [{"line": 1, "reason": "not UTF-8 text"}]
+
+
+@pytest.mark.parametrize("fmt", ["listenbrainz", "lastfm", "maloja", "spotify-history"])
+def test_json_nested_too_deeply_is_one_clear_error(fmt: str, tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text(DEEP)
+    with pytest.raises(BadSource, match="nested too deeply"):
+        list(reader_for(fmt)(path))
+
+
+def test_jsonl_line_nested_too_deeply_is_a_rejected_line(tmp_path: Path) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_bytes(DEEP.encode() + b"\n" + listen_line(b"Bjork"))
+    batches = list(reader_for("listenbrainz")(path))
+    assert [(r.line, r.reason) for b in batches for r in b.rejects] == [(1, "not JSON")]
+    assert sum(len(b.table) for b in batches) == 1
+
+
+@pytest.mark.parametrize(("fmt", "good"), [
+    ("librefm", "1700000000,Kiasmos,Lit,Kiasmos\n"),
+    ("spinitron", "Date-time,Artist,Song\n2023-11-14T22:13:20+00:00,Kiasmos,Lit\n")])
+def test_csv_field_over_the_csv_limit_rejects_that_line(fmt: str, good: str,
+                                                        tmp_path: Path) -> None:
+    path = tmp_path / "long.csv"
+    path.write_text(good + '"' + "x" * 200_000 + '",a,b\n')
+    batches = list(reader_for(fmt)(path))
+    reasons = [r.reason for b in batches for r in b.rejects]
+    assert "not a CSV line (a field too long or badly quoted)" in reasons
+
+
+def test_empty_files_are_reported_not_recorded(archive: Archive, tmp_path: Path,
+                                               testdata: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(b"")
+    (tmp_path / "b.json").write_bytes(b"")
+    first = import_listens(archive, "listenbrainz", [tmp_path / "a.jsonl"], match=False)
+    assert first["files"][0]["status"] == "empty"
+    assert first["invalid_files"] == [str(tmp_path / "a.jsonl")]
+    # another empty file (same SHA-256 as every empty file) is not "already imported"
+    second = import_listens(archive, "maloja", [tmp_path / "b.json"], match=False)
+    assert second["files"][0]["status"] == "empty"
+    assert archive.conn.execute("SELECT count(*) FROM listen_files").fetchone()[0] == 0
+
+
+def test_a_fifo_is_refused_as_not_a_regular_file(archive: Archive, tmp_path: Path) -> None:
+    fifo = tmp_path / "listens.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(BadSource, match="not a regular file"):
+        import_listens(archive, "listenbrainz", [fifo], match=False)
+
+
+def test_same_file_imported_by_two_processes_at_once(archive: Archive, testdata: Path,
+                                                     monkeypatch) -> None:
+    """The second import hashed the file before the first committed: it must find the
+    file imported once it holds the lock, not fail on the unique SHA-256."""
+    path = testdata / LB / "listenbrainz_listens.jsonl"
+    real_sha = store.file_sha256
+
+    def racing_sha(p: Path) -> tuple[str, int]:
+        result = real_sha(p)
+        monkeypatch.setattr(store, "file_sha256", real_sha)
+        other = Archive.open(archive.path)  # the other process, committing meanwhile
+        try:
+            import_listens(other, "listenbrainz", [p], match=False)
+        finally:
+            other.close()
+        return result
+
+    monkeypatch.setattr(store, "file_sha256", racing_sha)
+    report = import_listens(archive, "listenbrainz", [path], match=False)
+    assert report["files"][0]["status"] == "already imported"
+    assert archive.conn.execute("SELECT count(*) FROM listen_files").fetchone()[0] == 1
+
+
+def test_unwritable_rejects_path_and_absurd_top_are_clear_errors(archive: Archive,
+                                                                 testdata: Path,
+                                                                 tmp_path: Path) -> None:
+    src = str(testdata / LB / "listenbrainz_listens.jsonl")
+    result = run(archive, "listens", "import", "-f", "listenbrainz", "--no-match",
+                 "--rejects", str(tmp_path), src)
+    assert result.exit_code == 2 and "cannot write" in result.stderr
+    assert "internal error" not in result.output
+    top = run(archive, "listens", "stats", "--top", str(10 ** 20))
+    assert top.exit_code == 2 and "internal error" not in top.output
+    assert json.loads(run(archive, "listens", "stats", "--json").stdout)["sources"] == []
