@@ -129,9 +129,12 @@ def verify(
 
     if bag is not None:
         from musicark.verify.shard import validate_bag
-        from musicark.verify.torrent import load_expectations
+        from musicark.verify.torrent import BadTorrent, load_expectations
 
-        expected = load_expectations(torrent.read_bytes()) if torrent else None
+        try:
+            expected = load_expectations(torrent.read_bytes()) if torrent else None
+        except BadTorrent as exc:
+            raise BadTorrent(f"{torrent}: not a torrent libtorrent can load ({exc})") from None
         total = sum(p.stat().st_size for p in bag.rglob("*") if p.is_file())
         with progress_bar(bytes_=True) as bar:
             task = bar.add_task("verifying bag", total=total)
@@ -163,8 +166,8 @@ def verify(
 @cannot_run_is_2
 def repair(
     from_: Annotated[list[Path] | None, typer.Option(
-        "--from", help="Where good copies may be: another archive, a release directory, a "
-        "shard, any folder; repeatable.")] = None,
+        "--from", exists=True, file_okay=False, help="Where good copies may be: another "
+        "archive, a release directory, a shard, any folder; repeatable.")] = None,
     catalog_from: Annotated[str | None, typer.Option(
         help="Rebuild catalog.sqlite from this release's metadata snapshot (a release name "
              "or directory) when SQLite cannot recover it.")] = None,
