@@ -64,8 +64,8 @@ def review(archive: Archive, *, limit: int = 50, below: float = LOW_SCORE) -> di
     best candidate under the threshold). Files with a decision are not shown again."""
     if not 1 <= limit <= 10_000:
         raise BadQuery("limit must be between 1 and 10000")
-    if not 0 <= below <= 1:  # NaN too: it would silently show nothing
-        raise BadQuery(f"below must be a score between 0 and 1, not {below}")
+    if not below >= 0:  # NaN too: it would silently show nothing (above 1: every link)
+        raise BadQuery(f"below must be a score of 0 or more, not {below}")
     conn = archive.conn
     decided = "SELECT file_rowid FROM match_decisions"
     low = []
