@@ -297,7 +297,8 @@ def search_page(archive: Archive, text: str, *, limit: int = 20, after: str | No
     mark = None
     if after:
         rank_text, _, key_text = after.partition(".")
-        if not (rank_text.isdigit() and key_text.isdigit()) or len(after) > 40:
+        if not (after.isascii() and rank_text.isdigit() and key_text.isdigit()) \
+                or len(after) > 40:
             raise BadQuery("not a search cursor")
         mark = (int(rank_text), int(key_text))
     ranked = _ranked(archive, text, SEARCH_POOL, preserved_only=preserved_only)

@@ -59,7 +59,7 @@ def load_seeders(path: Path) -> dict[str, int]:
                 counts[str(key).lower()] = int(row["seeders"])
         else:
             for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
-                if len(row) >= 2 and row[1].strip().isdigit():
+                if len(row) >= 2 and row[1].strip().isascii() and row[1].strip().isdigit():
                     counts[row[0].strip().lower()] = int(row[1])
                 elif row and any(row) and number > 1:  # line 1 may be a header
                     raise ValueError(f"line {number} is not KEY,SEEDERS: {','.join(row)!r}")

@@ -57,7 +57,8 @@ def reader(columns: dict[str, str] | None = None):
                 values = {k: (None if v == "" else v) for k, v in values.items()}
                 duration = values.get("duration_ms")
                 if isinstance(duration, str):
-                    duration = float(duration) if duration.replace(".", "", 1).isdigit() else None
+                    duration = float(duration) if duration.isascii() and \
+                        duration.replace(".", "", 1).isdigit() else None
                 rows.add(number, ts=values.get("ts"), artist=values.get("artist"),
                          title=values.get("title"), album=values.get("album"),
                          duration_ms=duration, mbid=values.get("mbid"), isrc=values.get("isrc"),
