@@ -42,7 +42,8 @@ def synth_catalog(
 @handle_errors
 def synth_audio(
     output: Annotated[Path, typer.Argument(help="Folder to write the audio files into.")],
-    files: Annotated[int, typer.Option("--tracks", help="Number of audio files.")] = 40,
+    files: Annotated[int, typer.Option("--tracks", min=1, help="Number of audio files.")]
+    = 40,
     seed: Annotated[int, typer.Option(help="The synthetic catalog's seed.")] = 0,
     catalog_tracks: Annotated[int, typer.Option(help="The synthetic catalog's size (its "
                                                 "--tracks).")] = 100_000,
