@@ -123,3 +123,24 @@ def test_unwritable_rejects_path_and_absurd_top_are_clear_errors(archive: Archiv
     top = run(archive, "listens", "stats", "--top", str(10 ** 20))
     assert top.exit_code == 2 and "internal error" not in top.output
     assert json.loads(run(archive, "listens", "stats", "--json").stdout)["sources"] == []
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("listenbrainz", "listenbrainz_listens.jsonl"),
+                                           ("panoscrobbler", "panoscrobbler.jsonl")])
+def test_utf16_jsonl_is_one_clear_error_and_a_utf8_bom_is_skipped(
+        testdata: Path, tmp_path: Path, fmt: str, name: str) -> None:
+    """Cut at b'\\n', UTF-16 garbled every line after the first (half the listens were
+    rejected as 'not JSON'); a UTF-8 BOM cost panoscrobbler its first listen."""
+    text = (testdata / LB / name).read_text(encoding="utf-8")
+    utf16 = tmp_path / f"utf16-{name}"
+    utf16.write_text(text, encoding="utf-16")
+    with pytest.raises(BadSource, match="UTF-16 or UTF-32 text"):
+        list(reader_for(fmt)(utf16))
+    bom = tmp_path / f"bom-{name}"
+    bom.write_text(text, encoding="utf-8-sig")
+
+    def rows(path: Path) -> tuple[int, int]:
+        batches = list(reader_for(fmt)(path))
+        return sum(len(b.table) for b in batches), sum(len(b.rejects) for b in batches)
+
+    assert rows(bom) == rows(testdata / LB / name)

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from musicark.errors import BadSource
 from musicark.listens.records import BATCH_ROWS, Batch, RowBuilder
@@ -22,6 +22,26 @@ def spotify_track_id(value: object) -> str | None:
         if found:
             return found.group(1)
     return None
+
+
+UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff")  # also the start of UTF-32 LE's BOM
+
+
+def open_lines(path: Path) -> BinaryIO:
+    """A line-per-record file opened for bytes, past a UTF-8 byte order mark. UTF-16 and
+    UTF-32 are refused with one clear error: cut at b"\\n", every line but the first would
+    be garbled and rejected."""
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise BadSource(f"{path}: cannot read: {exc}") from exc
+    head = fh.read(3)
+    if head.startswith(UTF16_32_BOMS) or head == b"\x00\x00\xfe":
+        fh.close()
+        raise BadSource(f"{path}: UTF-16 or UTF-32 text: convert it to UTF-8 first "
+                        "(e.g. iconv -f UTF-16 -t UTF-8)")
+    fh.seek(3 if head == b"\xef\xbb\xbf" else 0)
+    return fh
 
 
 def load_json(path: Path) -> Any:

@@ -23,7 +23,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from musicark.errors import BadSource
-from musicark.listens.formats.common import batches, load_json, spotify_track_id
+from musicark.listens.formats.common import batches, load_json, open_lines, spotify_track_id
 from musicark.listens.records import (
     MAX_LISTEN_BYTES,
     MAX_TAG_LENGTH,
@@ -92,11 +92,7 @@ def read_jsonl(path: Path, *, user: str = "") -> Iterator[Batch]:
     """In chunks of whole lines; each chunk columnar when it allows (pyarrow's JSON reader,
     no Python object per listen), else line by line (NaN, a timestamp as text, a flat or
     odd record, blank lines...), with the same rules either way."""
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise BadSource(f"{path}: cannot read: {exc}") from exc
-    with fh:
+    with open_lines(path) as fh:
         first_line, rest = 1, b""
         while True:
             block = fh.read(JSONL_CHUNK_BYTES)

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from musicark.errors import BadQuery, BadSource
-from musicark.listens.formats.common import batches
+from musicark.listens.formats.common import batches, open_lines
 from musicark.listens.records import Batch, RowBuilder
 
 FIELDS = ("ts", "artist", "title", "album", "duration_ms", "mbid", "isrc", "ext_id", "user")
@@ -86,11 +86,7 @@ def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict | None]]:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict | None]]:
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise BadSource(f"{path}: cannot read: {exc}") from exc
-    with fh:
+    with open_lines(path) as fh:
         for number, line in enumerate(fh, start=1):
             if line.strip():
                 try:
