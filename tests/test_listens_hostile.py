@@ -144,3 +144,30 @@ def test_utf16_jsonl_is_one_clear_error_and_a_utf8_bom_is_skipped(
         return sum(len(b.table) for b in batches), sum(len(b.rejects) for b in batches)
 
     assert rows(bom) == rows(testdata / LB / name)
+
+
+def test_lastfm_json_with_odd_types_is_one_clear_error_or_a_reject(tmp_path: Path) -> None:
+    """Found by mutating the real loved-tracks export: '@attr' or 'lovedtracks' of the
+    wrong JSON type raised AttributeError/TypeError (internal errors)."""
+    path = tmp_path / "lastfm.json"
+    for page, message in (({"lovedtracks": "x"}, "lovedtracks is not an object"),
+                          ({"lovedtracks": {"track": 5}}, "lovedtracks.track is not a list")):
+        path.write_text(json.dumps(page))
+        with pytest.raises(BadSource, match=message):
+            list(reader_for("lastfm")(path))
+    path.write_text(json.dumps({"lovedtracks": {"@attr": "u", "track": [
+        {"@attr": 7, "name": "Lit", "artist": {"name": "Kiasmos"}, "date": {"uts": "1700000000"}}
+    ]}}))
+    rows = [r for b in reader_for("lastfm")(path) for r in b.table.to_pylist()]
+    assert [r["title"] for r in rows] == ["Lit"]
+
+
+def test_listenbrainz_json_with_an_integer_past_64_bits(tmp_path: Path) -> None:
+    """orjson (used to measure a listen) refuses integers past 64 bits: TypeError."""
+    path = tmp_path / "listens.json"
+    path.write_text(json.dumps([
+        {"listened_at": 2 ** 70, "track_metadata": {"artist_name": "A", "track_name": "T"}},
+        {"listened_at": 1_700_000_000, "track_metadata": {"artist_name": "A",
+                                                          "track_name": "T", "x": 2 ** 70}}]))
+    batches = list(reader_for("listenbrainz")(path))
+    assert sum(len(b.rejects) for b in batches) + sum(len(b.table) for b in batches) == 2

@@ -109,10 +109,16 @@ def read_json(path: Path, *, user: str = "") -> Iterator[Batch]:
             kind = next((k for k in ("recenttracks", "lovedtracks") if k in page), None)
             if kind is None:
                 raise BadSource(f"{path}: neither recenttracks nor lovedtracks")
-            tracks = (page[kind] or {}).get("track") or []
+            container = page[kind] or {}
+            if not isinstance(container, dict):
+                raise BadSource(f"{path}: {kind} is not an object")
+            tracks = container.get("track") or []
             if isinstance(tracks, dict):  # the API's one-item case
                 tracks = [tracks]
-            owner = ((page[kind] or {}).get("@attr") or {}).get("user") or user
+            if not isinstance(tracks, list):
+                raise BadSource(f"{path}: {kind}.track is not a list")
+            attr = container.get("@attr")
+            owner = (attr.get("user") if isinstance(attr, dict) else None) or user
             for track in tracks:
                 number += 1
                 add_track(rows, number, track, user=owner)
@@ -132,7 +138,8 @@ def add_track(rows: RowBuilder, number: int, track: Any, *, user: str) -> None:
     if not isinstance(track, dict):
         rows.reject(number, "not a track object")
         return
-    if (track.get("@attr") or {}).get("nowplaying") == "true":
+    attr = track.get("@attr")
+    if isinstance(attr, dict) and attr.get("nowplaying") == "true":
         rows.reject(number, "now playing, not a listen")
         return
     date = track.get("date")

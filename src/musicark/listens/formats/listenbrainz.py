@@ -285,10 +285,21 @@ def read_json(path: Path, *, user: str = "") -> Iterator[Batch]:
 
     def each() -> Iterator[None]:
         for number, listen in enumerate(data, start=1):
-            add_listen(rows, number, listen, user=user, size=len(orjson.dumps(listen)))
+            add_listen(rows, number, listen, user=user, size=_json_size(listen))
             yield None
 
     yield from batches(rows, each())
+
+
+def _json_size(listen: Any) -> int:
+    """A listen's size as JSON (its 10,240-byte limit); orjson refuses integers past 64
+    bits, which Python's parser accepts (the listen is then rejected for its values)."""
+    try:
+        return len(orjson.dumps(listen))
+    except TypeError:
+        import json
+
+        return len(json.dumps(listen))
 
 
 def _playing_now(payload: Any, user: str) -> Batch:
@@ -298,7 +309,7 @@ def _playing_now(payload: Any, user: str) -> Batch:
         probe = RowBuilder()
         add_listen(probe, number, {"listened_at": MIN_TS, **listen}
                    if isinstance(listen, dict) else listen, user=user,
-                   size=len(orjson.dumps(listen)))
+                   size=_json_size(listen))
         rows.rejects.extend(probe.rejects or
                             [Reject(number, "a playing-now notification, not a listen")])
     return rows.flush()
