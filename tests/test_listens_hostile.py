@@ -171,3 +171,27 @@ def test_listenbrainz_json_with_an_integer_past_64_bits(tmp_path: Path) -> None:
                                                           "track_name": "T", "x": 2 ** 70}}]))
     batches = list(reader_for("listenbrainz")(path))
     assert sum(len(b.rejects) for b in batches) + sum(len(b.table) for b in batches) == 2
+
+
+def test_parquet_dump_with_text_columns_of_other_types(tmp_path: Path) -> None:
+    """A list column crashed ParquetFile (KeyError); bytes that are not UTF-8 crashed the
+    store's hashing (ArrowInvalid). Bytes that are UTF-8, and numbers, are read as text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def dump(name: str, artist: pa.Array) -> Path:
+        path = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.table({"listened_at": pa.array([1_700_000_000] * len(artist)),
+                                 "artist_name": artist,
+                                 "recording_name": pa.array(["Lit"] * len(artist))}), path)
+        return path
+
+    read = reader_for("listenbrainz")
+    with pytest.raises(BadSource, match="column artist_name holds list"):
+        list(read(dump("nested", pa.array([["Kiasmos"]]))))
+    with pytest.raises(BadSource, match="Invalid UTF8"):
+        list(read(dump("latin1", pa.array([b"Bj\xf6rk"], pa.binary()))))
+    for name, artist in (("utf8", pa.array(["Björk".encode()], pa.binary())),
+                         ("numbers", pa.array([808]))):
+        [batch] = list(read(dump(name, artist)))
+        assert batch.table["artist"].type == pa.string()

@@ -319,7 +319,12 @@ def read_parquet(path: Path, *, user: str = "") -> Iterator[Batch]:
     """The dumps, vectorized: strings stay dictionary-encoded as Parquet stores them, no
     Python object per listen; the store checks the rows (records.check_columns)."""
     try:
-        names = set(pq.read_schema(path).names)
+        schema = pq.read_schema(path)
+        names = set(schema.names)
+        for name in DICTIONARY_COLUMNS:
+            if name in names and pa.types.is_nested(schema.field(name).type):
+                raise BadSource(f"{path}: column {name} holds {schema.field(name).type}, "
+                                "not text: not a ListenBrainz listen dump")
         pf = pq.ParquetFile(path, read_dictionary=[c for c in DICTIONARY_COLUMNS
                                                    if c in names])
     except (OSError, pa.ArrowException) as exc:
@@ -340,6 +345,21 @@ def read_parquet(path: Path, *, user: str = "") -> Iterator[Batch]:
         raise BadSource(f"{path}: unreadable Parquet: {exc}") from exc
 
 
+def _text_columns(src: pa.Table) -> pa.Table:
+    """Text columns stored as something else (bytes, numbers) cast to strings; the cast
+    checks UTF-8 and refuses lists, as ArrowInvalid (the file's clear error)."""
+    for name in ("user_name", "artist_name", "recording_name", "release_name",
+                 "recording_mbid"):
+        if name in src.column_names:
+            kind = src[name].type
+            if pa.types.is_dictionary(kind):
+                kind = kind.value_type
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                src = src.set_column(src.column_names.index(name), name,
+                                     pc.cast(src[name], pa.string()))
+    return src
+
+
 def dump_table(src: pa.Table, *, first_line: int, user: str) -> pa.Table:
     """Dump columns → the listen columns (strings may stay dictionary-encoded)."""
     n = len(src)
@@ -357,6 +377,7 @@ def dump_table(src: pa.Table, *, first_line: int, user: str) -> pa.Table:
     else:
         users = pa.array([user] * n, pa.string())
     nulls_str = pa.nulls(n, pa.string())
+    src = _text_columns(src)
     mbid = src["recording_mbid"] if "recording_mbid" in src.column_names else nulls_str
     return pa.table({
         "line": pa.array(np.arange(first_line, first_line + n, dtype=np.int64)),
