@@ -195,3 +195,12 @@ def test_parquet_dump_with_text_columns_of_other_types(tmp_path: Path) -> None:
                          ("numbers", pa.array([808]))):
         [batch] = list(read(dump(name, artist)))
         assert batch.table["artist"].type == pa.string()
+
+
+def test_one_column_mapped_twice_is_refused(archive: Archive, tmp_path: Path) -> None:
+    """The last --map used to win silently: 'when' became the artist, not the time."""
+    table = tmp_path / "m.csv"
+    table.write_text("when,who,what\n1700000000,A,B\n")
+    result = run(archive, "listens", "import", "-f", "table", "--map", "when=ts",
+                 "--map", "when=artist", "--map", "what=title", str(table))
+    assert result.exit_code == 2 and "maps column 'when' twice" in result.stderr

@@ -51,6 +51,8 @@ def _columns(maps: list[str]) -> dict[str, str]:
         column, sep, field = item.partition("=")
         if not sep or not column or not field:
             raise BadQuery(f"--map wants COLUMN=FIELD, got {item!r}")
+        if column in columns and columns[column] != field:
+            raise BadQuery(f"--map maps column {column!r} twice ({columns[column]}, {field})")
         columns[column] = field
     return columns
 
