@@ -107,3 +107,15 @@ def test_repair_from_a_missing_folder_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["repair", "--from", str(tmp_path / "nope"),
                                       "--archive", str(tmp_path)])
     assert result.exit_code == 2 and "Invalid value for '--from'" in result.output
+
+
+def test_a_symlinked_bagit_txt_is_reported_not_read(tmp_path: Path) -> None:
+    bag = _bag(tmp_path / "bag")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("password: hunter2\n")  # read, it would be quoted as malformed
+    (bag / "bagit.txt").unlink()
+    (bag / "bagit.txt").symlink_to(outside)
+    report = validate_bag(bag, workers=1)
+    assert [p.detail for p in report.problems if p.path == str(bag / "bagit.txt")] == [
+        f"a symbolic link (to '{outside}'), not a regular file: a bag holds files (not read)"]
+    assert report.exit_code == 1

@@ -129,10 +129,11 @@ def inspect_bag(root: Path, report: Report) -> BagLayout | None:
     if not declaration.is_file():
         report.add("bag", str(declaration), MISSING, "bagit.txt is missing: not a BagIt bag")
         return None
-    _bagit_txt(layout, report)
+    layout.payload, layout.tags, layout.irregular = _walk(root, report)
+    if "bagit.txt" in layout.tags:  # a symlink (to /etc/passwd...) is reported, never read
+        _bagit_txt(layout, report)
     if not (root / "data").is_dir():
         report.add("bag", layout.name("data"), MISSING, "the payload directory data/ is missing")
-    layout.payload, layout.tags, layout.irregular = _walk(root, report)
     if "bag-info.txt" in layout.tags:
         _bag_info(layout, report)
     for rel in sorted(layout.tags):
