@@ -204,3 +204,13 @@ def test_one_column_mapped_twice_is_refused(archive: Archive, tmp_path: Path) ->
     result = run(archive, "listens", "import", "-f", "table", "--map", "when=ts",
                  "--map", "when=artist", "--map", "what=title", str(table))
     assert result.exit_code == 2 and "maps column 'when' twice" in result.stderr
+
+
+def test_a_source_name_that_looks_like_rich_markup_is_printed_as_text(
+        archive: Archive, testdata: Path) -> None:
+    """--source '[/x]' stored the listens, then crashed printing the summary (MarkupError:
+    an internal error, exit 1, after a successful import)."""
+    result = run(archive, "listens", "import", "-f", "listenbrainz", "--no-match",
+                 "--source", "[/x]", str(testdata / LB / "listenbrainz_listens.jsonl"))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("[/x]: 2 new listens")

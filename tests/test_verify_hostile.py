@@ -119,3 +119,17 @@ def test_a_symlinked_bagit_txt_is_reported_not_read(tmp_path: Path) -> None:
     assert [p.detail for p in report.problems if p.path == str(bag / "bagit.txt")] == [
         f"a symbolic link (to '{outside}'), not a regular file: a bag holds files (not read)"]
     assert report.exit_code == 1
+
+
+def test_a_payload_name_that_looks_like_rich_markup_is_printed_as_text(tmp_path: Path
+                                                                        ) -> None:
+    """A file 'data/[/x]' (a folder '[' holding 'x]') crashed verify's report with a
+    MarkupError traceback; names are data, shown as they are."""
+    root = tmp_path / "bag"
+    (root / "[").mkdir(parents=True)
+    (root / "[" / "x]").write_bytes(b"a")
+    bagit.make_bag(str(root), checksums=["sha256"])
+    (root / "data" / "[" / "x]").write_bytes(b"tampered")
+    result = CliRunner().invoke(app, ["verify", "--bag", str(root)])
+    assert result.exit_code == 1, result.output
+    assert f"checksum {root}/data/[/x]: sha256 is" in result.stdout

@@ -21,6 +21,7 @@ from musicark.cli.app import (
     handle_errors,
     out,
     print_json,
+    safe_line,
 )
 from musicark.cli.progress import progress_bar, reporter
 from musicark.errors import BadQuery
@@ -126,13 +127,14 @@ def listens_import(
     if as_json:
         print_json(report)
     else:
-        out.print(f"[bold]{report['source']}[/bold]: {report['listens']:,} new listens from "
-                  f"{report['imported_files']:,} files ({report['skipped_files']:,} already "
-                  f"imported); {report['duplicates']:,} duplicates counted once, "
+        out.print(f"[bold]{safe_line(report['source'])}[/bold]: {report['listens']:,} new "
+                  f"listens from {report['imported_files']:,} files "
+                  f"({report['skipped_files']:,} already imported); "
+                  f"{report['duplicates']:,} duplicates counted once, "
                   f"{report['rejected']:,} rows rejected")
         for path in report["invalid_files"]:
-            err.print(f"[yellow]{path}: not one valid listen, nothing stored[/yellow] (another "
-                      "--format?)", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]{safe_line(path)}: not one valid listen, nothing stored"
+                      "[/yellow] (another --format?)", highlight=False, soft_wrap=True)
         if "match" in report:
             out.print(_match_line(report["match"]))
         else:
@@ -141,13 +143,14 @@ def listens_import(
         for file in report["files"]:
             for bad in file["rejects"]:
                 if shown < 20:
-                    err.print(f"  {file['path']}:{bad['line']}: {bad['reason']}",
+                    err.print(f"  {safe_line(file['path'])}:{bad['line']}: "
+                              f"{safe_line(bad['reason'])}",
                               highlight=False, soft_wrap=True)
                 shown += 1
         if report["rejected"] > shown or shown > 20:
-            err.print(f"  ... {report['rejected']:,} in all"
-                      + (f" (every one in {rejects})" if rejects else " (--rejects FILE lists "
-                         "every one)"))
+            where = (f" (every one in {safe_line(rejects)})" if rejects
+                     else " (--rejects FILE lists every one)")
+            err.print(f"  ... {report['rejected']:,} in all{where}")
     if strict and report["rejected"]:
         raise typer.Exit(9)
 

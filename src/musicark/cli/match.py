@@ -10,7 +10,16 @@ from typing import Annotated
 import typer
 
 from musicark.archive import Archive
-from musicark.cli.app import ArchiveOpt, JsonOpt, Table, app, handle_errors, out, print_json
+from musicark.cli.app import (
+    ArchiveOpt,
+    JsonOpt,
+    Table,
+    app,
+    handle_errors,
+    out,
+    print_json,
+    safe_line,
+)
 from musicark.errors import BadQuery
 
 match_app = typer.Typer(
@@ -52,9 +61,10 @@ def match(
     out.print(f"matched {result['matched_files']:,} files ({methods}); "
               f"{len(result['ambiguous']):,} ambiguous, {len(result['unmatched']):,} unmatched")
     for item in result["ambiguous"][:10]:
-        names = "; ".join(f"track:{c['track']} {c['name']} ({c['score']:.2f})"
+        names = "; ".join(f"track:{c['track']} {safe_line(c['name'])} ({c['score']:.2f})"
                           for c in item["candidates"][:3])
-        out.print(f"  ambiguous file {item['file']} {item['title']!r}: {names}", highlight=False)
+        out.print(f"  ambiguous file {item['file']} {safe_line(repr(item['title']))}: {names}",
+                  highlight=False)
     if result["ambiguous"] or result["unmatched"]:
         out.print("review them with: musicark match review")
 
