@@ -77,3 +77,16 @@ def test_seed_plan_inputs_nested_too_deeply_are_bad_queries(tmp_path: Path) -> N
         load_torrents(deep)
     with pytest.raises(BadQuery, match="cannot read seeder counts"):
         load_seeders(deep)
+
+
+def test_paths_that_look_like_rich_markup_are_printed_as_text(tmp_path: Path) -> None:
+    """init and synth audio did their work, then crashed printing a path such as
+    '.../[/x]' (a folder '[' holding 'x]'): MarkupError, exit 1."""
+    target = tmp_path / "[" / "x]"
+    result = CliRunner().invoke(app, ["init", str(target)])
+    assert result.exit_code == 0, result.output
+    assert f"created archive {target}" in result.stdout
+    audio = CliRunner().invoke(app, ["synth", "audio", "--tracks", "1", "--catalog-tracks",
+                                     "300", str(tmp_path / "[" / "y]")])
+    assert audio.exit_code == 0, audio.output
+    assert f"to {tmp_path}/[/y]" in audio.stderr

@@ -11,6 +11,7 @@ from musicark.archive import Archive
 from musicark.cli.app import (
     err,
     handle_errors,
+    safe_line,
     synth_app,
 )
 from musicark.cli.progress import progress_bar, reporter
@@ -70,4 +71,4 @@ def synth_audio(
         else:
             paths = write_audio(output, files, seed=seed, catalog_tracks=catalog_tracks,
                                 progress=advance)
-    err.print(f"wrote {len(paths)} audio files to {output}")
+    err.print(f"wrote {len(paths)} audio files to {safe_line(output)}")
