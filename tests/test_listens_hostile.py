@@ -214,3 +214,28 @@ def test_a_source_name_that_looks_like_rich_markup_is_printed_as_text(
                  "--source", "[/x]", str(testdata / LB / "listenbrainz_listens.jsonl"))
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("[/x]: 2 new listens")
+
+
+def test_a_line_longer_than_a_chunk_is_rejected_without_being_held(tmp_path: Path,
+                                                                  monkeypatch) -> None:
+    """A 'line' of gigabytes (a compressed or one-array file named .jsonl) was gathered
+    whole, copying it once per chunk: memory and time grew without bound."""
+    from musicark.listens.formats import listenbrainz
+
+    monkeypatch.setattr(listenbrainz, "JSONL_CHUNK_BYTES", 1024)
+    parsed: list[int] = []
+    columnar = listenbrainz._jsonl_columnar
+
+    def spy(data: bytes, first_line: int, user: str):
+        parsed.append(len(data))
+        return columnar(data, first_line, user)
+
+    monkeypatch.setattr(listenbrainz, "_jsonl_columnar", spy)
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"x" * 50_000 + b"\n" + listen_line(b"Kiasmos")
+                     + listen_line(b"Kiasmos", 1_700_000_100))
+    batches = list(reader_for("listenbrainz")(path))
+    assert [(r.line, r.reason) for b in batches for r in b.rejects] == [
+        (1, "listen larger than 10,240 bytes")]
+    assert [r["line"] for b in batches for r in b.table.to_pylist()] == [2, 3]
+    assert max(parsed) <= 2 * 1024

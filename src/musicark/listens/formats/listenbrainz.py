@@ -100,8 +100,15 @@ def read_jsonl(path: Path, *, user: str = "") -> Iterator[Batch]:
             if not data:
                 return
             cut = data.rfind(b"\n") + 1 if block else len(data)
-            if cut == 0:  # one line longer than a chunk: keep reading
-                rest = data
+            if cut == 0:
+                # One line longer than a chunk, far past any listen's size (or a file that
+                # is no JSONL: compressed, one huge array): rejected and skipped as it is
+                # read, never held whole (memory stays one chunk however long it is).
+                rows = RowBuilder()
+                rows.reject(first_line, f"listen larger than {MAX_LISTEN_BYTES:,} bytes")
+                yield rows.flush()
+                rest = _past_line_end(fh)
+                first_line += 1
                 continue
             data, rest = data[:cut], data[cut:]
             fast = _jsonl_columnar(data, first_line, user)
@@ -110,6 +117,15 @@ def read_jsonl(path: Path, *, user: str = "") -> Iterator[Batch]:
             else:
                 yield from _jsonl_rows(data, first_line, user)
             first_line += data.count(b"\n") + (not data.endswith(b"\n"))
+
+
+def _past_line_end(fh) -> bytes:
+    """Read on to the end of the current line; the bytes after its newline."""
+    while block := fh.read(JSONL_CHUNK_BYTES):
+        end = block.find(b"\n")
+        if end >= 0:
+            return block[end + 1:]
+    return b""
 
 
 def _jsonl_rows(data: bytes, first_line: int, user: str) -> Iterator[Batch]:
