@@ -239,3 +239,15 @@ def test_a_line_longer_than_a_chunk_is_rejected_without_being_held(tmp_path: Pat
         (1, "listen larger than 10,240 bytes")]
     assert [r["line"] for b in batches for r in b.table.to_pylist()] == [2, 3]
     assert max(parsed) <= 2 * 1024
+
+
+def test_rejects_file_that_is_an_input_is_refused_and_the_input_kept(
+        archive: Archive, testdata: Path, tmp_path: Path) -> None:
+    """`--rejects listens.jsonl listens.jsonl` emptied the user's file before reading it."""
+    path = tmp_path / "listens.jsonl"
+    path.write_bytes((testdata / LB / "listenbrainz_listens.jsonl").read_bytes())
+    before = path.read_bytes()
+    result = run(archive, "listens", "import", "-f", "listenbrainz", "--no-match",
+                 "--rejects", str(path), str(tmp_path))
+    assert result.exit_code == 2 and "is one of the files to import" in result.stderr
+    assert path.read_bytes() == before

@@ -101,10 +101,14 @@ def listens_import(
     from musicark.listens.store import import_listens
 
     arc = Archive.locate(archive)
-    total = sum(p.stat().st_size for p in expand(src, fmt) if p.is_file())
+    files = expand(src, fmt)
+    total = sum(p.stat().st_size for p in files if p.is_file())
     sink = None
     fh = None
     if rejects is not None:
+        if any(p.resolve() == rejects.resolve() for p in files):
+            # opening it for writing would empty an input before it is read
+            raise BadQuery(f"--rejects {rejects} is one of the files to import")
         try:
             fh = rejects.open("w", encoding="utf-8", newline="")
         except OSError as exc:
