@@ -10,7 +10,7 @@ from pathlib import Path
 
 from musicark import db
 from musicark.config import CONFIG_NAME, Settings
-from musicark.errors import ArchiveExists, ArchiveNotFound, CatalogDamaged, user_error
+from musicark.errors import ArchiveExists, ArchiveNotFound, BadQuery, CatalogDamaged, user_error
 
 CATALOG_NAME = "catalog.sqlite"
 ENV_VAR = "MUSICARK_ARCHIVE"
@@ -47,8 +47,14 @@ class Archive:
         path = Path(path).expanduser().absolute()
         if (path / CONFIG_NAME).exists():
             raise ArchiveExists(f"{path} is already a musicark archive")
-        path.mkdir(parents=True, exist_ok=True)
-        (path / "store").mkdir(exist_ok=True)
+        _foreign_catalog(path / CATALOG_NAME)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "store").mkdir(exist_ok=True)
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename and exc.filename != str(path) else ""
+            raise BadQuery(f"cannot create an archive at {path}: {exc.strerror or exc}{where}"
+                           ) from exc
         settings = Settings(name=name or path.name)
         conn = db.connect(path / CATALOG_NAME)
         db.migrate(conn, _migrations())
@@ -135,3 +141,23 @@ class Archive:
         ).fetchall()
         keys = ("id", "at", "kind", "subject", "outcome", "detail")
         return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def _foreign_catalog(catalog: Path) -> None:
+    """Refuse to build on a catalog.sqlite that is not a musicark catalog (someone else's
+    database, or junk): migrating it would mix our tables into it. An empty one, or one a
+    killed `init` left (it writes the catalog before the config), is fine."""
+    if not catalog.is_file() or catalog.stat().st_size == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
+        try:
+            version = db.schema_version(conn)
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        version = 0
+    if not version:
+        raise ArchiveExists(f"{catalog} exists and is not a musicark catalog: move it away, "
+                            "or create the archive elsewhere")
+

@@ -25,6 +25,7 @@ from mutagen.mp4 import MP4, MP4FreeForm
 from mutagen.oggopus import OggOpus
 
 from musicark.archive import Archive
+from musicark.errors import BadQuery
 from musicark.synth import CatalogSynth
 
 RATE = 22_050
@@ -131,10 +132,18 @@ def render_track(out: Path, index: int, track: dict, album: dict) -> Path:
     return path
 
 
+def _output_folder(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadQuery(f"{out}: cannot write audio files there ({exc.strerror or exc})"
+                       ) from exc
+
+
 def write_audio(out: Path, files: int, *, seed: int = 0, catalog_tracks: int = 100_000,
                 progress: Callable[[int, int], None] = lambda done, total: None) -> list[Path]:
     """Render `files` tracks of the synthetic catalog (seed, catalog_tracks) into `out`."""
-    out.mkdir(parents=True, exist_ok=True)
+    _output_folder(out)
     written: list[Path] = []
     made = 0
     for album in CatalogSynth(seed).albums(catalog_tracks):
@@ -168,7 +177,9 @@ def write_archive_audio(archive: Archive, out: Path, files: int, *,
                         ) -> list[Path]:
     """Render audio for the most popular tracks of any archive's catalog that last at most
     `max_seconds` (so a real catalog, e.g. a MusicBrainz dump, gets files that match it)."""
-    out.mkdir(parents=True, exist_ok=True)
+    if files < 1:  # SQLite reads LIMIT -1 as no limit: every track of the catalog
+        raise BadQuery(f"the number of files must be 1 or more, not {files}")
+    _output_folder(out)
     rows = archive.conn.execute(ARCHIVE_TRACKS_SQL, (max_seconds * 1000, files)).fetchall()
     written: list[Path] = []
     for rowid, name, number, isrc, duration, album, date, artists in rows:

@@ -297,7 +297,8 @@ def search_page(archive: Archive, text: str, *, limit: int = 20, after: str | No
     mark = None
     if after:
         rank_text, _, key_text = after.partition(".")
-        if not (rank_text.isdigit() and key_text.isdigit()) or len(after) > 40:
+        if not (after.isascii() and rank_text.isdigit() and key_text.isdigit()) \
+                or len(after) > 40:
             raise BadQuery("not a search cursor")
         mark = (int(rank_text), int(key_text))
     ranked = _ranked(archive, text, SEARCH_POOL, preserved_only=preserved_only)
@@ -448,7 +449,9 @@ def artist(archive: Archive, rowid: int, *, limit: int = 100) -> dict[str, Any]:
 def resolve(archive: Archive, ref: str) -> tuple[str, int]:
     """Turn `track:12`, `album:3`, `artist:7` or any identifier into (entity, rowid)."""
     entity, _, number = ref.partition(":")
-    if entity in ("track", "album", "artist") and number.isdigit():
+    if entity in ("track", "album", "artist") and number.isascii() and number.isdigit():
+        if len(number) > 18:  # past SQLite's 64-bit rowids: no such row
+            raise NotInCatalog(f"no {entity} {ref} in the catalog")
         return entity, int(number)
     found = lookup(archive, [ref])[ref]
     for entity in ("tracks", "albums", "artists"):

@@ -23,6 +23,7 @@ from musicark.cli.app import (
     handle_errors,
     out,
     print_json,
+    safe_line,
     track_table,
 )
 from musicark.cli.progress import phase, progress_bar
@@ -47,8 +48,8 @@ def init(
     if target is None:
         raise BadQuery("say where to create the archive: musicark init DIRECTORY")
     archive = Archive.create(target, name=name)
-    out.print(f"created archive [bold]{archive.path}[/bold]")
-    out.print(f"next: export {ENV_VAR}={archive.path}; musicark catalog import --help")
+    out.print(f"created archive [bold]{safe_line(archive.path)}[/bold]")
+    out.print(f"next: export {ENV_VAR}={safe_line(archive.path)}; musicark catalog import --help")
 
 
 @app.command()
@@ -119,7 +120,8 @@ def catalog_import(
         print_json(data)
     else:
         counts = ", ".join(f"{n:,} {k}" for k, n in data["counts"].items())
-        out.print(f"imported [bold]{data['source']}[/bold]: {counts} in {data['seconds']:.1f} s")
+        out.print(f"imported [bold]{safe_line(data['source'])}[/bold]: {counts} in "
+                  f"{data['seconds']:.1f} s")
         if data["duplicates"]:
             out.print(f"skipped {data['duplicates']:,} exact duplicates")
         if data["unmapped_columns"]:
@@ -128,7 +130,7 @@ def catalog_import(
         if data["bad_rows"]:
             err.print(f"[yellow]{data['bad_rows']:,} bad rows[/yellow] (not imported):")
             for bad in data["bad_row_samples"][:20]:
-                err.print(f"  line {bad['line']}: {bad['reason']}", highlight=False)
+                err.print(f"  line {bad['line']}: {safe_line(bad['reason'])}", highlight=False)
             if data["bad_rows"] > 20:
                 err.print(f"  ... all in `musicark catalog sources --json` ({data['bad_rows']:,})")
     if strict and data["bad_rows"]:
@@ -333,4 +335,4 @@ def stats(
     render_stats(out, data)
     render_observed(out, data["observed_listens"])
     for f in files:
-        out.print(f"chart: {f}")
+        out.print(f"chart: {safe_line(f)}")

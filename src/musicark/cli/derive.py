@@ -14,6 +14,7 @@ from musicark.cli.app import (
     handle_errors,
     out,
     print_json,
+    safe_line,
 )
 from musicark.cli.progress import progress_bar, reporter
 
@@ -52,4 +53,4 @@ def derive(
               "encoding (sources at or below the Opus bit rate); "
               f"{data['already_derived']:,} already derived; {len(data['failed']):,} failed")
     for failure in data["failed"][:10]:
-        err.print(f"  file {failure['file']}: {failure['reason']}", highlight=False)
+        err.print(f"  file {failure['file']}: {safe_line(failure['reason'])}", highlight=False)

@@ -21,6 +21,7 @@ from musicark.cli.app import (
     handle_errors,
     out,
     print_json,
+    safe_line,
 )
 from musicark.cli.progress import progress_bar, reporter
 from musicark.errors import BadQuery
@@ -51,6 +52,8 @@ def _columns(maps: list[str]) -> dict[str, str]:
         column, sep, field = item.partition("=")
         if not sep or not column or not field:
             raise BadQuery(f"--map wants COLUMN=FIELD, got {item!r}")
+        if column in columns and columns[column] != field:
+            raise BadQuery(f"--map maps column {column!r} twice ({columns[column]}, {field})")
         columns[column] = field
     return columns
 
@@ -98,11 +101,18 @@ def listens_import(
     from musicark.listens.store import import_listens
 
     arc = Archive.locate(archive)
-    total = sum(p.stat().st_size for p in expand(src, fmt) if p.is_file())
+    files = expand(src, fmt)
+    total = sum(p.stat().st_size for p in files if p.is_file())
     sink = None
     fh = None
     if rejects is not None:
-        fh = rejects.open("w", encoding="utf-8", newline="")
+        if any(p.resolve() == rejects.resolve() for p in files):
+            # opening it for writing would empty an input before it is read
+            raise BadQuery(f"--rejects {rejects} is one of the files to import")
+        try:
+            fh = rejects.open("w", encoding="utf-8", newline="")
+        except OSError as exc:
+            raise BadQuery(f"--rejects {rejects}: cannot write: {exc.strerror}") from exc
         writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
         writer.writerow(["file", "line", "reason"])
         sink = lambda path, rej: writer.writerow([str(path), rej.line, rej.reason])  # noqa: E731
@@ -121,13 +131,14 @@ def listens_import(
     if as_json:
         print_json(report)
     else:
-        out.print(f"[bold]{report['source']}[/bold]: {report['listens']:,} new listens from "
-                  f"{report['imported_files']:,} files ({report['skipped_files']:,} already "
-                  f"imported); {report['duplicates']:,} duplicates counted once, "
+        out.print(f"[bold]{safe_line(report['source'])}[/bold]: {report['listens']:,} new "
+                  f"listens from {report['imported_files']:,} files "
+                  f"({report['skipped_files']:,} already imported); "
+                  f"{report['duplicates']:,} duplicates counted once, "
                   f"{report['rejected']:,} rows rejected")
         for path in report["invalid_files"]:
-            err.print(f"[yellow]{path}: not one valid listen, nothing stored[/yellow] (another "
-                      "--format?)", highlight=False, soft_wrap=True)
+            err.print(f"[yellow]{safe_line(path)}: not one valid listen, nothing stored"
+                      "[/yellow] (another --format?)", highlight=False, soft_wrap=True)
         if "match" in report:
             out.print(_match_line(report["match"]))
         else:
@@ -136,13 +147,14 @@ def listens_import(
         for file in report["files"]:
             for bad in file["rejects"]:
                 if shown < 20:
-                    err.print(f"  {file['path']}:{bad['line']}: {bad['reason']}",
+                    err.print(f"  {safe_line(file['path'])}:{bad['line']}: "
+                              f"{safe_line(bad['reason'])}",
                               highlight=False, soft_wrap=True)
                 shown += 1
         if report["rejected"] > shown or shown > 20:
-            err.print(f"  ... {report['rejected']:,} in all"
-                      + (f" (every one in {rejects})" if rejects else " (--rejects FILE lists "
-                         "every one)"))
+            where = (f" (every one in {safe_line(rejects)})" if rejects
+                     else " (--rejects FILE lists every one)")
+            err.print(f"  ... {report['rejected']:,} in all{where}")
     if strict and report["rejected"]:
         raise typer.Exit(9)
 
@@ -172,7 +184,8 @@ def listens_rematch(
 @listens_app.command("stats")
 @handle_errors
 def listens_stats(
-    top: Annotated[int, typer.Option(help="How many top tracks, artists, unmatched.")] = 10,
+    top: Annotated[int, typer.Option(min=1, max=10_000,
+                                     help="How many top tracks, artists, unmatched.")] = 10,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

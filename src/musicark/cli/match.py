@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from musicark.archive import Archive
-from musicark.cli.app import ArchiveOpt, JsonOpt, Table, app, handle_errors, out, print_json
+from musicark.cli.app import (
+    ArchiveOpt,
+    JsonOpt,
+    Table,
+    app,
+    handle_errors,
+    out,
+    print_json,
+    safe_line,
+)
+from musicark.errors import BadQuery
 
 match_app = typer.Typer(
     help="Match ledger files to catalog tracks (ISRC, MBID, fuzzy tags, fingerprint); "
@@ -37,10 +48,12 @@ def match(
         return
     from musicark.ingest.match import match_files
 
+    if report is not None and (report.is_dir() or not report.parent.is_dir()):
+        # refused before matching, so that no run's review list is lost
+        raise BadQuery(f"--report {report}: not a file in an existing folder")
     result = match_files(Archive.locate(archive), rematch=rematch).as_dict()
     if report is not None:
-        report.write_text(json.dumps({k: result[k] for k in ("ambiguous", "unmatched")},
-                                     ensure_ascii=False, indent=2), encoding="utf-8")
+        _write_report(report, {k: result[k] for k in ("ambiguous", "unmatched")})
     if as_json:
         print_json(result)
         return
@@ -48,11 +61,24 @@ def match(
     out.print(f"matched {result['matched_files']:,} files ({methods}); "
               f"{len(result['ambiguous']):,} ambiguous, {len(result['unmatched']):,} unmatched")
     for item in result["ambiguous"][:10]:
-        names = "; ".join(f"track:{c['track']} {c['name']} ({c['score']:.2f})"
+        names = "; ".join(f"track:{c['track']} {safe_line(c['name'])} ({c['score']:.2f})"
                           for c in item["candidates"][:3])
-        out.print(f"  ambiguous file {item['file']} {item['title']!r}: {names}", highlight=False)
+        out.print(f"  ambiguous file {item['file']} {safe_line(repr(item['title']))}: {names}",
+                  highlight=False)
     if result["ambiguous"] or result["unmatched"]:
         out.print("review them with: musicark match review")
+
+
+def _write_report(path: Path, data: dict) -> None:
+    """Whole or not at all: a temporary file renamed over `path`."""
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise BadQuery(f"--report {path}: cannot write: {exc.strerror or exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @match_app.command("review")

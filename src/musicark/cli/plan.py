@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from musicark.archive import Archive
-from musicark.cli.app import ArchiveOpt, JsonOpt, Table, app, handle_errors, out, print_json
+from musicark.cli.app import (
+    ArchiveOpt,
+    JsonOpt,
+    Table,
+    app,
+    handle_errors,
+    out,
+    print_json,
+    safe_line,
+)
 
 plan_app = typer.Typer(help="Listens coverage and budgeted selection per quality tier.",
                        no_args_is_help=True)
@@ -81,7 +90,7 @@ def plan_coverage(
     for line in _model_lines(data["listens_model"]):
         out.print(line)
     if plot is not None:
-        out.print(f"chart: {plot}")
+        out.print(f"chart: {safe_line(plot)}")
 
 
 @plan_app.command("create")

@@ -18,6 +18,7 @@ from musicark.cli.app import (
     handle_errors,
     out,
     print_json,
+    safe_line,
 )
 from musicark.cli.progress import progress_bar
 from musicark.errors import BadQuery
@@ -112,7 +113,8 @@ def release_create(
                  if data["resumed_shards"] else ""))
     for why, count in sel["skipped"].items():
         err.print(f"  left out: {count:,} tracks ({why})", highlight=False)
-    out.print(f"torrents: {data['path']}/torrents/  list: {data['path']}/torrents.json")
+    path = safe_line(data["path"])
+    out.print(f"torrents: {path}/torrents/  list: {path}/torrents.json")
 
 
 @release_app.command("list")
@@ -160,8 +162,8 @@ def withdraw(
     if as_json:
         print_json(report)
         return
-    out.print(f"withdrew {', '.join(report['withdrawn'])} ({report['new_tombstones']} new "
-              f"tombstones): {report['reason']}")
+    out.print(f"withdrew {safe_line(', '.join(report['withdrawn']))} "
+              f"({report['new_tombstones']} new tombstones): {safe_line(report['reason'])}")
     if report["still_in_published_torrents"]:
         err.print("still in published torrents: "
                   + ", ".join(report["still_in_published_torrents"]), highlight=False)

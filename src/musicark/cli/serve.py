@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from musicark.archive import Archive
-from musicark.cli.app import ArchiveOpt, app, err, handle_errors, out
+from musicark.cli.app import ArchiveOpt, app, err, handle_errors, out, safe_line
 
 
 @app.command()
@@ -63,7 +63,7 @@ def serve(
         err.print(f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can "
                   "read and stream the whole archive", highlight=False)
     shown = f"[{host}]" if ":" in host else host
-    out.print(f"serving {located.path} at http://{shown}:{port}/ (Ctrl-C stops)",
+    out.print(f"serving {safe_line(located.path)} at http://{shown}:{port}/ (Ctrl-C stops)",
               highlight=False)
     if workers == 1:
         uvicorn.run(web, host=host, port=port, log_level="warning",

@@ -11,6 +11,7 @@ from musicark.archive import Archive
 from musicark.cli.app import (
     err,
     handle_errors,
+    safe_line,
     synth_app,
 )
 from musicark.cli.progress import progress_bar, reporter
@@ -42,7 +43,8 @@ def synth_catalog(
 @handle_errors
 def synth_audio(
     output: Annotated[Path, typer.Argument(help="Folder to write the audio files into.")],
-    files: Annotated[int, typer.Option("--tracks", help="Number of audio files.")] = 40,
+    files: Annotated[int, typer.Option("--tracks", min=1, help="Number of audio files.")]
+    = 40,
     seed: Annotated[int, typer.Option(help="The synthetic catalog's seed.")] = 0,
     catalog_tracks: Annotated[int, typer.Option(help="The synthetic catalog's size (its "
                                                 "--tracks).")] = 100_000,
@@ -69,4 +71,4 @@ def synth_audio(
         else:
             paths = write_audio(output, files, seed=seed, catalog_tracks=catalog_tracks,
                                 progress=advance)
-    err.print(f"wrote {len(paths)} audio files to {output}")
+    err.print(f"wrote {len(paths)} audio files to {safe_line(output)}")

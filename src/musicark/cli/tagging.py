@@ -18,6 +18,7 @@ from musicark.cli.app import (
     handle_errors,
     out,
     print_json,
+    safe_line,
 )
 from musicark.cli.progress import progress_bar, reporter
 
@@ -51,7 +52,7 @@ def tag(
               f"{report['median_patch_bytes'] or 0:,} bytes); {report['already']:,} already "
               f"tagged; {len(report['failed']):,} failed")
     for failure in report["failed"][:10]:
-        err.print(f"  file {failure['file']}: {failure['reason']}", highlight=False)
+        err.print(f"  file {failure['file']}: {safe_line(failure['reason'])}", highlight=False)
 
 
 @app.command()
@@ -68,4 +69,4 @@ def restore(
     from musicark.derive.tagging import restore_file
 
     original = restore_file(Archive.locate(archive, readonly=True), sha256, output)
-    out.print(f"restored {output} (sha256 {original})")
+    out.print(f"restored {safe_line(output)} (sha256 {original})")

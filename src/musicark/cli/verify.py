@@ -23,6 +23,7 @@ from musicark.cli.app import (
     err,
     out,
     print_json,
+    safe_line,
 )
 from musicark.cli.progress import progress_bar
 from musicark.errors import MusicarkError
@@ -39,18 +40,19 @@ def cannot_run_is_2(func):
         try:
             return func(*args, **kwargs)
         except MusicarkError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {safe_line(exc)}", highlight=False)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/yellow]: outcomes so far are recorded; run again "
                       "to continue")
             raise typer.Exit(130) from None
         except OSError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {safe_line(exc)}", highlight=False)
             raise typer.Exit(2) from None
         except sqlite3.DatabaseError as exc:
-            err.print(f"[red]error:[/red] catalog.sqlite cannot be read ({exc}): run `musicark "
-                      "verify catalog`, then `musicark repair --catalog-from RELEASE`",
+            err.print(f"[red]error:[/red] catalog.sqlite cannot be read ({safe_line(exc)}): "
+                      "run `musicark verify catalog`, then "
+                      "`musicark repair --catalog-from RELEASE`",
                       highlight=False)
             raise typer.Exit(2) from None
 
@@ -82,13 +84,14 @@ def _render(report, as_json: bool) -> None:
                   + (f", {data['warnings']:,} warnings" if data["warnings"] else ""))
         for problem in report.problems[:SHOWN]:
             style = "dim" if not problem.damage else "red"
-            out.print(f"  [{style}]{problem.kind}[/{style}] {problem.path}: {problem.detail}",
+            out.print(f"  [{style}]{problem.kind}[/{style}] {safe_line(problem.path)}: "
+                      f"{safe_line(problem.detail)}",
                       highlight=False)
         if len(report.problems) > SHOWN:
             out.print(f"  ... and {len(report.problems) - SHOWN:,} more (--json lists all)")
         for key in ("skipped", "stopped_by", "store.stopped_by"):
             if report.notes.get(key):
-                out.print(f"  note: {key}: {report.notes[key]}", highlight=False)
+                out.print(f"  note: {key}: {safe_line(report.notes[key])}", highlight=False)
     raise typer.Exit(report.exit_code)
 
 
@@ -129,9 +132,12 @@ def verify(
 
     if bag is not None:
         from musicark.verify.shard import validate_bag
-        from musicark.verify.torrent import load_expectations
+        from musicark.verify.torrent import BadTorrent, load_expectations
 
-        expected = load_expectations(torrent.read_bytes()) if torrent else None
+        try:
+            expected = load_expectations(torrent.read_bytes()) if torrent else None
+        except BadTorrent as exc:
+            raise BadTorrent(f"{torrent}: not a torrent libtorrent can load ({exc})") from None
         total = sum(p.stat().st_size for p in bag.rglob("*") if p.is_file())
         with progress_bar(bytes_=True) as bar:
             task = bar.add_task("verifying bag", total=total)
@@ -163,8 +169,8 @@ def verify(
 @cannot_run_is_2
 def repair(
     from_: Annotated[list[Path] | None, typer.Option(
-        "--from", help="Where good copies may be: another archive, a release directory, a "
-        "shard, any folder; repeatable.")] = None,
+        "--from", exists=True, file_okay=False, help="Where good copies may be: another "
+        "archive, a release directory, a shard, any folder; repeatable.")] = None,
     catalog_from: Annotated[str | None, typer.Option(
         help="Rebuild catalog.sqlite from this release's metadata snapshot (a release name "
              "or directory) when SQLite cannot recover it.")] = None,
@@ -203,25 +209,29 @@ def repair(
         print_json(data)
         raise typer.Exit(report.exit_code)
     if catalog:
-        out.print(f"catalog rebuilt from {catalog['snapshot']}; the damaged one is in "
+        out.print(f"catalog rebuilt from {safe_line(catalog['snapshot'])}; the damaged one is in "
                   f"{catalog['damaged_catalog_moved_to']}")
         for line in catalog["lacks"]:
-            out.print(f"  the snapshot lacks {line}", highlight=False)
+            out.print(f"  the snapshot lacks {safe_line(line)}", highlight=False)
     for item in data["repaired"]:
         if item["how"] != "already good":
-            out.print(f"repaired sha256:{item['sha256']}: {item['how']}", highlight=False)
+            out.print(f"repaired sha256:{item['sha256']}: {safe_line(item['how'])}",
+                      highlight=False)
     for item in data["release_files"]:
-        out.print(f"repaired {item['path']} from {item['from']}", highlight=False)
+        out.print(f"repaired {safe_line(item['path'])} from {safe_line(item['from'])}",
+                  highlight=False)
     if data["relinked"]:
         out.print(f"{len(data['relinked']):,} release copies linked to the repaired files")
     for item in data["unrepaired"]:
-        out.print(f"[red]not repaired[/red] sha256:{item['sha256']}: {item['reason']}",
+        out.print(f"[red]not repaired[/red] sha256:{item['sha256']}: {safe_line(item['reason'])}",
                   highlight=False)
         for t in item["torrents"]:
-            out.print(f"  fetch {t['path']} from {t['magnet']} (release {t['release']})",
+            out.print(f"  fetch {safe_line(t['path'])} from {t['magnet']} "
+                      f"(release {safe_line(t['release'])})",
                       highlight=False)
     for item in data["release_unrepaired"]:
-        out.print(f"[red]not repaired[/red] {item['path']}: {item['reason']}", highlight=False)
+        out.print(f"[red]not repaired[/red] {safe_line(item['path'])}: "
+                  f"{safe_line(item['reason'])}", highlight=False)
     if data["purged"]:
         out.print(f"purged {data['purged']:,} damaged files from store/damaged/")
     if not (data["repaired"] or data["release_files"] or data["unrepaired"]

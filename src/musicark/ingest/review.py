@@ -27,7 +27,7 @@ def file_rowid(archive: Archive, ref: str) -> int:
     if text.startswith("file:"):
         text = text[5:]
     conn = archive.conn
-    if text.isdigit() and len(text) < 19:
+    if text.isascii() and text.isdigit() and len(text) < 19:  # not '²' or Arabic-Indic
         row = conn.execute("SELECT rowid FROM files WHERE rowid = ?", (int(text),)).fetchone()
     elif SHA256.fullmatch(text):
         row = conn.execute("SELECT rowid FROM files WHERE sha256 = ?", (text,)).fetchone()
@@ -64,6 +64,8 @@ def review(archive: Archive, *, limit: int = 50, below: float = LOW_SCORE) -> di
     best candidate under the threshold). Files with a decision are not shown again."""
     if not 1 <= limit <= 10_000:
         raise BadQuery("limit must be between 1 and 10000")
+    if not below >= 0:  # NaN too: it would silently show nothing (above 1: every link)
+        raise BadQuery(f"below must be a score of 0 or more, not {below}")
     conn = archive.conn
     decided = "SELECT file_rowid FROM match_decisions"
     low = []

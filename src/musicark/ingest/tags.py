@@ -125,14 +125,21 @@ def read_tags(path: Path) -> Tags:
     return result
 
 
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²' and '١', which int() refuses or
+    reads as another number."""
+    text = text.strip()
+    return text.isascii() and text.isdigit()
+
+
 def _numbers(common: dict[str, Any]) -> None:
     """'3/12' → track_number 3 (and total 12); dates stay text."""
     for key in ("track_number", "disc_number"):
         value = common.get(key)
         if isinstance(value, str):
             head, _, total = value.partition("/")
-            common[key] = int(head) if head.strip().isdigit() else None
-            if total.strip().isdigit():
+            common[key] = int(head) if _digits(head) else None
+            if _digits(total):
                 common[key.replace("number", "total")] = int(total)
             if common[key] is None:
                 del common[key]

@@ -43,7 +43,7 @@ Progress = Callable[[int], None]
 class FileReport:
     path: str
     sha256: str
-    status: str = "imported"  # or "already imported", or "nothing valid" (not recorded)
+    status: str = "imported"  # or "already imported"; "nothing valid" or "empty": not recorded
     rows: int = 0  # valid listens read
     listens: int = 0  # new listens counted
     duplicates: int = 0  # valid listens already counted (this file or before)
@@ -217,10 +217,20 @@ def import_file(archive: Archive, read: Reader, path: Path, *, fmt: str, source:
     sha, size = file_sha256(path)
     report = FileReport(str(path), sha)
     conn = archive.conn
+    if not size:
+        # Every empty file has one hash: recording it would skip the next empty file
+        # (of any format) as "already imported", so it is reported, never recorded.
+        report.status = "empty"
+        return report
     if conn.execute("SELECT 1 FROM listen_files WHERE sha256 = ?", (sha,)).fetchone():
         report.status = "already imported"
         return report
     conn.execute("BEGIN IMMEDIATE")
+    if conn.execute("SELECT 1 FROM listen_files WHERE sha256 = ?", (sha,)).fetchone():
+        # another import of the same file committed while this one waited for the lock
+        conn.execute("ROLLBACK")
+        report.status = "already imported"
+        return report
     try:
         work = _FileImport(archive, source, report)
         def rejected(reject: Reject) -> None:
@@ -268,7 +278,8 @@ def import_listens(archive: Archive, fmt: str, paths: list[Path], *, source: str
         raise BadSource("no listen files found in " + ", ".join(str(p) for p in paths))
     for path in files:
         if not path.is_file():
-            raise BadSource(f"{path}: no such file")
+            raise BadSource(f"{path}: " + ("not a regular file (a FIFO, device or socket)"
+                                           if path.exists() else "no such file"))
     conn = archive.conn
     conn.execute("BEGIN IMMEDIATE")
     sid = source_id(archive, source or fmt, fmt)
@@ -283,7 +294,7 @@ def import_listens(archive: Archive, fmt: str, paths: list[Path], *, source: str
         "source": source or fmt, "format": fmt, "files": [r.as_dict() for r in reports],
         "imported_files": sum(r.status == "imported" for r in reports),
         "skipped_files": sum(r.status == "already imported" for r in reports),
-        "invalid_files": [r.path for r in reports if r.status == "nothing valid"],
+        "invalid_files": [r.path for r in reports if r.status in ("nothing valid", "empty")],
         "rows": sum(r.rows for r in reports), "listens": sum(r.listens for r in reports),
         "duplicates": sum(r.duplicates for r in reports),
         "rejected": sum(r.rejected for r in reports),

@@ -33,7 +33,7 @@ def load_torrents(path: Path) -> list[dict[str, Any]]:
         torrents = data["torrents"] if isinstance(data, dict) else data
         for t in torrents:
             t["name"], int(t["data_size"])  # noqa: B018 - the fields every plan needs
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise BadQuery(f"{path}: not a torrents.json ({exc})") from exc
     return torrents
 
@@ -48,7 +48,7 @@ def load_seeders(path: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         data = None
     try:
         if isinstance(data, dict):
@@ -59,11 +59,11 @@ def load_seeders(path: Path) -> dict[str, int]:
                 counts[str(key).lower()] = int(row["seeders"])
         else:
             for number, row in enumerate(csv.reader(io.StringIO(text)), 1):
-                if len(row) >= 2 and row[1].strip().isdigit():
+                if len(row) >= 2 and row[1].strip().isascii() and row[1].strip().isdigit():
                     counts[row[0].strip().lower()] = int(row[1])
                 elif row and any(row) and number > 1:  # line 1 may be a header
                     raise ValueError(f"line {number} is not KEY,SEEDERS: {','.join(row)!r}")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, csv.Error) as exc:
         raise BadQuery(f"--seeders {path}: cannot read seeder counts ({exc})") from exc
     return counts
 
@@ -86,7 +86,7 @@ def unmatched_keys(torrents: list[dict[str, Any]], counts: dict[str, int]) -> li
 def seed_plan(torrents: list[dict[str, Any]], max_bytes: float, *,
               seeders: dict[str, int] | None = None, rule: str = "musicark",
               loss: float = 0.5, seed: int = 0) -> dict[str, Any]:
-    if max_bytes <= 0:
+    if not max_bytes > 0:  # NaN too
         raise BadQuery("--max-tb must be positive")
     if not 0 < loss < 1:
         raise BadQuery("--loss must be between 0 and 1")

@@ -22,7 +22,8 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 
 def _file_rowid(archive: Archive, ref: str) -> int | None:
     ref = ref.lower()
-    if ref.startswith("file:") and ref[5:].isdigit():
+    if ref.startswith("file:") and ref[5:].isascii() and ref[5:].isdigit() \
+            and len(ref) < 24:
         row = archive.conn.execute("SELECT rowid FROM files WHERE rowid = ?",
                                    (int(ref[5:]),)).fetchone()
     elif SHA256.fullmatch(ref.removeprefix("sha256:")):

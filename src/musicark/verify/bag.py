@@ -13,6 +13,7 @@ import codecs
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class BagLayout:
     tag_manifests: dict[str, dict[str, str]] = field(default_factory=dict)
     payload: dict[str, int] = field(default_factory=dict)  # rel → size, as found in data/
     tags: dict[str, int] = field(default_factory=dict)  # every other file of the bag
+    irregular: set[str] = field(default_factory=set)  # symlinks, FIFOs...: reported, unread
 
     def name(self, rel: str) -> str:
         return str(self.root / rel)
@@ -54,16 +56,26 @@ class BagLayout:
         return tuple(sorted(a for a, entries in lists.items() if rel in entries))
 
 
-def _walk(root: Path) -> tuple[dict[str, int], dict[str, int]]:
-    payload, tags = {}, {}
+def _walk(root: Path, report: Report) -> tuple[dict[str, int], dict[str, int], set[str]]:
+    """Regular files by place (payload or tag), and the paths of everything else: a symlink
+    (it may point outside the bag, at /dev/zero or at a directory), a FIFO (reading it would
+    block forever), a device. Those are reported, never followed or read."""
+    payload, tags, irregular = {}, {}, set()
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
-        for name in sorted(filenames):
+        for name in sorted(filenames) + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
             path = Path(dirpath, name)
             rel = path.relative_to(root).as_posix()
-            size = path.lstat().st_size
-            (payload if rel.startswith("data/") else tags)[rel] = size
-    return payload, tags
+            info = path.lstat()
+            if stat.S_ISREG(info.st_mode):
+                (payload if rel.startswith("data/") else tags)[rel] = info.st_size
+                continue
+            irregular.add(rel)
+            what = (f"a symbolic link (to {os.readlink(path)!r})" if stat.S_ISLNK(info.st_mode)
+                    else "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket")
+            report.add("bag", str(path), INVALID,
+                       f"{what}, not a regular file: a bag holds files (not read)")
+    return payload, tags, irregular
 
 
 def _read_tag_text(layout: BagLayout, rel: str, report: Report) -> str | None:
@@ -117,10 +129,11 @@ def inspect_bag(root: Path, report: Report) -> BagLayout | None:
     if not declaration.is_file():
         report.add("bag", str(declaration), MISSING, "bagit.txt is missing: not a BagIt bag")
         return None
-    _bagit_txt(layout, report)
+    layout.payload, layout.tags, layout.irregular = _walk(root, report)
+    if "bagit.txt" in layout.tags:  # a symlink (to /etc/passwd...) is reported, never read
+        _bagit_txt(layout, report)
     if not (root / "data").is_dir():
         report.add("bag", layout.name("data"), MISSING, "the payload directory data/ is missing")
-    layout.payload, layout.tags = _walk(root)
     if "bag-info.txt" in layout.tags:
         _bag_info(layout, report)
     for rel in sorted(layout.tags):
@@ -184,10 +197,10 @@ def _bag_info(layout: BagLayout, report: Report) -> None:
                        f"line {number} is not 'Label: value': {line[:80]!r}")
     oxum = layout.info.get("Payload-Oxum")
     if oxum:
-        m = re.fullmatch(r"(\d+)\.(\d+)", oxum[0])
+        m = re.fullmatch(r"(\d{1,20})\.(\d{1,20})", oxum[0])  # past 20 digits: absurd
         if not m:
             report.add("bag", layout.name("bag-info.txt"), INVALID,
-                       f"malformed Payload-Oxum {oxum[0]!r}")
+                       f"malformed Payload-Oxum {oxum[0][:80]!r}")
             return
         octets, count = int(m.group(1)), int(m.group(2))
         found = (sum(layout.payload.values()), len(layout.payload))
@@ -200,7 +213,7 @@ def _bag_info(layout: BagLayout, report: Report) -> None:
 def _completeness(layout: BagLayout, report: Report) -> None:
     for algorithm, entries in layout.manifests.items():
         manifest = f"manifest-{algorithm}.txt"
-        for rel in sorted(set(entries) - set(layout.payload)):
+        for rel in sorted(set(entries) - set(layout.payload) - layout.irregular):
             report.add("bag", layout.name(rel), MISSING, f"listed in {manifest}, not on disk")
         for rel in sorted(set(layout.payload) - set(entries)):
             report.add("bag", layout.name(rel), EXTRA,
@@ -208,7 +221,7 @@ def _completeness(layout: BagLayout, report: Report) -> None:
     listed: set[str] = set()
     for algorithm, entries in layout.tag_manifests.items():
         listed.update(entries)
-        for rel in sorted(set(entries) - set(layout.tags)):
+        for rel in sorted(set(entries) - set(layout.tags) - layout.irregular):
             if rel.startswith("data/"):
                 report.add("bag", layout.name(rel), INVALID,
                            f"tagmanifest-{algorithm}.txt lists a payload file")

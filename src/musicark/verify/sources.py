@@ -5,6 +5,7 @@ Candidates are found by size first (one directory walk per source), then hashed.
 from __future__ import annotations
 
 import os
+import stat
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,11 +30,13 @@ class Sources:
                     for name in filenames:
                         path = Path(dirpath, name)
                         try:
-                            size = path.stat().st_size
+                            info = path.stat()  # symlinked files are followed, on purpose
                         except OSError:
                             continue
-                        if size in self.wanted:
-                            self._by_size[size].append(path)
+                        # only regular files: a FIFO would block the hash forever, a link
+                        # to /dev/zero would never end
+                        if stat.S_ISREG(info.st_mode) and info.st_size in self.wanted:
+                            self._by_size[info.st_size].append(path)
         return self._by_size
 
     def candidates(self, sha256: str, size: int | None) -> Iterator[Path]:

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 
 import libtorrent as lt
 
+from musicark.errors import BadSource
 from musicark.verify.readpass import Digests
 from musicark.verify.report import CHECKSUM, SIZE
 
 
-class BadTorrent(Exception):
+class BadTorrent(BadSource):
     """A .torrent file libtorrent cannot load."""
 
 

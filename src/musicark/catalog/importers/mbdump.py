@@ -116,7 +116,8 @@ def _date(y: int | None, m: int | None, d: int | None) -> tuple[str | None, str 
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.lstrip("-").isdigit() else None
+    return int(value) if value is not None and value.isascii() and value.lstrip("-").isdigit() \
+        else None
 
 
 class MbDumpImporter:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from musicark.errors import BadSource
 from musicark.listens.records import BATCH_ROWS, Batch, RowBuilder
@@ -23,6 +24,26 @@ def spotify_track_id(value: object) -> str | None:
     return None
 
 
+UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff")  # also the start of UTF-32 LE's BOM
+
+
+def open_lines(path: Path) -> BinaryIO:
+    """A line-per-record file opened for bytes, past a UTF-8 byte order mark. UTF-16 and
+    UTF-32 are refused with one clear error: cut at b"\\n", every line but the first would
+    be garbled and rejected."""
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise BadSource(f"{path}: cannot read: {exc}") from exc
+    head = fh.read(3)
+    if head.startswith(UTF16_32_BOMS) or head == b"\x00\x00\xfe":
+        fh.close()
+        raise BadSource(f"{path}: UTF-16 or UTF-32 text: convert it to UTF-8 first "
+                        "(e.g. iconv -f UTF-16 -t UTF-8)")
+    fh.seek(3 if head == b"\xef\xbb\xbf" else 0)
+    return fh
+
+
 def load_json(path: Path) -> Any:
     """A whole JSON document (NaN accepted so that it can be reported, not crash)."""
     try:
@@ -32,6 +53,17 @@ def load_json(path: Path) -> Any:
         raise BadSource(f"{path}: cannot read: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise BadSource(f"{path}: not JSON (line {exc.lineno}: {exc.msg})") from exc
+    except RecursionError as exc:
+        raise BadSource(f"{path}: JSON nested too deeply to be a listen export") from exc
+
+
+def csv_fields(line: str) -> list[str] | None:
+    """One CSV line's fields, or None where the csv module refuses it (a field over its
+    size limit, a stray quote in strict mode): the caller rejects that line alone."""
+    try:
+        return next(csv.reader([line]))
+    except csv.Error:
+        return None
 
 
 def records(data: Any, path: Path, *keys: str) -> list:

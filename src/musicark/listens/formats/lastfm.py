@@ -10,7 +10,6 @@ track, album, time and Last.fm export tools' (lastfm-to-csv) is artist, album, t
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from musicark.errors import BadSource
-from musicark.listens.formats.common import batches, load_json
+from musicark.listens.formats.common import batches, csv_fields, load_json
 from musicark.listens.records import Batch, RowBuilder
 
 HEADER_NAMES = {
@@ -73,7 +72,11 @@ def read_csv(path: Path, *, user: str = "", service: str = "librefm") -> Iterato
         for number, line in _lines(path):
             if not line.strip() or line.lstrip().startswith(COMMENT_PREFIXES):
                 continue
-            fields = next(csv.reader([line]))
+            fields = csv_fields(line)
+            if fields is None:
+                rows.reject(number, "not a CSV line (a field too long or badly quoted)")
+                yield None
+                continue
             if header is None:
                 names = [HEADER_NAMES.get(f.strip().lower()) for f in fields]
                 if "artist" in names and "title" in names and "ts" in names:
@@ -106,10 +109,16 @@ def read_json(path: Path, *, user: str = "") -> Iterator[Batch]:
             kind = next((k for k in ("recenttracks", "lovedtracks") if k in page), None)
             if kind is None:
                 raise BadSource(f"{path}: neither recenttracks nor lovedtracks")
-            tracks = (page[kind] or {}).get("track") or []
+            container = page[kind] or {}
+            if not isinstance(container, dict):
+                raise BadSource(f"{path}: {kind} is not an object")
+            tracks = container.get("track") or []
             if isinstance(tracks, dict):  # the API's one-item case
                 tracks = [tracks]
-            owner = ((page[kind] or {}).get("@attr") or {}).get("user") or user
+            if not isinstance(tracks, list):
+                raise BadSource(f"{path}: {kind}.track is not a list")
+            attr = container.get("@attr")
+            owner = (attr.get("user") if isinstance(attr, dict) else None) or user
             for track in tracks:
                 number += 1
                 add_track(rows, number, track, user=owner)
@@ -129,7 +138,8 @@ def add_track(rows: RowBuilder, number: int, track: Any, *, user: str) -> None:
     if not isinstance(track, dict):
         rows.reject(number, "not a track object")
         return
-    if (track.get("@attr") or {}).get("nowplaying") == "true":
+    attr = track.get("@attr")
+    if isinstance(attr, dict) and attr.get("nowplaying") == "true":
         rows.reject(number, "now playing, not a listen")
         return
     date = track.get("date")

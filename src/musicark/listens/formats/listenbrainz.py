@@ -23,7 +23,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from musicark.errors import BadSource
-from musicark.listens.formats.common import batches, load_json, spotify_track_id
+from musicark.listens.formats.common import batches, load_json, open_lines, spotify_track_id
 from musicark.listens.records import (
     MAX_LISTEN_BYTES,
     MAX_TAG_LENGTH,
@@ -92,11 +92,7 @@ def read_jsonl(path: Path, *, user: str = "") -> Iterator[Batch]:
     """In chunks of whole lines; each chunk columnar when it allows (pyarrow's JSON reader,
     no Python object per listen), else line by line (NaN, a timestamp as text, a flat or
     odd record, blank lines...), with the same rules either way."""
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise BadSource(f"{path}: cannot read: {exc}") from exc
-    with fh:
+    with open_lines(path) as fh:
         first_line, rest = 1, b""
         while True:
             block = fh.read(JSONL_CHUNK_BYTES)
@@ -104,8 +100,15 @@ def read_jsonl(path: Path, *, user: str = "") -> Iterator[Batch]:
             if not data:
                 return
             cut = data.rfind(b"\n") + 1 if block else len(data)
-            if cut == 0:  # one line longer than a chunk: keep reading
-                rest = data
+            if cut == 0:
+                # One line longer than a chunk, far past any listen's size (or a file that
+                # is no JSONL: compressed, one huge array): rejected and skipped as it is
+                # read, never held whole (memory stays one chunk however long it is).
+                rows = RowBuilder()
+                rows.reject(first_line, f"listen larger than {MAX_LISTEN_BYTES:,} bytes")
+                yield rows.flush()
+                rest = _past_line_end(fh)
+                first_line += 1
                 continue
             data, rest = data[:cut], data[cut:]
             fast = _jsonl_columnar(data, first_line, user)
@@ -114,6 +117,15 @@ def read_jsonl(path: Path, *, user: str = "") -> Iterator[Batch]:
             else:
                 yield from _jsonl_rows(data, first_line, user)
             first_line += data.count(b"\n") + (not data.endswith(b"\n"))
+
+
+def _past_line_end(fh) -> bytes:
+    """Read on to the end of the current line; the bytes after its newline."""
+    while block := fh.read(JSONL_CHUNK_BYTES):
+        end = block.find(b"\n")
+        if end >= 0:
+            return block[end + 1:]
+    return b""
 
 
 def _jsonl_rows(data: bytes, first_line: int, user: str) -> Iterator[Batch]:
@@ -128,7 +140,7 @@ def _jsonl_rows(data: bytes, first_line: int, user: str) -> Iterator[Batch]:
             except orjson.JSONDecodeError:
                 listen = _lenient(line)
                 if listen is None:
-                    rows.reject(number, "not JSON")
+                    rows.reject(number, "not JSON" if _utf8(line) else "not UTF-8 text")
                     yield None
                     continue
             add_listen(rows, number, listen, user=user, size=len(line))
@@ -200,6 +212,7 @@ def _jsonl_columnar(data: bytes, first_line: int, user: str) -> Batch | None:
     try:
         table = pajson.read_json(pa.BufferReader(data), parse_options=pajson.ParseOptions(
             explicit_schema=JSONL_SCHEMA, unexpected_field_behavior="ignore"))
+        table.validate(full=True)  # pyarrow's reader lets invalid UTF-8 through
     except pa.ArrowException:
         return None
     if len(table) != len(sizes):
@@ -254,6 +267,14 @@ def _jsonl_columnar(data: bytes, first_line: int, user: str) -> Batch | None:
                  checked=False)
 
 
+def _utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _lenient(line: bytes) -> Any:
     """Python's parser accepts NaN and Infinity, so such a listen is reported for its
     timestamp rather than as unreadable."""
@@ -261,7 +282,7 @@ def _lenient(line: bytes) -> Any:
 
     try:
         return json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
@@ -280,10 +301,21 @@ def read_json(path: Path, *, user: str = "") -> Iterator[Batch]:
 
     def each() -> Iterator[None]:
         for number, listen in enumerate(data, start=1):
-            add_listen(rows, number, listen, user=user, size=len(orjson.dumps(listen)))
+            add_listen(rows, number, listen, user=user, size=_json_size(listen))
             yield None
 
     yield from batches(rows, each())
+
+
+def _json_size(listen: Any) -> int:
+    """A listen's size as JSON (its 10,240-byte limit); orjson refuses integers past 64
+    bits, which Python's parser accepts (the listen is then rejected for its values)."""
+    try:
+        return len(orjson.dumps(listen))
+    except TypeError:
+        import json
+
+        return len(json.dumps(listen))
 
 
 def _playing_now(payload: Any, user: str) -> Batch:
@@ -293,7 +325,7 @@ def _playing_now(payload: Any, user: str) -> Batch:
         probe = RowBuilder()
         add_listen(probe, number, {"listened_at": MIN_TS, **listen}
                    if isinstance(listen, dict) else listen, user=user,
-                   size=len(orjson.dumps(listen)))
+                   size=_json_size(listen))
         rows.rejects.extend(probe.rejects or
                             [Reject(number, "a playing-now notification, not a listen")])
     return rows.flush()
@@ -303,7 +335,12 @@ def read_parquet(path: Path, *, user: str = "") -> Iterator[Batch]:
     """The dumps, vectorized: strings stay dictionary-encoded as Parquet stores them, no
     Python object per listen; the store checks the rows (records.check_columns)."""
     try:
-        names = set(pq.read_schema(path).names)
+        schema = pq.read_schema(path)
+        names = set(schema.names)
+        for name in DICTIONARY_COLUMNS:
+            if name in names and pa.types.is_nested(schema.field(name).type):
+                raise BadSource(f"{path}: column {name} holds {schema.field(name).type}, "
+                                "not text: not a ListenBrainz listen dump")
         pf = pq.ParquetFile(path, read_dictionary=[c for c in DICTIONARY_COLUMNS
                                                    if c in names])
     except (OSError, pa.ArrowException) as exc:
@@ -324,6 +361,21 @@ def read_parquet(path: Path, *, user: str = "") -> Iterator[Batch]:
         raise BadSource(f"{path}: unreadable Parquet: {exc}") from exc
 
 
+def _text_columns(src: pa.Table) -> pa.Table:
+    """Text columns stored as something else (bytes, numbers) cast to strings; the cast
+    checks UTF-8 and refuses lists, as ArrowInvalid (the file's clear error)."""
+    for name in ("user_name", "artist_name", "recording_name", "release_name",
+                 "recording_mbid"):
+        if name in src.column_names:
+            kind = src[name].type
+            if pa.types.is_dictionary(kind):
+                kind = kind.value_type
+            if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
+                src = src.set_column(src.column_names.index(name), name,
+                                     pc.cast(src[name], pa.string()))
+    return src
+
+
 def dump_table(src: pa.Table, *, first_line: int, user: str) -> pa.Table:
     """Dump columns → the listen columns (strings may stay dictionary-encoded)."""
     n = len(src)
@@ -341,6 +393,7 @@ def dump_table(src: pa.Table, *, first_line: int, user: str) -> pa.Table:
     else:
         users = pa.array([user] * n, pa.string())
     nulls_str = pa.nulls(n, pa.string())
+    src = _text_columns(src)
     mbid = src["recording_mbid"] if "recording_mbid" in src.column_names else nulls_str
     return pa.table({
         "line": pa.array(np.arange(first_line, first_line + n, dtype=np.int64)),

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import orjson
 
-from musicark.errors import BadSource
-from musicark.listens.formats.common import batches
+from musicark.listens.formats.common import batches, open_lines
 from musicark.listens.records import Batch, RowBuilder
 
 
@@ -18,11 +17,7 @@ def read(path: Path, *, user: str = "") -> Iterator[Batch]:
     rows = RowBuilder()
 
     def each() -> Iterator[None]:
-        try:
-            fh = path.open("rb")
-        except OSError as exc:
-            raise BadSource(f"{path}: cannot read: {exc}") from exc
-        with fh:
+        with open_lines(path) as fh:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue

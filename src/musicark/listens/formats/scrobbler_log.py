@@ -38,7 +38,8 @@ def read(path: Path, *, user: str = "") -> Iterator[Batch]:
             else:
                 artist, album, title, _, length, _, ts, mbid = fields
                 rows.add(number, ts=ts, artist=artist, title=title, album=album or None,
-                         duration_ms=int(length) * 1000 if length.isdigit() else None,
+                         duration_ms=int(length) * 1000 if length.isascii() and length.isdigit()
+                         else None,
                          mbid=mbid, user=user)
             yield None
 

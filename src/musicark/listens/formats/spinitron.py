@@ -4,13 +4,12 @@ playlist (title, DJ, date), a blank line, then one spin a row under a header suc
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
 
 from musicark.errors import BadSource
-from musicark.listens.formats.common import batches
+from musicark.listens.formats.common import batches, csv_fields
 from musicark.listens.records import Batch, RowBuilder
 
 HEADER_NAMES = {"date-time": "ts", "datetime": "ts", "start": "ts", "time": "ts",
@@ -30,7 +29,11 @@ def read(path: Path, *, user: str = "") -> Iterator[Batch]:
         for number, line in enumerate(io.StringIO(text, newline=""), start=1):
             if not line.strip():
                 continue
-            fields = next(csv.reader([line]))
+            fields = csv_fields(line)
+            if fields is None:
+                rows.reject(number, "not a CSV line (a field too long or badly quoted)")
+                yield None
+                continue
             if header is None:
                 names = [HEADER_NAMES.get(f.strip().lower(), "") for f in fields]
                 if {"ts", "artist", "title"} <= set(names):

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from musicark.errors import BadQuery, BadSource
-from musicark.listens.formats.common import batches
+from musicark.listens.formats.common import batches, open_lines
 from musicark.listens.records import Batch, RowBuilder
 
 FIELDS = ("ts", "artist", "title", "album", "duration_ms", "mbid", "isrc", "ext_id", "user")
@@ -57,7 +57,8 @@ def reader(columns: dict[str, str] | None = None):
                 values = {k: (None if v == "" else v) for k, v in values.items()}
                 duration = values.get("duration_ms")
                 if isinstance(duration, str):
-                    duration = float(duration) if duration.replace(".", "", 1).isdigit() else None
+                    duration = float(duration) if duration.isascii() and \
+                        duration.replace(".", "", 1).isdigit() else None
                 rows.add(number, ts=values.get("ts"), artist=values.get("artist"),
                          title=values.get("title"), album=values.get("album"),
                          duration_ms=duration, mbid=values.get("mbid"), isrc=values.get("isrc"),
@@ -85,11 +86,7 @@ def _delimited(path: Path, delimiter: str) -> Iterator[tuple[int, dict | None]]:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict | None]]:
-    try:
-        fh = path.open("rb")
-    except OSError as exc:
-        raise BadSource(f"{path}: cannot read: {exc}") from exc
-    with fh:
+    with open_lines(path) as fh:
         for number, line in enumerate(fh, start=1):
             if line.strip():
                 try:
