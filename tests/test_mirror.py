@@ -246,19 +246,31 @@ def test_two_mirrors_agree_and_a_mirror_release_reproduces_the_infohashes(
         [{k: t[k] for k in pick} for t in theirs if not t["metadata"]]
 
 
-def test_a_plan_with_opus_tracks_is_not_reproducible_without_their_originals(
-        published: tuple[Path, Path], tmp_path: Path) -> None:
-    """An opus75 track ships its encode, not its original: a mirror holds the encode only,
-    so its own release of the plan leaves those tracks out (no original file to pick)."""
+@pytest.mark.parametrize("restore", [True, False])
+def test_a_plan_with_opus_tracks_reproduces_without_their_originals(
+        published: tuple[Path, Path], tmp_path: Path, restore: bool) -> None:
+    """An opus75 track ships its encode, not its original: the mirror records the original
+    as known but not held (status 'absent', facts from the snapshot), so its derivation and
+    track link stay whole, and the mirror's own release of the same plan ships the same
+    files: the same infohashes, with or without the untagged files restored."""
     _, release = published
-    opus = sum(1 for s in _shards(release) for e in _entries(s) if e["tier"] == "opus75")
+    opus = [e for s in _shards(release) for e in _entries(s) if e["tier"] == "opus75"]
     assert opus
     with Archive.create(tmp_path / "m", name=NAME) as mirror:
         import_mirror(mirror, [_fetched(release, tmp_path / "dl" / "r1")],
-                      restore_originals=True)
-        report = create_release(mirror, "r1", OPTIONS)
-    shipped = sum(len(_entries(s)) for s in _shards(release))
-    assert report.selection["files"] == shipped - opus
+                      restore_originals=restore)
+        absent = {sha for (sha,) in mirror.conn.execute(
+            "SELECT sha256 FROM files WHERE status = 'absent'")}
+        assert {e["source_sha256"] for e in opus} <= absent
+        assert not any(Store(mirror.store_path).has(sha) for sha in absent)
+        again = Path(create_release(mirror, "r1", OPTIONS).path)
+        checked = run_verify(tmp_path / "m", "all")
+        assert checked.exit_code == 0, checked.problems
+    theirs = json.loads((release / "torrents.json").read_text())["torrents"]
+    ours = json.loads((again / "torrents.json").read_text())["torrents"]
+    pick = ("name", "btih", "btmh", "data_size", "num_files")
+    assert [{k: t[k] for k in pick} for t in ours if not t["metadata"]] == \
+        [{k: t[k] for k in pick} for t in theirs if not t["metadata"]]
 
 
 def test_without_the_snapshot_a_minimal_catalog_then_the_snapshot_fills_it_in(
@@ -474,4 +486,25 @@ def test_new_rows_whose_rowids_are_taken_get_new_ones(published: tuple[Path, Pat
                         "SELECT count(*) FROM track_artists ta JOIN artists a ON a.rowid = "
                         "ta.artist_rowid WHERE ta.track_rowid = ?", rowid).fetchone()[0]
                     assert artists >= 1
+    assert run_verify(tmp_path / "m", "all").exit_code == 0
+
+
+def test_an_absent_original_ingested_later_is_held(published: tuple[Path, Path],
+                                                   tmp_path: Path) -> None:
+    """A mirror that later gets an original it knew only by SHA-256 (from the publisher,
+    say) ingests it: the ledger row turns ok, the store holds it, verify stays clean."""
+    publisher, release = published
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        import_mirror(mirror, [_fetched(release, tmp_path / "dl" / "r1")])
+        sha = mirror.conn.execute("SELECT sha256 FROM files WHERE status = 'absent' "
+                                  "ORDER BY sha256 LIMIT 1").fetchone()[0]
+        found = tmp_path / "found"
+        found.mkdir()
+        shutil.copyfile(Store(publisher / "store").path_for(sha), found / "original.bin")
+        from musicark.ingest.pipeline import ingest
+
+        ingest(mirror, [found], workers=1, match=False)
+        assert mirror.conn.execute("SELECT status FROM files WHERE sha256 = ?",
+                                   (sha,)).fetchone()[0] == "ok"
+        assert Store(mirror.store_path).has(sha)
     assert run_verify(tmp_path / "m", "all").exit_code == 0

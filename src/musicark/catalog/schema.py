@@ -450,6 +450,46 @@ CREATE TABLE mirror_shards (
 );
 """
 
+MIGRATION_12 = """
+-- Content known by its SHA-256 but not held here: status 'absent'. A mirror holds an Opus
+-- encode but not the original it was made from; the original's ledger row (facts from the
+-- publisher's snapshot) keeps the derivation and the track link, so the mirror's own release
+-- of the same plan ships the same files (and infohashes) as the publisher's. Rebuilt as in
+-- migration 9: SQLite cannot change a CHECK constraint in place.
+CREATE TABLE files_absent (
+    rowid INTEGER PRIMARY KEY,
+    sha256 TEXT UNIQUE,
+    size INTEGER,
+    container TEXT,
+    codec TEXT,
+    bitrate INTEGER,
+    sample_rate INTEGER,
+    channels INTEGER,
+    duration_ms INTEGER,
+    fingerprint BLOB,
+    tags TEXT,
+    common TEXT,
+    licence TEXT,
+    provenance TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'quarantined', 'withdrawn', 'damaged', 'absent')),
+    reason TEXT,
+    added_at TEXT NOT NULL,
+    match_checked_at TEXT,
+    verified_at TEXT,
+    fixity TEXT
+);
+INSERT INTO files_absent(rowid, sha256, size, container, codec, bitrate, sample_rate, channels,
+                         duration_ms, fingerprint, tags, common, licence, provenance, status,
+                         reason, added_at, match_checked_at, verified_at, fixity)
+     SELECT rowid, sha256, size, container, codec, bitrate, sample_rate, channels, duration_ms,
+            fingerprint, tags, common, licence, provenance, status, reason, added_at,
+            match_checked_at, verified_at, fixity FROM files;
+DROP TABLE files;
+ALTER TABLE files_absent RENAME TO files;
+CREATE INDEX files_status ON files(status);
+CREATE INDEX files_verified ON files(verified_at);
+"""
+
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
                          MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9, MIGRATION_10,
-                         MIGRATION_11]
+                         MIGRATION_11, MIGRATION_12]

@@ -123,10 +123,15 @@ class Ledger:
         file_rowid = None
         if r.status != "skipped":
             if r.sha256 is not None:
-                row = self.conn.execute("SELECT rowid FROM files WHERE sha256 = ?",
+                row = self.conn.execute("SELECT rowid, status FROM files WHERE sha256 = ?",
                                         (r.sha256,)).fetchone()
                 if row is not None:
                     file_rowid, new = row[0], False
+                    if row[1] == "absent" and r.status == "ok":
+                        # Known from a release, not held until now: the store has its bytes.
+                        self.conn.execute("UPDATE files SET status = 'ok', reason = NULL, "
+                                          "provenance = ?, added_at = ? WHERE rowid = ?",
+                                          (self.provenance, now, file_rowid))
             else:
                 # Quarantined by path (a FIFO, a loop, a file that changed while read): one
                 # row per path, updated by each run that sees it again.

@@ -80,9 +80,11 @@ def ledger_row(conn: sqlite3.Connection, sha256: str, size: int, provenance: str
     row = conn.execute("SELECT rowid, status FROM main.files WHERE sha256 = ?",
                        (sha256,)).fetchone()
     if row is not None:
-        if row[1] == "damaged":
+        if row[1] in ("damaged", "absent"):  # its bytes just came (back), checked
             conn.execute("UPDATE main.files SET status = 'ok', reason = NULL, fixity = 'ok', "
-                         "verified_at = ? WHERE rowid = ?", (utc_now(), row[0]))
+                         "verified_at = ?, provenance = CASE WHEN status = 'absent' THEN ? "
+                         "ELSE provenance END WHERE rowid = ?",
+                         (utc_now(), provenance, row[0]))
         return row[0], False
     now = utc_now()
     found = _snap_row(conn, sha256, snap)
@@ -120,6 +122,27 @@ SELECT mt.rowid, mf.rowid, tf.method, tf.score
   JOIN main.sources ms ON ms.name = ss.name
   JOIN main.tracks mt ON mt.source_id = ms.id AND mt.ext_id = st.ext_id
  WHERE mf.rowid IN (SELECT rowid FROM temp.m_held)
+"""
+
+# Files the mirror does not hold but whose derivations it does (the original an Opus encode
+# was made from, the untagged file behind a tagged copy): ledger rows with status 'absent'
+# and the snapshot's facts, so the derivations and track links stay whole and the mirror's
+# own release of the same plan ships what the publisher's did.
+ADD_ABSENT = """
+INSERT INTO main.files(rowid, sha256, size, container, codec, bitrate, sample_rate, channels,
+                       duration_ms, licence, provenance, status, reason, added_at)
+SELECT CASE WHEN EXISTS (SELECT 1 FROM main.files x WHERE x.rowid = si.rowid) THEN NULL
+            ELSE si.rowid END,
+       si.sha256, si.size, si.container, si.codec, si.bitrate, si.sample_rate, si.channels,
+       si.duration_ms, si.licence, :provenance, 'absent',
+       'known from a release''s catalog snapshot; its bytes are not held here', :now
+  FROM snap.derivations d
+  JOIN snap.files si ON si.rowid = d.input_file
+  JOIN snap.files so ON so.rowid = d.output_file
+ WHERE so.sha256 IN (SELECT sha256 FROM main.files)
+   AND si.sha256 IS NOT NULL AND si.sha256 NOT IN (SELECT sha256 FROM main.files
+                                                   WHERE sha256 IS NOT NULL)
+ GROUP BY si.sha256
 """
 
 LINK_DERIVATIONS = """
@@ -231,6 +254,12 @@ def register_shard(archive: Archive, check: ShardCheck, stats: dict[str, os.stat
             conn.execute("INSERT OR IGNORE INTO temp.m_held VALUES (?)", (rowid,))
             done.links += _link_release_tracks(conn, rowid, tracks)
         if snap:
+            known = {"provenance": f"release {release}: known from its catalog snapshot, "
+                                   "not held", "now": utc_now()}
+            while conn.execute(ADD_ABSENT, known).rowcount:  # inputs of inputs, in turn
+                pass
+            conn.execute("INSERT OR IGNORE INTO temp.m_held SELECT rowid FROM main.files "
+                         "WHERE status = 'absent'")
             done.links += conn.execute(LINK_SNAPSHOT).rowcount
             conn.execute(LINK_DERIVATIONS)
         archive.record_event("mirror.import", shard.name, "ok",

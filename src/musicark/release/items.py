@@ -38,9 +38,15 @@ ranked AS (
                AS rn
       FROM eligible e
       JOIN track_files tf ON tf.track_rowid = e.track_rowid
-      JOIN files f ON f.rowid = tf.file_rowid AND f.status = 'ok'
+      JOIN files f ON f.rowid = tf.file_rowid
      WHERE NOT EXISTS (SELECT 1 FROM derivations d WHERE d.output_file = f.rowid
                                                      AND d.input_file != f.rowid)
+       -- A file known but not held (a mirror's original) still names what was made from
+       -- it (its Opus encode, its tagged copy), which is what the release ships; whether
+       -- that is held is checked on the payload file itself.
+       AND (f.status = 'ok' OR (f.status = 'absent' AND EXISTS (
+            SELECT 1 FROM derivations o WHERE o.input_file = f.rowid
+                                          AND o.kind IN ('opus75', 'tagged'))))
 )
 SELECT e.track_rowid, e.tier, e.expected, r.source_file,
        CASE WHEN e.tier = 'opus75' THEN o.output_file ELSE r.source_file END AS body
@@ -163,7 +169,8 @@ def select_items(archive: Archive, plan_id: int | None, selection: Selection
              year, discs, artists, sha, size, container, codec, status, licence, source_sha,
              body_sha, patch_sha, patch_size) = row
             if status != "ok":
-                skipped["file withdrawn"] += 1
+                skipped["file not held here (known from a release)" if status == "absent"
+                        else f"file {status}"] += 1
                 continue
             facts = TrackFacts(track, title, ext_id, mbid, isrc, source_name, popularity,
                                float(expected) if expected is not None else float(modelled))

@@ -30,9 +30,9 @@ INVARIANTS = {
     "track_files rows pointing at no track":
         "SELECT count(*) FROM track_files tf LEFT JOIN tracks t ON t.rowid = tf.track_rowid "
         "WHERE t.rowid IS NULL",
-    "track_files rows pointing at a file that is not ok, withdrawn or damaged":
+    "track_files rows pointing at a file that is not ok, withdrawn, damaged or absent":
         "SELECT count(*) FROM track_files tf LEFT JOIN files f ON f.rowid = tf.file_rowid "
-        "WHERE f.rowid IS NULL OR f.status NOT IN ('ok', 'withdrawn', 'damaged')",
+        "WHERE f.rowid IS NULL OR f.status NOT IN ('ok', 'withdrawn', 'damaged', 'absent')",
     "release_files rows pointing at no ledger file":
         "SELECT count(*) FROM release_files rf LEFT JOIN files f ON f.rowid = rf.file_rowid "
         "WHERE f.rowid IS NULL",

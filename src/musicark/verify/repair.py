@@ -62,7 +62,8 @@ def damaged_files(archive: Archive) -> list[tuple[int, str, int | None]]:
         "(status = 'damaged' OR (fixity IS NOT NULL AND fixity != 'ok'))")}
     out = []
     for rowid, sha, size in conn.execute(  # streamed: nothing writes while it runs
-            "SELECT rowid, sha256, size FROM files WHERE sha256 IS NOT NULL ORDER BY rowid"):
+            "SELECT rowid, sha256, size FROM files WHERE sha256 IS NOT NULL "
+            "AND status != 'absent' ORDER BY rowid"):
         if rowid in flagged or size_damage(store.path_for(sha), size):
             out.append((rowid, sha, size))
     return out

@@ -96,7 +96,8 @@ def _start_run(archive: Archive, options: ScrubOptions) -> tuple[int, str, bool]
     now = stamp()
     target = None
     if options.sample is not None:
-        total = conn.execute("SELECT count(*) FROM files WHERE sha256 IS NOT NULL").fetchone()[0]
+        total = conn.execute("SELECT count(*) FROM files WHERE sha256 IS NOT NULL "
+                             "AND status != 'absent'").fetchone()[0]
         target = math.ceil(total * options.sample)
     run = conn.execute("INSERT INTO fixity_runs(started_at, options, target) VALUES (?, ?, ?)",
                        (now, key, target)).lastrowid
@@ -107,7 +108,8 @@ def _select(archive: Archive, options: ScrubOptions, run: int, started: str) -> 
     """Number the files this run reads, in scrub order, in a temporary table (on disk:
     memory stays flat at 10 M files); returns (files, bytes)."""
     conn = archive.conn
-    where = ["sha256 IS NOT NULL", "(verified_at IS NULL OR verified_at < :started)"]
+    where = ["sha256 IS NOT NULL", "status != 'absent'",  # absent: known, not held here
+             "(verified_at IS NULL OR verified_at < :started)"]
     params: dict = {"started": started}
     if options.older_than is not None:
         where.append("(verified_at IS NULL OR verified_at < :cutoff)")
