@@ -92,7 +92,7 @@ def ingest(
 @handle_errors
 def ledger(
     status: Annotated[str | None, typer.Option(
-        help="ok, quarantined, withdrawn or damaged.")] = None,
+        help="ok, quarantined, withdrawn, damaged or absent (known, not held).")] = None,
     skipped: Annotated[bool, typer.Option("--skipped", help="List the paths ingest did not "
                                           "store (no sign of audio), with the reason.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows (1-10000).")] = 50,

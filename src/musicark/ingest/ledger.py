@@ -8,7 +8,7 @@ from typing import Any
 from musicark.archive import Archive
 from musicark.errors import BadQuery
 
-STATUSES = ("ok", "quarantined", "withdrawn", "damaged")
+STATUSES = ("ok", "quarantined", "withdrawn", "damaged", "absent")
 
 
 def list_files(archive: Archive, *, status: str | None = None, limit: int = 50
