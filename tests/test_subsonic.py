@@ -469,3 +469,37 @@ def test_preservation_looks_files_up_by_rowid(sonic) -> None:
                 plan = " ".join(str(r) for r in archive.conn.execute(
                     f"EXPLAIN QUERY PLAN {sql}"))
                 assert "files_status" not in plan, (sql, plan)
+
+
+def test_frequent_albums_follow_observed_listens(sonic, monkeypatch) -> None:
+    """Listening data imported into the catalog (issue #14) counts in "frequent"."""
+    import sqlite3
+
+    from musicark.serve.subsonic import library
+
+    monkeypatch.setattr(library, "CHECK_EVERY", 0.0)  # the server runs in this process
+    monkeypatch.setattr(library, "REBUILD_EVERY", 0.0)
+    conn = sonic["conn"]
+    before = [a["id"] for a in conn.getAlbumList2("frequent", size=500)["albumList2"]["album"]]
+    last = int(before[-1].removeprefix("al-"))
+    db = sqlite3.connect(sonic["path"] / "catalog.sqlite")
+    try:
+        track = db.execute("SELECT tf.track_rowid FROM track_files tf JOIN tracks t ON "
+                           "t.rowid = tf.track_rowid WHERE t.album_rowid = ? LIMIT 1",
+                           (last,)).fetchone()[0]
+        with db:
+            source = db.execute("INSERT INTO listen_sources(name, format, created_at) "
+                                "VALUES ('radio', 'table', '2026-11-29')").lastrowid
+            key = db.execute("INSERT INTO listen_keys(khash, title, track_rowid) "
+                             "VALUES (424242, 'x', ?)", (track,)).lastrowid
+            db.execute("INSERT INTO listen_counts VALUES (?, ?, 202611, 10000000000)",
+                       (key, source))
+    finally:
+        db.close()
+    deadline = time.monotonic() + 30
+    while True:  # the snapshot is rebuilt when another connection commits
+        after = [a["id"] for a in conn.getAlbumList2("frequent", size=500)["albumList2"]["album"]]
+        if after[0] == before[-1] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert after[0] == f"al-{last}"

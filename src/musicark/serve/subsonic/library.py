@@ -29,6 +29,12 @@ SELECT tf.track_rowid, t.album_rowid, coalesce(t.duration_ms, 0), coalesce(t.lis
   JOIN tracks t ON t.rowid = tf.track_rowid
  ORDER BY tf.track_rowid
 """
+# Observed listens (imported listening data) per album, where the archive has them.
+OBSERVED_SQL = """
+SELECT t.album_rowid, sum(c.listens) FROM listen_counts c
+  JOIN listen_keys k ON k.id = c.key_id JOIN tracks t ON t.rowid = k.track_rowid
+ WHERE k.track_rowid IS NOT NULL AND t.album_rowid IS NOT NULL GROUP BY t.album_rowid
+"""
 # A song's genre: its first artist's first genre.
 SONG_GENRES_SQL = """
 SELECT ta.track_rowid, g.genre FROM track_artists ta JOIN artist_genres g
@@ -118,6 +124,10 @@ def build(conn: sqlite3.Connection) -> Snapshot:
         item.popularity += popularity
         if added > item.added:
             item.added = added
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'listen_counts'").fetchone():
+        for album, observed in conn.execute(OBSERVED_SQL):
+            if album in albums:  # "frequent": the catalog's counts and observed listens
+                albums[album].listens += observed
     is_song = snap.song_bits = bytearray((songs[-1] + 1) if songs else 0)
     for rowid in songs:
         is_song[rowid] = 1
