@@ -59,20 +59,26 @@ def _private_tables_sql() -> list[str]:
     return wanted
 
 
-def restore_catalog(archive_path: Path, release: str | Path) -> dict[str, Any]:
-    archive_path = Path(archive_path).expanduser().absolute()
-    snap, torrent_path = find_snapshot(archive_path, release)
+def check_snapshot_torrent(snap: Path, torrent: Path | None) -> None:
+    """The snapshot's bytes against its metadata torrent (when at hand); BadQuery if not."""
+    if torrent is None:
+        return
     check = Report("catalog")
-    if torrent_path is not None:
-        try:
-            torrent = load_expectations(torrent_path.read_bytes())
-            check_tree(snap.parent, torrent, check)
-        except BadTorrent as exc:
-            check.add("catalog", str(torrent_path), "invalid", str(exc))
+    try:
+        check_tree(snap.parent, load_expectations(torrent.read_bytes()), check)
+    except (BadTorrent, OSError) as exc:
+        check.add("catalog", str(torrent), "invalid", f"libtorrent cannot load it: {exc}")
     if check.damaged:
-        raise BadQuery(f"the snapshot {snap} is damaged itself: {check.damaged[0].line()}")
-    target = archive_path / CATALOG_NAME
-    tmp = archive_path / (CATALOG_NAME + ".restore.tmp")
+        raise BadQuery(f"the catalog snapshot {snap} is damaged: {check.damaged[0].line()}")
+
+
+def unpack_snapshot(snap: Path, torrent: Path | None, tmp: Path) -> None:
+    """Check a release's catalog snapshot while decompressing it to `tmp`: its torrent (when
+    at hand), zstd's frame checksum, then SQLite's own checks. BadQuery naming the first
+    problem, with nothing left at `tmp`, when it is damaged (`repair --catalog-from` and
+    `mirror import` both read snapshots through here)."""
+    check_snapshot_torrent(snap, torrent)
+    check = Report("catalog")
     tmp.unlink(missing_ok=True)
     try:
         with open(snap, "rb") as src, open(tmp, "wb") as dst:
@@ -81,12 +87,27 @@ def restore_catalog(archive_path: Path, release: str | Path) -> dict[str, Any]:
             os.fsync(dst.fileno())
     except zstandard.ZstdError as exc:
         tmp.unlink(missing_ok=True)
-        raise BadQuery(f"the snapshot {snap} does not decompress: {exc}") from None
+        raise BadQuery(f"the catalog snapshot {snap} does not decompress: {exc}") from None
     conn = sqlite3.connect(tmp, isolation_level=None)
     try:
         check_database(conn, str(snap), check, ledger=False)
-        if check.damaged:
-            raise BadQuery(f"the snapshot {snap} is damaged itself: {check.damaged[0].line()}")
+    except sqlite3.DatabaseError as exc:
+        check.add("catalog", str(snap), "invalid", str(exc))
+    finally:
+        conn.close()
+    if check.damaged:
+        tmp.unlink(missing_ok=True)
+        raise BadQuery(f"the catalog snapshot {snap} is damaged: {check.damaged[0].line()}")
+
+
+def restore_catalog(archive_path: Path, release: str | Path) -> dict[str, Any]:
+    archive_path = Path(archive_path).expanduser().absolute()
+    snap, torrent_path = find_snapshot(archive_path, release)
+    target = archive_path / CATALOG_NAME
+    tmp = archive_path / (CATALOG_NAME + ".restore.tmp")
+    unpack_snapshot(snap, torrent_path, tmp)
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    try:
         for statement in _private_tables_sql():
             conn.execute(statement.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
                          .replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS "))
