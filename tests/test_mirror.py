@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
-import libtorrent as lt
 import pytest
 from typer.testing import CliRunner
 
@@ -27,6 +25,7 @@ from musicark.release import ReleaseOptions, create_release
 from musicark.synth import write_catalog
 from musicark.synth_audio import write_audio
 from musicark.verify import run_verify
+from torrent_peers import transfer
 
 TRACKS = 3000
 SEED = 11
@@ -316,39 +315,14 @@ def test_without_the_snapshot_a_minimal_catalog_then_the_snapshot_fills_it_in(
     assert run_verify(tmp_path / "m", "all").exit_code == 0
 
 
-def _session() -> lt.session:
-    return lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False,
-                       "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-                       "allow_multiple_connections_per_ip": True})
-
-
-def _add(session: lt.session, info: lt.torrent_info, save: Path) -> lt.torrent_handle:
-    params = lt.add_torrent_params()
-    params.ti = info
-    params.save_path = str(save)
-    return session.add_torrent(params)
-
-
 def test_a_real_bittorrent_transfer_then_import(published: tuple[Path, Path],
                                                 tmp_path: Path) -> None:
     publisher, release = published
     shard = _shards(release)[0]
     torrent = release / "torrents" / f"{shard.name}.torrent"
-    info = lt.torrent_info(str(torrent))
-    seeder, leecher = _session(), _session()
-    seeding = _add(seeder, info, shard.parent)
-    deadline = time.monotonic() + 60
-    while not seeding.status().is_seeding:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
     downloads = tmp_path / "downloads"
     downloads.mkdir()
-    getting = _add(leecher, lt.torrent_info(info), downloads)
-    getting.connect_peer(("127.0.0.1", seeder.listen_port()))
-    while not getting.status().is_seeding:
-        assert time.monotonic() < deadline, getting.status().state
-        time.sleep(0.05)
-    leecher.remove_torrent(getting)
+    transfer(torrent, shard.parent, downloads)
     shutil.copy(torrent, downloads / torrent.name)  # the .torrent the user opened
     with Archive.create(tmp_path / "m", name=NAME) as mirror:
         report = import_mirror(mirror, [downloads])

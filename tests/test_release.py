@@ -13,6 +13,7 @@ import bagit
 import libtorrent as lt
 import pytest
 
+import torrent_peers as peers
 from musicark.archive import Archive
 from musicark.catalog import import_source
 from musicark.derive.run import derive
@@ -24,6 +25,7 @@ from musicark.plan.plans import create_plan
 from musicark.release import ReleaseOptions, create_release, withdraw
 from musicark.synth import write_catalog
 from musicark.synth_audio import write_audio
+from torrent_peers import transfer
 
 TRACKS = 3000
 SEED = 11
@@ -84,19 +86,6 @@ def test_shards_are_valid_bags_and_tampering_is_caught(base: Path, tmp_path: Pat
         bagit.Bag(str(tampered)).validate()
 
 
-def _session() -> lt.session:
-    return lt.session({"listen_interfaces": "127.0.0.1:0", "enable_dht": False,
-                       "enable_lsd": False, "enable_upnp": False, "enable_natpmp": False,
-                       "allow_multiple_connections_per_ip": True})
-
-
-def _add(session: lt.session, info: lt.torrent_info, save: Path) -> lt.torrent_handle:
-    params = lt.add_torrent_params()
-    params.ti = info
-    params.save_path = str(save)
-    return session.add_torrent(params)
-
-
 def _transmission_major() -> int:
     shown = subprocess.run(["transmission-show", "--version"], capture_output=True, text=True)
     words = (shown.stdout + shown.stderr).split()
@@ -111,14 +100,14 @@ def test_torrents_recheck_complete_and_transmission_parses_them(base: Path, tmp_
     release = Path(create_release(archive, "r1", options).path)
     listing = json.loads((release / "torrents.json").read_text())["torrents"]
     assert any(t["metadata"] for t in listing) and len(listing) >= 3
-    session = _session()
+    session = peers.session()
     handles = []
     for t in listing:
         info = lt.torrent_info(str(release / t["torrent"]))
         v2 = str(info.info_hashes().v2) if hybrid else None
         assert (str(info.info_hashes().v1), v2) == (t["btih"], t["btmh"])
         save = release / ("metadata" if t["metadata"] else "shards")
-        handles.append(_add(session, info, save))
+        handles.append(peers.add(session, info, save))
         if hybrid and _transmission_major() < 4:
             # Debian 12's clients predate BitTorrent v2: Transmission 3.00 rejects every
             # hybrid torrent (its issue #3386) and aria2 1.36 computes a wrong v1 infohash
@@ -226,20 +215,9 @@ def test_a_real_download_between_two_sessions(base: Path, tmp_path: Path) -> Non
     archive = _copy(base, tmp_path / "a")
     release = Path(create_release(archive, "r1", OPTIONS).path)
     shard = _shards(release)[0]
-    info = lt.torrent_info(str(release / "torrents" / f"{shard.name}.torrent"))
-    seeder, leecher = _session(), _session()
-    seeding = _add(seeder, info, shard.parent)
-    deadline = time.monotonic() + 60
-    while not seeding.status().is_seeding:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
     empty = tmp_path / "download"
     empty.mkdir()
-    getting = _add(leecher, lt.torrent_info(info), empty)
-    getting.connect_peer(("127.0.0.1", seeder.listen_port()))
-    while not getting.status().is_seeding:
-        assert time.monotonic() < deadline, getting.status().state
-        time.sleep(0.05)
+    transfer(release / "torrents" / f"{shard.name}.torrent", shard.parent, empty)
     got = _files(empty / shard.name)
     assert got == _files(shard) and len(got) > 4
 
