@@ -10,34 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from archive_fixture import planned_archive
 from musicark.archive import Archive
-from musicark.catalog import import_source
-from musicark.derive.run import derive
-from musicark.derive.tagging import tag_files
-from musicark.ingest.pipeline import ingest
-from musicark.plan.plans import create_plan
 from musicark.release import ReleaseOptions, create_release
-from musicark.synth import write_catalog
-from musicark.synth_audio import write_audio
-
-TRACKS = 3000
-SEED = 11
 
 
 def build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive with originals, Opus encodes, tagged copies, patches and a release."""
-    root = tmp_path_factory.mktemp("bitrot-base")
-    catalog = root / "catalog.csv"
-    write_catalog(catalog, TRACKS, seed=SEED)
-    with Archive.create(root / "archive") as archive:
-        import_source(archive, "table", catalog)
-        music = write_audio(root / "music", 8, seed=SEED, catalog_tracks=TRACKS)
-        assert ingest(archive, music, workers=2).matched == 8
-        plan_id, _ = create_plan(archive, "3GB")
-        assert derive(archive, plan_id, workers=2).encoded >= 1
-        tag_files(archive, plan_id, workers=2)
+    path = planned_archive(tmp_path_factory.mktemp("bitrot-base"))
+    with Archive.open(path) as archive:
         create_release(archive, "r1", ReleaseOptions(buckets="50,20,0", max_files=8))
-    return root / "archive"
+    return path
 
 
 def copy_archive(src: Path, dest: Path) -> Path:

@@ -12,23 +12,17 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from archive_fixture import SEED, TRACKS, planned_archive
 from musicark.archive import Archive
 from musicark.catalog import import_source
 from musicark.catalog.search import search
-from musicark.derive.run import derive
-from musicark.derive.tagging import tag_files
-from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import Store, sha256_file
 from musicark.mirror import import_mirror, mirror_status
-from musicark.plan.plans import create_plan
 from musicark.release import ReleaseOptions, create_release
 from musicark.synth import write_catalog
-from musicark.synth_audio import write_audio
 from musicark.verify import run_verify
 from torrent_peers import transfer
 
-TRACKS = 3000
-SEED = 11
 NAME = "pub"
 OPTIONS = ReleaseOptions(buckets="50,20,0", max_files=4)
 
@@ -37,18 +31,10 @@ OPTIONS = ReleaseOptions(buckets="50,20,0", max_files=4)
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A publisher archive (8 matched files, originals, Opus and tagged copies with restore
     patches) and its release r1: (archive, release directory)."""
-    root = tmp_path_factory.mktemp("mirror-pub")
-    catalog = root / "catalog.csv"
-    write_catalog(catalog, TRACKS, seed=SEED)
-    with Archive.create(root / NAME) as archive:
-        import_source(archive, "table", catalog)
-        music = write_audio(root / "music", 8, seed=SEED, catalog_tracks=TRACKS)
-        assert ingest(archive, music, workers=2).matched == 8
-        plan_id, _ = create_plan(archive, "3GB")
-        derive(archive, plan_id, workers=2)
-        tag_files(archive, plan_id, workers=2)
+    publisher = planned_archive(tmp_path_factory.mktemp("mirror-pub"), NAME)
+    with Archive.open(publisher) as archive:
         release = Path(create_release(archive, "r1", OPTIONS).path)
-    return root / NAME, release
+    return publisher, release
 
 
 def _entries(shard: Path) -> list[dict]:

@@ -14,38 +14,22 @@ import libtorrent as lt
 import pytest
 
 import torrent_peers as peers
+from archive_fixture import SEED, TRACKS, planned_archive
 from musicark.archive import Archive
-from musicark.catalog import import_source
-from musicark.derive.run import derive
-from musicark.derive.tagging import tag_files
 from musicark.errors import BadQuery
 from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import sha256_file
-from musicark.plan.plans import create_plan
 from musicark.release import ReleaseOptions, create_release, withdraw
-from musicark.synth import write_catalog
 from musicark.synth_audio import write_audio
 from torrent_peers import transfer
 
-TRACKS = 3000
-SEED = 11
 OPTIONS = ReleaseOptions(buckets="50,20,0", max_files=8)
 
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An archive with 8 matched files, a plan (originals and Opus), encodes and tags."""
-    root = tmp_path_factory.mktemp("release-base")
-    catalog = root / "catalog.csv"
-    write_catalog(catalog, TRACKS, seed=SEED)
-    with Archive.create(root / "archive") as archive:
-        import_source(archive, "table", catalog)
-        music = write_audio(root / "music", 8, seed=SEED, catalog_tracks=TRACKS)
-        assert ingest(archive, music, workers=2).matched == 8
-        plan_id, _ = create_plan(archive, "3GB")
-        derive(archive, plan_id, workers=2)
-        tag_files(archive, plan_id, workers=2)
-    return root / "archive"
+    return planned_archive(tmp_path_factory.mktemp("release-base"))
 
 
 def _copy(base: Path, dest: Path) -> Archive:

@@ -284,7 +284,7 @@ def test_cli_verifies_a_shard_alone_with_its_torrent(base: Path, tmp_path: Path)
 
 def test_a_second_release_verifies_with_the_first_in_its_list(base: Path,
                                                                tmp_path: Path) -> None:
-    from fixity_fixture import SEED, TRACKS
+    from archive_fixture import SEED, TRACKS
     from musicark.ingest.pipeline import ingest
     from musicark.release import ReleaseOptions, create_release
     from musicark.synth_audio import write_audio
