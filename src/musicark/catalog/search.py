@@ -91,7 +91,8 @@ def tier_function(words: tuple[str, ...] | list[str], prefix: bool
                   ) -> Callable[[str | None], int]:
     """`tier(name)` for one query: 0 when the title starts with the words, 1 when it holds
     every word, 2 otherwise; the last word matches as a prefix when `prefix` (as in the FTS
-    query). Built once per query: a search ranks 400 titles with it."""
+    query). Built once per query; the web search uses it to offer the artists and albums
+    whose names hold the words (track ranking is `ranking.score`)."""
     n = len(words)
     if not n:
         return lambda name: 2
@@ -116,21 +117,6 @@ def tier_function(words: tuple[str, ...] | list[str], prefix: bool
             return 1
         return 2
     return tier
-
-
-def match_tier(name: str | None, words: tuple[str, ...] | list[str], prefix: bool) -> int:
-    """The match tier of one title (see `tier_function`)."""
-    return tier_function(words, prefix)(name)
-
-
-def utf8_text(text: str, what: str) -> str:
-    """Refuse text that is not Unicode (bytes that were not UTF-8 reach Python's argv as lone
-    surrogates, which SQLite cannot take)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadQuery(f"{what} {text!r} is not valid UTF-8 text") from None
-    return text
 
 
 def _rows(cur) -> list[dict[str, Any]]:
