@@ -119,6 +119,16 @@ def tier_function(words: tuple[str, ...] | list[str], prefix: bool
     return tier
 
 
+def utf8_text(text: str, what: str) -> str:
+    """Refuse text that is not Unicode (bytes that were not UTF-8 reach Python's argv as lone
+    surrogates, which SQLite cannot take)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadQuery(f"{what} {text!r} is not valid UTF-8 text") from None
+    return text
+
+
 def _rows(cur) -> list[dict[str, Any]]:
     names = [d[0] for d in cur.description]
     rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
