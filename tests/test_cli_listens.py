@@ -145,3 +145,16 @@ def test_import_without_matching_then_rematch(archive: Archive, testdata: Path,
                                 "NULL").fetchone()[0] == 0
     rematch = run(archive, "listens", "rematch")
     assert rematch.exit_code == 0 and "matched 2 of 2" in rematch.stdout
+
+
+def test_forget_verb(archive: Archive, testdata: Path) -> None:
+    path = str(testdata / LB / "listenbrainz_listens.jsonl")
+    assert run(archive, "listens", "import", "-f", "listenbrainz", "--no-match", path
+               ).exit_code == 0
+    result = run(archive, "listens", "forget", "listenbrainz")
+    assert result.exit_code == 0, result.output
+    assert "1 files, 2 listens" in result.stdout
+    unknown = run(archive, "listens", "forget", "listenbrainz")
+    assert unknown.exit_code == 2 and "no listens source" in unknown.output
+    again = run(archive, "listens", "import", "-f", "listenbrainz", "--no-match", path)
+    assert again.exit_code == 0 and "2 new" in again.stdout, again.stdout
