@@ -25,6 +25,9 @@ def run_verify(archive_path: Path, what: str = "all", options: ScrubOptions | No
                progress: Progress = lambda stage, done, total: None) -> Report:
     if what not in SCOPES:
         raise BadQuery(f"verify what? {what!r} (one of {', '.join(SCOPES)})")
+    if options is not None and options.decode and what not in ("all", "store"):
+        raise BadQuery(f"--decode decodes the store's audio: use it with `verify store` or "
+                       f"`verify all`, not `verify {what}`")
     if isinstance(dask, str):  # one connection for every stage and shard, not one each
         from distributed import Client
 
