@@ -33,6 +33,8 @@ class Decoded:
 
 def decode_file(path: str) -> Decoded:
     """Decode every frame of the file at `path` (no fingerprint)."""
+    import av
+
     from musicark.ingest.probe import BadAudio, NotAudio, probe
 
     began = time.perf_counter()
@@ -43,6 +45,9 @@ def decode_file(path: str) -> Decoded:
                        time.perf_counter() - began)
     except BadAudio as exc:
         return Decoded(UNDECODABLE, str(exc), 0, time.perf_counter() - began)
+    except av.error.FFmpegError as exc:  # one the probe does not expect: still the decoder's
+        why = getattr(exc, "strerror", None) or str(exc)
+        return Decoded(UNDECODABLE, f"decoder error: {why}", 0, time.perf_counter() - began)
     return Decoded("ok", None, facts.duration_ms, time.perf_counter() - began)
 
 
