@@ -55,8 +55,9 @@ def run_verify(archive_path: Path, what: str = "all", options: ScrubOptions | No
         if what == "catalog":
             return report
         if what in ("all", "store"):
+            stage = "store (decoding)" if options is not None and options.decode else "store"
             report.merge(verify_store(archive, options, workers=workers, dask=dask,
-                                      progress=lambda d, t: progress("store", d, t)))
+                                      progress=lambda d, t: progress(stage, d, t)))
         if what in ("all", "releases"):
             total = release_bytes(archive)
             done = 0
