@@ -490,6 +490,20 @@ CREATE INDEX files_status ON files(status);
 CREATE INDEX files_verified ON files(verified_at);
 """
 
+MIGRATION_13 = """
+-- Full decode checks (`musicark verify store --decode`): when each audio file of the store was
+-- last decoded to its end, and what came of it. A side table, not columns of `files`: files
+-- is rebuilt whenever a CHECK changes (migrations 9 and 12), and a row here says nothing about
+-- the bytes (their SHA-256 outcome stays in files.verified_at and files.fixity).
+CREATE TABLE decode_checks (
+    file_id INTEGER PRIMARY KEY,  -- files.rowid
+    checked_at TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'undecodable')),
+    reason TEXT  -- the decoder's reason when undecodable
+);
+CREATE INDEX decode_checks_outcome ON decode_checks(outcome);
+"""
+
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
                          MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9, MIGRATION_10,
-                         MIGRATION_11, MIGRATION_12]
+                         MIGRATION_11, MIGRATION_12, MIGRATION_13]
