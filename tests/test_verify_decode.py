@@ -259,3 +259,30 @@ def test_cli_decode_json_text_and_refusals(base, tmp_path) -> None:
         assert result.exit_code == 2 and "--decode" in result.output, result.output
     plain = runner.invoke(app, ["verify", "store", "--archive", str(arc), "--json"])
     assert plain.exit_code == 0 and "decoded" not in json.loads(plain.stdout)["notes"]
+
+
+def _crash_on_the_clip(path: str):
+    """A decoder that segfaults on one file, as FFmpeg might on crafted input."""
+    from musicark.verify.decode import decode_file
+    if Path(path).name == os.environ["MUSICARK_TEST_CRASH_ON"]:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return decode_file(path)
+
+
+def test_a_decoder_crash_is_one_undecodable_file_not_the_end_of_the_run(
+        base, tmp_path, monkeypatch) -> None:
+    """The worker that decodes it dies: the batch runs again file by file, the crashing
+    file is reported with how its worker died, and every other file is still checked."""
+    import musicark.verify.store as store_module
+
+    arc = copy_archive(base[0], tmp_path / "a")
+    crasher = base[1][2]  # the zeroed clip
+    monkeypatch.setenv("MUSICARK_TEST_CRASH_ON", crasher)
+    monkeypatch.setattr(store_module, "decode_file", _crash_on_the_clip)
+    with Archive.open(arc) as archive:
+        report = verify_store(archive, ScrubOptions(decode=True), workers=2)
+        undecodable = {p.sha256: p.detail for p in report.problems if p.kind == "undecodable"}
+        assert set(undecodable) == set(base[1])
+        assert undecodable[crasher] == "the decoder crashed (worker died: killed by SIGSEGV)"
+        assert report.notes["decoded"] == _audio_count(arc)
+        assert report.notes["finished"] is True

@@ -92,6 +92,22 @@ def check_decode_batch(store_root: str, items: list[tuple[str, int | None, bool]
     return out
 
 
+def _one_per_file(args: tuple) -> list[tuple]:
+    store_root, items = args
+    return [(store_root, [item]) for item in items]
+
+
+def _decoder_crashed(args: tuple, why: str) -> list[tuple]:
+    """A file whose decode killed its worker (a decoder crash on crafted input) is
+    undecodable with that reason; its bytes are checked here, where nothing is decoded."""
+    store_root, [(sha, size, audio)] = args
+    path = str(Store(Path(store_root)).path_for(sha))
+    kind, detail, nbytes = check_file(path, sha, size)
+    decoded = (Decoded(UNDECODABLE, f"the decoder crashed ({why})", 0, 0.0)
+               if audio and kind is None else None)
+    return [(sha, kind, detail, nbytes, decoded)]
+
+
 def stamp(at: datetime | None = None) -> str:
     """A UTC timestamp with microseconds: scrubs compare `verified_at` with their own start,
     and two runs may start within the same second."""
@@ -223,8 +239,9 @@ def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
     last_commit = time.monotonic()
     done_bytes = 0
     try:
+        crash = {"split": _one_per_file, "on_crash": _decoder_crashed} if options.decode else {}
         worker = check_decode_batch if options.decode else check_batch
-        for results in fan_out(worker, calls(), workers=workers, dask=dask):
+        for results in fan_out(worker, calls(), workers=workers, dask=dask, **crash):
             pending.extend(results)
             for sha, kind, detail, nbytes, *decoded in results:
                 report.files += 1
