@@ -48,9 +48,11 @@ class IngestReport:
     path_notes: Counter = field(default_factory=Counter)
     near_duplicates: int = 0
     matched: int = 0
+    check: str = "structure"
 
     def as_dict(self) -> dict:
         return {
+            "check": self.check,
             "examined": self.examined, "ingested": self.ingested,
             "duplicates": self.duplicates, "unchanged": self.unchanged,
             "skipped_not_audio": self.skipped,
@@ -217,6 +219,7 @@ def ingest(
     licence: str | None = None,
     provenance: str | None = None,
     fingerprint: bool = True,
+    decode_check: bool = False,
     match: bool = True,
     progress: Callable[[int, FileResult], None] = lambda n, r: None,
     counted: Callable[[int], None] = lambda total: None,
@@ -226,6 +229,8 @@ def ingest(
 
     `workers` sets the local process pool size (default: all cores); `dask` is a scheduler
     address or a `distributed.Client` to fan out on instead. Results are identical either way.
+    Each file gets the structure check (every packet demuxed, container CRCs, declared vs
+    demuxed length); `decode_check` decodes every frame instead (slower, see probe.py).
     `counted(total)` is told how many files the paths hold (a quick walk first, so progress
     has a total); `progress(n, result)` then counts files looked at, unchanged ones included.
     """
@@ -233,7 +238,7 @@ def ingest(
     if missing:
         raise BadQuery(f"no such file or directory: {', '.join(map(str, missing))}")
     started = time.monotonic()
-    report = IngestReport()
+    report = IngestReport(check="decode" if decode_check else "structure")
     store = Store(archive.store_path)
     with ExitStack() as held:
         lock = held.enter_context(open(archive.path / ".ingest.lock", "w"))
@@ -252,7 +257,7 @@ def ingest(
                 else:
                     yield raw
 
-        args = (str(store.root), link, fingerprint)
+        args = (str(store.root), link, fingerprint, "decode" if decode_check else "structure")
         results = fan_out(examine, ((raw, *args) for raw in todo()), workers=workers,
                           dask=dask)
         try:

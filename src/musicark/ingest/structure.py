@@ -1,0 +1,71 @@
+"""Container checks of the structure check that FFmpeg's demuxers do not report.
+
+FFmpeg verifies Ogg page CRCs and FLAC frame CRCs while demuxing, but it resyncs past a bad
+page or frame with at most a log line, so a demux "succeeds" on a damaged file. These checks
+make the damage an error: every Ogg page is read and its CRC checked here (zlib's CRC-32 on
+bit-reversed bytes gives Ogg's unreflected CRC at C speed); for FLAC and MP3 with a frame
+count (STREAMINFO, Xing/Info/VBRI) the demuxed length must reach the declared one, which it
+does not when the demuxer dropped a frame it found corrupt.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+_REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+_ZERO_CRC = b"\0\0\0\0".translate(_REVERSED)
+OGG_HEADER = struct.Struct("<4sBBqIIIB")  # capture, version, flags, granule, serial, seq, crc, n
+OGG_EOS = 0x04
+
+
+class StructureError(Exception):
+    """The container's own checks fail; the message says where."""
+
+
+def _ogg_crc(header: bytes, rest: bytes) -> int:
+    """Ogg's CRC-32 (poly 0x04C11DB7, unreflected, init 0) of a page whose CRC field is 0."""
+    crc = zlib.crc32(header[:22].translate(_REVERSED), 0xFFFFFFFF)
+    crc = zlib.crc32(_ZERO_CRC, crc)
+    crc = zlib.crc32(header[26:].translate(_REVERSED), crc)
+    crc = zlib.crc32(rest.translate(_REVERSED), crc) ^ 0xFFFFFFFF
+    return int(f"{crc:032b}"[::-1], 2)
+
+
+def check_ogg_pages(path) -> int:
+    """Read every Ogg page, checking its CRC; returns the page count. A page cut short or a
+    last page without the end-of-stream flag means a truncated file; bytes that are no page
+    (outside the pages FFmpeg found) mean garbage."""
+    pages = 0
+    eos = False
+    with open(path, "rb") as fh:
+        while True:
+            offset = fh.tell()
+            header = fh.read(OGG_HEADER.size)
+            if not header:
+                break
+            if len(header) < OGG_HEADER.size:
+                raise StructureError(f"truncated: Ogg page at byte {offset:,} cut short")
+            capture, _version, flags, _granule, _serial, _seq, crc, nseg = \
+                OGG_HEADER.unpack(header)
+            if capture != b"OggS":
+                if pages and not header.strip(b"\0"):
+                    break  # zero padding after the last page
+                raise StructureError(f"no Ogg page at byte {offset:,} (garbage or lost sync)")
+            table = fh.read(nseg)
+            body = fh.read(sum(table))
+            if len(table) < nseg or len(body) < sum(table):
+                raise StructureError(f"truncated: Ogg page at byte {offset:,} cut short")
+            if _ogg_crc(header + table, body) != crc:
+                raise StructureError(f"Ogg page CRC mismatch at byte {offset:,}")
+            pages += 1
+            eos = bool(flags & OGG_EOS)
+    if pages and not eos:
+        raise StructureError("truncated: the last Ogg page has no end-of-stream flag")
+    return pages
+
+
+def has_mp3_frame_count(head: bytes) -> bool:
+    """Whether the bytes before the first MP3 audio frame hold a Xing/Info or VBRI header,
+    whose frame count makes the declared length exact (else FFmpeg estimates it)."""
+    return any(tag in head for tag in (b"Xing", b"Info", b"VBRI"))
