@@ -50,9 +50,11 @@ def path_text(raw: bytes) -> tuple[str, bool]:
 
 
 def examine(raw_path: bytes, store_root: str, link: bool = False,
-            fingerprint: bool = True, check: str = "structure") -> FileResult:
+            fingerprint: bool = True, check: str = "structure",
+            sync_dir: bool = True) -> FileResult:
     """Probe, check (`check`: "structure" or "decode", see probe.py), fingerprint, tag-read
-    and store one file; never raises.
+    and store one file; never raises. `sync_dir=False`: the caller syncs the store before
+    recording the result (see Store.put).
 
     Only regular files are read: a device, FIFO or socket is quarantined by its path. A file
     with any sign of audio (magic, container, extension) is stored even when FFmpeg cannot
@@ -101,7 +103,8 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
         # must not be quarantined because of it.
         result.path_note = "file name is not valid UTF-8 (recorded with \\x escapes)"
     try:
-        result.sha256, result.size = Store(Path(store_root)).put(path, link=link, scanned=st)
+        result.sha256, result.size = Store(Path(store_root)).put(
+            path, link=link, scanned=st, sync_dir=sync_dir)
     except SourceChanged as exc:
         return _changed_result(result, exc.why)
     except NotRegularFile as exc:

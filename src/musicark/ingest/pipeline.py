@@ -96,8 +96,10 @@ def walk(paths: Iterable[Path]) -> Iterator[bytes]:
 class Ledger:
     """The one writer of ingest results: small transactions, so a kill loses little."""
 
-    def __init__(self, archive: Archive, licence: str | None, provenance: str | None) -> None:
+    def __init__(self, archive: Archive, licence: str | None, provenance: str | None,
+                 before_commit: Callable[[], None] = lambda: None) -> None:
         self.conn = archive.conn
+        self.before_commit = before_commit
         self.licence = licence
         self.provenance = provenance
         self.pending = 0
@@ -185,6 +187,7 @@ class Ledger:
 
     def commit(self) -> None:
         if self.conn.in_transaction:
+            self.before_commit()
             self.conn.execute("COMMIT")
         self.pending = 0
 
@@ -247,7 +250,12 @@ def ingest(
         except BlockingIOError as exc:
             raise IngestBusy("another ingest is running on this archive") from exc
         report.orphans_removed = held.enter_context(store.writing(clean=True))
-        ledger = Ledger(archive, licence, provenance)
+        # Local workers share this kernel: one syncfs of the store a ledger batch makes their
+        # renames durable before they are recorded (an fsync of a directory a file cost
+        # ~15 ms). Dask workers may write through other machines' mounts: they sync each.
+        local = dask is None
+        ledger = Ledger(archive, licence, provenance,
+                        before_commit=store.sync if local else lambda: None)
         counted(sum(1 for _ in walk(paths)))
 
         def todo() -> Iterator[bytes]:
@@ -257,7 +265,8 @@ def ingest(
                 else:
                     yield raw
 
-        args = (str(store.root), link, fingerprint, "decode" if decode_check else "structure")
+        args = (str(store.root), link, fingerprint, "decode" if decode_check else "structure",
+                not local)
         results = fan_out(examine, ((raw, *args) for raw in todo()), workers=workers,
                           dask=dask)
         try:

@@ -161,26 +161,29 @@ def _demux_all(container, stream, feeder: _Feeder | None) -> _Demuxed:
     rate = ctx.sample_rate or 0
     decoded = 0
     decoding = True
-    first = last = None
-    total = longest = step = 0
+    first = last_pts = None
+    total = longest = step = last_duration = 0
     first_pos = None
     try:
-        for packet in container.demux(stream):
-            if packet.size == 0:
-                continue
-            if first_pos is None and packet.pos is not None and packet.pos >= 0:
-                first_pos = packet.pos
+        for packet in container.demux(stream):  # the hot loop: a few attribute reads only
+            pts = packet.pts
             duration = packet.duration or 0
+            if pts is None and not duration and packet.size == 0:
+                continue  # the demuxer's flush packet
             total += duration
-            longest = max(longest, duration)
-            if packet.pts is not None:
-                if last is not None and packet.pts > last[0]:
-                    step = max(step, packet.pts - last[0])
-                if first is None:
-                    first = packet.pts
-                if last is None or packet.pts >= last[0]:
-                    last = (packet.pts, duration)
+            if duration > longest:
+                longest = duration
+            if pts is not None:
+                if last_pts is None:
+                    first = last_pts = pts
+                    last_duration = duration
+                elif pts >= last_pts:
+                    if pts - last_pts > step:
+                        step = pts - last_pts
+                    last_pts, last_duration = pts, duration
             if decoding:
+                if first_pos is None and packet.pos is not None and packet.pos >= 0:
+                    first_pos = packet.pos
                 for frame in ctx.decode(packet):
                     decoded += frame.samples
                     rate = frame.sample_rate or rate
@@ -200,14 +203,14 @@ def _demux_all(container, stream, feeder: _Feeder | None) -> _Demuxed:
         raise BadAudio("no decodable audio samples")
     tb = stream.time_base
     span = 0
-    if last is not None:
-        span = last[0] + (last[1] or step) - max(first, 0)
+    if last_pts is not None:
+        span = last_pts + (last_duration or step) - max(first, 0)
     if span <= 0:
         span = total
     duration_ms = round(float(span * tb) * 1000) if tb and span > 0 else \
         round(decoded * 1000 / rate)
     return _Demuxed(duration_ms, rate, total, longest, first_pos,
-                    open_end=last is not None and not last[1])
+                    open_end=last_pts is not None and not last_duration)
 
 
 def _container_checks(path: Path, container, stream, demuxed: _Demuxed) -> None:

@@ -13,6 +13,8 @@ the file is reported as changed while reading.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import fcntl
 import hashlib
 import os
@@ -20,6 +22,7 @@ import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from functools import lru_cache
 from pathlib import Path
 
 from musicark.errors import FixityError, MusicarkError
@@ -119,7 +122,8 @@ class Store:
         return self.path_for(sha256).is_file()
 
     def put(self, src: Path, *, link: bool = False, expected: str | None = None,
-            scanned: os.stat_result | None = None, trusted: bool = False) -> tuple[str, int]:
+            scanned: os.stat_result | None = None, trusted: bool = False,
+            sync_dir: bool = True) -> tuple[str, int]:
         """Add a file's bytes; returns (sha256, size). Idempotent: known content is not copied.
 
         Only a regular file is read (NotRegularFile otherwise), and never more than its size
@@ -135,6 +139,11 @@ class Store:
         `trusted` (with `link`, `expected` and `scanned`): the caller hashed these bytes
         after taking `scanned` (a mirror's shard check), so a link of the file, unchanged
         since (same inode, size and mtime), is not read a second time.
+
+        `sync_dir=False` leaves the rename's directory entry unsynced: the caller promises a
+        `sync()` of the store before it records the object (ingest does one a ledger batch
+        instead of one fsync a file). The object's bytes are fsynced before the rename
+        either way, so a crash leaves the object whole or not there, never half.
         """
         self.tmp.mkdir(parents=True, exist_ok=True)
         tmp = self.tmp / f"{uuid.uuid4().hex}.part"
@@ -171,7 +180,8 @@ class Store:
                 os.chmod(tmp, 0o444)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            if sync_dir:
+                _fsync_dir(final.parent)
             return sha, size
         finally:
             os.close(fd)
@@ -194,6 +204,16 @@ class Store:
                 raise SourceChanged(f"grew past its {limit:,} bytes at scan time")
             os.fsync(fout.fileno())
         return digest.hexdigest(), size
+
+    def sync(self) -> None:
+        """Make every store write so far durable: syncfs(2) of the store's filesystem (one
+        call for a batch of renames), else sync(2)."""
+        fd = os.open(self.root, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if _libc_syncfs(fd) != 0:
+                os.sync()
+        finally:
+            os.close(fd)
 
     @contextmanager
     def writing(self, *, clean: bool = False) -> Iterator[int]:
@@ -239,14 +259,25 @@ class Store:
 FICLONE = 0x40049409  # ioctl number of the Linux copy-on-write clone
 
 
+# (source device, store device) pairs whose filesystem cannot clone: not tried again in this
+# process (a failed try costs a create, an ioctl and an unlink per file).
+_NO_REFLINK: set[tuple[int, int]] = set()
+CANNOT_CLONE = {errno.EOPNOTSUPP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS}
+
+
 def _reflink(fd: int, dst: Path) -> bool:
+    devices = (os.fstat(fd).st_dev, os.stat(dst.parent).st_dev)
+    if devices in _NO_REFLINK:
+        return False
     try:
         with open(dst, "wb") as fout:
             fcntl.ioctl(fout.fileno(), FICLONE, fd)
             os.fsync(fout.fileno())
         return True
-    except OSError:
+    except OSError as exc:
         dst.unlink(missing_ok=True)
+        if exc.errno in CANNOT_CLONE:
+            _NO_REFLINK.add(devices)
         return False
 
 
@@ -282,6 +313,19 @@ def _make_read_only(path: Path) -> bool:
         return True
     except PermissionError:
         return False
+
+
+@lru_cache(maxsize=1)
+def _syncfs():
+    try:
+        return ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+def _libc_syncfs(fd: int) -> int:
+    call = _syncfs()
+    return -1 if call is None else call(fd)
 
 
 def _fsync_dir(path: Path) -> None:
