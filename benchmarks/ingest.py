@@ -112,15 +112,20 @@ def _store_hash(args: tuple[str, str]) -> int:
 
 
 def bench_sha256(pool: ProcessPoolExecutor) -> dict:
+    """Ours between two openssl measurements (their mean is the limit): the machine's load
+    changes within seconds when it is shared."""
     paths = large_files()
     _warm(paths)
-    limit = openssl_limit()
+    before = openssl_limit()
     store = WORK / "sha-store"
-    shutil.rmtree(store, ignore_errors=True)
+    total = 0
     start = time.perf_counter()
-    total = sum(pool.map(_store_hash, [(str(p), str(store)) for p in paths]))
+    for _ in range(2):  # two passes over the files: long enough to time
+        shutil.rmtree(store, ignore_errors=True)
+        total += sum(pool.map(_store_hash, [(str(p), str(store)) for p in paths]))
     ours = total / (time.perf_counter() - start)
     shutil.rmtree(store, ignore_errors=True)
+    limit = (before + openssl_limit()) / 2
     return {"musicark_MBps": round(ours / 1e6), "openssl_multi_MBps": round(limit / 1e6),
             "ratio": round(ours / limit, 3)}
 

@@ -49,3 +49,30 @@ def test_a_source_cut_while_hashed_is_reported_as_changed(
     assert len(calls) >= 2
     assert not list((tmp_path / "store").rglob("sha256/*/*/*"))
     assert not list((tmp_path / "store" / "tmp").glob("*.part"))
+
+
+def test_ingest_syncs_the_store_before_each_ledger_commit(
+        archive, tmp_path: Path, testdata: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Local workers leave their renames' directories unsynced; the writer syncs the store
+    once before committing the rows that name those objects."""
+    import shutil
+
+    from musicark.ingest.pipeline import ingest
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for f in (testdata / "audio" / "music" / "librosa-data").glob("*.ogg"):
+        shutil.copy(f, src)
+    synced_inside_a_transaction = []
+    real_sync = Store.sync
+
+    def recording_sync(self) -> None:
+        synced_inside_a_transaction.append(archive.conn.in_transaction)
+        real_sync(self)
+
+    monkeypatch.setattr(Store, "sync", recording_sync)
+    report = ingest(archive, [src], workers=2, fingerprint=False, match=False)
+    assert report.ingested == 16
+    assert synced_inside_a_transaction and all(synced_inside_a_transaction)
+    rows = archive.conn.execute("SELECT sha256 FROM files").fetchall()
+    assert all(Store(archive.store_path).has(sha) for (sha,) in rows)
