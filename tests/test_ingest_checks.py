@@ -136,3 +136,13 @@ def test_ingest_passes_the_check_on(archive, testdata: Path, tmp_path: Path) -> 
     other = Archive.create(tmp_path / "other")
     full = ingest(other, [src], workers=1, fingerprint=False, match=False, decode_check=True)
     assert full.as_dict()["check"] == "decode" and full.ingested == 1
+
+
+def test_a_frame_count_is_found_only_in_its_frame(testdata: Path) -> None:
+    """'Info' in tag text must not make an estimated MP3 length count as exact."""
+    from musicark.ingest.structure import has_mp3_frame_count
+
+    head = (testdata / "audio" / "music" / "fma" / "000002.mp3").read_bytes()[:200_000]
+    frame = head.index(b"\xff\xfb")
+    assert has_mp3_frame_count(head[frame:frame + 2048])  # its LAME Info frame
+    assert not has_mp3_frame_count(b"TXXX\0\0\0\x10 more Info here Xing VBRI \xff\xfb" + bytes(64))

@@ -65,7 +65,22 @@ def check_ogg_pages(path) -> int:
     return pages
 
 
+# Where a Xing/Info header starts in its MPEG frame (after the 4-byte header and the side
+# information: MPEG-2/2.5 mono 9, MPEG-2/2.5 stereo or MPEG-1 mono 17, MPEG-1 stereo 32),
+# and a VBRI header (always 32 bytes after the header).
+XING_OFFSETS = (13, 21, 36)
+VBRI_OFFSET = 36
+
+
 def has_mp3_frame_count(head: bytes) -> bool:
-    """Whether the bytes before the first MP3 audio frame hold a Xing/Info or VBRI header,
-    whose frame count makes the declared length exact (else FFmpeg estimates it)."""
-    return any(tag in head for tag in (b"Xing", b"Info", b"VBRI"))
+    """Whether the bytes before the first MP3 audio frame hold a frame with a Xing/Info or
+    VBRI header, whose frame count makes the declared length exact (else FFmpeg estimates
+    it). Only at its place in a frame: the words may occur in tag text as well."""
+    at = head.find(b"\xff")
+    while 0 <= at < len(head) - 4:
+        sync = head[at + 1] & 0xE0 == 0xE0
+        if sync and (any(head[at + o:at + o + 4] in (b"Xing", b"Info") for o in XING_OFFSETS)
+                     or head[at + VBRI_OFFSET:at + VBRI_OFFSET + 4] == b"VBRI"):
+            return True
+        at = head.find(b"\xff", at + 1)
+    return False
