@@ -99,7 +99,7 @@ def probe(path: Path, *, fingerprint: bool = True, check: str = "decode") -> Aud
             duration_ms, rate = _decode_all(container, stream, feeder)
             demuxed, verb = None, "decode"
         else:
-            demuxed, verb = _demux_all(container, stream, feeder), "demux"
+            demuxed, verb = _structure(path, container, stream, feeder), "demux"
             duration_ms, rate = demuxed.duration_ms, demuxed.rate
         declared = _declared_ms(container, stream)
         if demuxed is not None and demuxed.open_end and declared:
@@ -149,9 +149,30 @@ class _Demuxed:
     open_end: bool  # the last packet had no duration: its length was estimated
 
 
-def _demux_all(container, stream, feeder: _Feeder | None) -> _Demuxed:
+def _structure(path: Path, container, stream, feeder: _Feeder | None) -> _Demuxed:
+    """The structure check's demux. An Ogg file's pages are all read and CRC-checked first;
+    when it holds one Opus, Vorbis or FLAC stream its length comes from the last granule
+    position, so PyAV's packet loop stops after the frames to decode (each packet costs a
+    Python object; the page walk covers every byte at a fraction of that)."""
+    if container.format.name != "ogg":
+        return _demux_all(container, stream, feeder)
+    try:
+        pages = check_ogg_pages(path)
+    except StructureError as exc:
+        raise BadAudio(str(exc)) from exc
+    except OSError as exc:
+        raise BadAudio(f"unreadable: {exc.strerror or exc}") from exc
+    samples = pages.length_samples(stream.codec_context.name)
+    demuxed = _demux_all(container, stream, feeder, whole=samples is None)
+    if samples is not None:
+        rate = 48_000 if stream.codec_context.name == "opus" else demuxed.rate
+        demuxed.duration_ms = round(max(samples, 0) * 1000 / rate)
+    return demuxed
+
+
+def _demux_all(container, stream, feeder: _Feeder | None, whole: bool = True) -> _Demuxed:
     """Demux every packet, decoding only until one frame came out (the codec works) and the
-    fingerprint has its 120 s.
+    fingerprint has its 120 s (without `whole`, demuxing stops there too).
 
     The length is the span of the packets' timestamps from 0 (what a decoder outputs: samples
     before 0 are the codec's pre-skip), the last packet's duration included; when packets
@@ -190,6 +211,8 @@ def _demux_all(container, stream, feeder: _Feeder | None) -> _Demuxed:
                     if feeder is not None:
                         feeder.feed(frame)
                 decoding = decoded == 0 or (feeder is not None and feeder.wants_more)
+                if not decoding and not whole:
+                    break
         if decoding:
             for frame in ctx.decode(None):
                 decoded += frame.samples
@@ -216,13 +239,6 @@ def _demux_all(container, stream, feeder: _Feeder | None) -> _Demuxed:
 def _container_checks(path: Path, container, stream, demuxed: _Demuxed) -> None:
     """The format's own checks (structure.py); raises BadAudio."""
     name = container.format.name
-    try:
-        if name == "ogg":
-            check_ogg_pages(path)
-    except StructureError as exc:
-        raise BadAudio(str(exc)) from exc
-    except OSError as exc:
-        raise BadAudio(f"unreadable: {exc.strerror or exc}") from exc
     exact = name == "flac" or (name == "mp3" and demuxed.first_pos and
                                 _mp3_counted(path, demuxed.first_pos))
     if exact and stream.duration and demuxed.total < stream.duration - demuxed.longest:

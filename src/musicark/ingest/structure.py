@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from dataclasses import dataclass, field
 
 _REVERSED = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 _ZERO_CRC = b"\0\0\0\0".translate(_REVERSED)
@@ -32,11 +33,32 @@ def _ogg_crc(header: bytes, rest: bytes) -> int:
     return int(f"{crc:032b}"[::-1], 2)
 
 
-def check_ogg_pages(path) -> int:
-    """Read every Ogg page, checking its CRC; returns the page count. A page cut short or a
-    last page without the end-of-stream flag means a truncated file; bytes that are no page
-    (outside the pages FFmpeg found) mean garbage."""
-    pages = 0
+@dataclass
+class OggPages:
+    pages: int
+    # serial → (the start of its first page's body: the codec's identification header,
+    # its last non-negative granule position)
+    streams: dict[int, tuple[bytes, int]] = field(default_factory=dict)
+
+    def length_samples(self, codec: str) -> int | None:
+        """The one logical stream's length in samples from its last granule position (Opus:
+        at 48 kHz, less the pre-skip of its OpusHead), or None when that is not simple."""
+        if len(self.streams) != 1:
+            return None
+        head, granule = next(iter(self.streams.values()))
+        if granule < 0:
+            return None
+        if codec == "opus" and head.startswith(b"OpusHead") and len(head) >= 12:
+            return granule - int.from_bytes(head[10:12], "little")
+        if codec in ("vorbis", "flac"):
+            return granule
+        return None
+
+
+def check_ogg_pages(path) -> OggPages:
+    """Read every Ogg page, checking its CRC. A page cut short or a last page without the
+    end-of-stream flag means a truncated file; bytes that are no page mean garbage."""
+    found = OggPages(0)
     eos = False
     with open(path, "rb") as fh:
         while True:
@@ -46,10 +68,10 @@ def check_ogg_pages(path) -> int:
                 break
             if len(header) < OGG_HEADER.size:
                 raise StructureError(f"truncated: Ogg page at byte {offset:,} cut short")
-            capture, _version, flags, _granule, _serial, _seq, crc, nseg = \
+            capture, _version, flags, granule, serial, _seq, crc, nseg = \
                 OGG_HEADER.unpack(header)
             if capture != b"OggS":
-                if pages and not header.strip(b"\0"):
+                if found.pages and not header.strip(b"\0"):
                     break  # zero padding after the last page
                 raise StructureError(f"no Ogg page at byte {offset:,} (garbage or lost sync)")
             table = fh.read(nseg)
@@ -58,11 +80,13 @@ def check_ogg_pages(path) -> int:
                 raise StructureError(f"truncated: Ogg page at byte {offset:,} cut short")
             if _ogg_crc(header + table, body) != crc:
                 raise StructureError(f"Ogg page CRC mismatch at byte {offset:,}")
-            pages += 1
+            found.pages += 1
             eos = bool(flags & OGG_EOS)
-    if pages and not eos:
+            first, last = found.streams.get(serial, (body[:32], -1))
+            found.streams[serial] = (first, granule if granule >= 0 else last)
+    if found.pages and not eos:
         raise StructureError("truncated: the last Ogg page has no end-of-stream flag")
-    return pages
+    return found
 
 
 # Where a Xing/Info header starts in its MPEG frame (after the 4-byte header and the side
