@@ -148,3 +148,17 @@ def test_a_frame_count_is_found_only_in_its_frame(testdata: Path) -> None:
     frame = head.index(b"\xff\xfb")
     assert has_mp3_frame_count(head[frame:frame + 2048])  # its LAME Info frame
     assert not has_mp3_frame_count(b"TXXX\0\0\0\x10 more Info here Xing VBRI \xff\xfb" + bytes(64))
+
+
+def test_a_whole_ogg_page_cut_out_is_found(testdata: Path, tmp_path: Path) -> None:
+    """Every remaining page passes its CRC and the last granule is unchanged: only the page
+    sequence numbers tell."""
+    src = testdata / "audio" / "music" / "librosa-data" / "Kevin_MacLeod_-_Vibe_Ace.hq.ogg"
+    data = src.read_bytes()
+    starts = [i for i in range(len(data)) if data.startswith(b"OggS", i)]
+    middle = len(starts) // 2
+    cut = tmp_path / "cut.ogg"
+    cut.write_bytes(data[:starts[middle]] + data[starts[middle + 1]:])
+    assert probe(src, fingerprint=False, check="structure").duration_ms > 1000
+    with pytest.raises(BadAudio, match=r"^Ogg pages missing: page \d+ at byte"):
+        probe(cut, fingerprint=False, check="structure")

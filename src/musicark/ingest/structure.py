@@ -56,10 +56,12 @@ class OggPages:
 
 
 def check_ogg_pages(path) -> OggPages:
-    """Read every Ogg page, checking its CRC. A page cut short or a last page without the
-    end-of-stream flag means a truncated file; bytes that are no page mean garbage."""
+    """Read every Ogg page, checking its CRC and that each stream's page sequence numbers
+    run without a gap. A page cut short or a last page without the end-of-stream flag means
+    a truncated file; bytes that are no page mean garbage."""
     found = OggPages(0)
     eos = False
+    sequence: dict[int, int] = {}  # serial → the page sequence number expected next
     with open(path, "rb") as fh:
         while True:
             offset = fh.tell()
@@ -68,7 +70,7 @@ def check_ogg_pages(path) -> OggPages:
                 break
             if len(header) < OGG_HEADER.size:
                 raise StructureError(f"truncated: Ogg page at byte {offset:,} cut short")
-            capture, _version, flags, granule, serial, _seq, crc, nseg = \
+            capture, _version, flags, granule, serial, seq, crc, nseg = \
                 OGG_HEADER.unpack(header)
             if capture != b"OggS":
                 if found.pages and not header.strip(b"\0"):
@@ -82,6 +84,11 @@ def check_ogg_pages(path) -> OggPages:
                 raise StructureError(f"Ogg page CRC mismatch at byte {offset:,}")
             found.pages += 1
             eos = bool(flags & OGG_EOS)
+            expected = sequence.get(serial)
+            if expected is not None and seq != expected:
+                raise StructureError(f"Ogg pages missing: page {seq} at byte {offset:,} "
+                                     f"follows page {expected - 1} of its stream")
+            sequence[serial] = seq + 1
             first, last = found.streams.get(serial, (body[:32], -1))
             found.streams[serial] = (first, granule if granule >= 0 else last)
     if found.pages and not eos:
