@@ -51,7 +51,7 @@ def path_text(raw: bytes) -> tuple[str, bool]:
 
 def examine(raw_path: bytes, store_root: str, link: bool = False,
             fingerprint: bool = True, check: str = "structure",
-            sync_dir: bool = True) -> FileResult:
+            sync_dir: bool = True, crashed: str | None = None) -> FileResult:
     """Probe, check (`check`: "structure" or "decode", see probe.py), fingerprint, tag-read
     and store one file; never raises. `sync_dir=False`: the caller syncs the store before
     recording the result (see Store.put).
@@ -59,7 +59,9 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
     Only regular files are read: a device, FIFO or socket is quarantined by its path. A file
     with any sign of audio (magic, container, extension) is stored even when FFmpeg cannot
     open it; only a file with no sign at all is skipped as not audio. A file that changes
-    while it is read is reported as such, whatever its bytes looked like meanwhile."""
+    while it is read is reported as such, whatever its bytes looked like meanwhile.
+    `crashed` says how a worker died examining this file before (see musicark.runner): the
+    file is then stored and quarantined with that reason, without opening it as audio again."""
     text, utf8 = path_text(raw_path)
     try:
         st = os.stat(raw_path)
@@ -92,6 +94,8 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
     problems: list[str] = []
     if st.st_size == 0:
         problems.append("empty file")
+    elif crashed is not None:
+        problems.append(f"the decoder crashed ({crashed})")
     else:
         _inspect(path, fingerprint, check, result, problems, sign)
     if (why := _changed(raw_path, st)) is not None:

@@ -268,7 +268,7 @@ def ingest(
         args = (str(store.root), link, fingerprint, "decode" if decode_check else "structure",
                 not local)
         results = fan_out(examine, ((raw, *args) for raw in todo()), workers=workers,
-                          dask=dask)
+                          dask=dask, on_crash=_crashed)
         try:
             try:
                 for result in results:
@@ -305,3 +305,9 @@ def ingest(
     archive.record_event("ingest.run", ", ".join(map(os.path.abspath, paths)), "ok",
                          report.as_dict())
     return report
+
+
+def _crashed(args: tuple, why: str) -> FileResult:
+    """A file whose examination killed its worker (a decoder crash on crafted input) is
+    stored and quarantined with how the worker died; the ingest goes on."""
+    return examine(*args, crashed=why)
