@@ -3,6 +3,7 @@ phase timings; and that a catalog with rows, or one open elsewhere, takes the ge
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -56,3 +57,50 @@ def test_report_times_each_phase(archive: Archive, tmp_path: Path) -> None:
     assert list(phases) == ["reading", "writing rows", "building indexes",
                             "building the search index", "committing"]
     assert 0 < sum(phases.values()) <= report.seconds + 0.01
+
+
+def _repeats(tmp_path: Path, name: str) -> Path:
+    # Rows 9, 19, ... 59 repeat the id of the row 7 before them (always an earlier batch).
+    lines = [json.dumps({"track_id": f"t{i - 7}" if i % 10 == 9 else f"t{i}",
+                         "name": f"Song {i}", "artists": [f"Artist {i % 3}"], "tempo": 100 + i})
+             for i in range(60)]
+    src = tmp_path / name
+    src.write_text("\n".join(lines) + "\n")
+    return src
+
+
+def test_repeated_ids_across_batches_same_in_fresh_and_general_path(
+        archive: Archive, tmp_path: Path, monkeypatch) -> None:
+    """The fresh path (unique index built at the end) rejects exactly what the general one
+    (unique index updated per row) does, with the same lines, and keeps the first rows."""
+    import musicark.catalog.importers.table as table
+
+    monkeypatch.setattr(table, "JSONL_BATCH", 7)  # repeats cross batches
+    src = _repeats(tmp_path, "repeats.jsonl")
+    fresh = import_source(archive, "table", src)
+    general = import_source(archive, "table", src, name="second")
+    expected = [(i + 1, f"duplicate track_id 't{i - 7}'") for i in range(9, 60, 10)]
+    for report in (fresh, general):
+        assert [(b.line, b.reason) for b in report.bad_row_samples] == expected
+        assert report.counts["tracks"] == 60 - len(expected)
+    first = dict(archive.conn.execute(
+        "SELECT ext_id, name FROM tracks WHERE source_id = (SELECT min(id) FROM sources)"))
+    assert len(first) == 54 and first["t2"] == "Song 2" and first["t52"] == "Song 52"
+    links = archive.conn.execute("SELECT count(*) FROM track_artists").fetchone()[0]
+    features = archive.conn.execute("SELECT count(*) FROM audio_features").fetchone()[0]
+    assert links == features == fresh.counts["tracks"] + general.counts["tracks"]
+    assert archive.conn.execute(
+        "SELECT count(*) FROM sqlite_master WHERE name = 'tracks_ext'").fetchone()[0] == 1
+
+
+def test_hashed_rowids_keep_every_rowid_of_a_colliding_hash() -> None:
+    import numpy as np
+
+    from musicark.catalog.keys import HashedRowids
+
+    seen = HashedRowids()
+    for start in range(0, 100, 10):  # many levels, merged as they grow
+        seen.add(np.arange(start, start + 10, dtype=np.int64) % 37,
+                 np.arange(start, start + 10, dtype=np.int64))
+    found = seen.candidates(np.array([5, 1000], np.int64))
+    assert sorted(found) == [(0, 5), (0, 42), (0, 79)]

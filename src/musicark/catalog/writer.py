@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from musicark.archive import Archive, utc_now
-from musicark.catalog.keys import KeyResolver
-from musicark.catalog.schema import SECONDARY_INDEXES
+from musicark.catalog.keys import HashedRowids, KeyResolver
+from musicark.catalog.schema import SECONDARY_INDEXES, TRACKS_EXT_INDEX
 from musicark.errors import BadSource, SourceExists
 
 BATCH = 20_000
@@ -129,7 +129,8 @@ class CatalogWriter:
         self._buffers: dict[str, list[tuple]] = {t: [] for t in TABLE_COLUMNS}
         self._next: dict[str, int] = {}
         self._markets: dict[str, int] = {}
-        self._dropped_indexes: list[str] = []
+        self._dropped_indexes: dict[str, str] = {}
+        self.track_ids: HashedRowids | None = None
         self._updates: dict[tuple[str, int], dict[str, Any]] = {}
         self.source_id = 0
         self.tracks = KeyResolver(lambda keys: self._lookup("tracks", keys))
@@ -228,15 +229,15 @@ class CatalogWriter:
         if self._next["tracks"] == 1:
             for index in SECONDARY_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
-                self._dropped_indexes.append(index)
+                self._dropped_indexes[index] = SECONDARY_INDEXES[index]
 
     def _finish(self) -> None:
         self.phase("writing rows")
         self.flush()
         if self._dropped_indexes:
             self.phase("building indexes")
-        for index in self._dropped_indexes:
-            self.conn.execute(SECONDARY_INDEXES[index])
+        for statement in self._dropped_indexes.values():
+            self.conn.execute(statement)
         self.phase("building the search index")
         build_search_index(self.conn, self.source_id)
         self.phase("committing")
@@ -261,6 +262,17 @@ class CatalogWriter:
             "catalog.import", self._meta[0], "ok",
             {"kind": self._meta[1], "counts": counts, "bad_rows": self.report.bad_rows},
         )
+
+    def defer_track_ids(self) -> bool:
+        """On an empty catalog, build the unique track-id index once at the end (a sort)
+        instead of row by row; the importer then finds repeated ids with `track_ids` (hashes
+        and rowids) and must not insert them. Returns whether it is deferred."""
+        if not self._dropped_indexes:
+            return False
+        self.conn.execute("DROP INDEX tracks_ext")
+        self._dropped_indexes["tracks_ext"] = TRACKS_EXT_INDEX
+        self.track_ids = HashedRowids()
+        return True
 
     # -- ids and keys ----------------------------------------------------------------------
     def _lookup(self, table: str, ext_ids: list[Any]) -> dict[Any, int]:
