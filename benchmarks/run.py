@@ -81,9 +81,11 @@ def bench_import(tracks: int) -> dict:
     shutil.rmtree(archive, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "musicark", "init", str(archive)], check=True,
                    stdout=subprocess.DEVNULL)
-    ours, rss = timed([sys.executable, "-m", "musicark", "catalog", "import", "--format",
-                       "table", str(csv), "--archive", str(archive), "--json"],
-                      stdout=subprocess.DEVNULL)
+    report_file = WORK / f"report-{tracks}.json"
+    with open(report_file, "w") as out:
+        ours, rss = timed([sys.executable, "-m", "musicark", "catalog", "import", "--format",
+                           "table", str(csv), "--archive", str(archive), "--json"], stdout=out)
+    phases = json.loads(report_file.read_text()).get("phase_seconds", {})
     result = {
         "benchmark": "import", "tracks": tracks, "csv_mib": csv.stat().st_size >> 20,
         "musicark_s": round(ours, 1), "sqlite3_cli_s": round(cli_seconds, 1),
@@ -91,6 +93,7 @@ def bench_import(tracks: int) -> dict:
         "sqlite3_peak_rss_mib": cli_rss,
         "musicark_db_mib": (archive / "catalog.sqlite").stat().st_size >> 20,
         "reference_db_mib": reference_db.stat().st_size >> 20,
+        "musicark_phase_s": {k: round(v, 1) for k, v in phases.items()},
     }
     print(json.dumps(result), flush=True)
     return result
@@ -175,13 +178,19 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=["import", "search", "all"])
     parser.add_argument("--tracks", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--runs", type=int, default=1,
+                        help="Repeat each import pair; the median ratio is printed last.")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if not shutil.which("sqlite3"):
         raise SystemExit("the sqlite3 CLI is needed (make installs Debian's sqlite3)")
     for tracks in args.tracks:
         if args.which in ("import", "all"):
-            bench_import(tracks)
+            ratios = [bench_import(tracks)["ratio"] for _ in range(args.runs)]
+            if args.runs > 1:
+                print(json.dumps({"benchmark": "import", "tracks": tracks, "runs": args.runs,
+                                  "ratios": ratios, "median_ratio": statistics.median(ratios)}),
+                      flush=True)
         if args.which in ("search", "all"):
             bench_search(tracks)
 
