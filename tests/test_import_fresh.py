@@ -104,3 +104,18 @@ def test_hashed_rowids_keep_every_rowid_of_a_colliding_hash() -> None:
                  np.arange(start, start + 10, dtype=np.int64))
     found = seen.candidates(np.array([5, 1000], np.int64))
     assert sorted(found) == [(0, 5), (0, 42), (0, 79)]
+
+
+def test_json_lines_read_exactly_as_the_standard_library_reads_them() -> None:
+    """The fast parser (orjson) never changes a value: big integers, NaN, lone surrogates,
+    BOMs and UTF-16 read as `json.loads` reads them."""
+    from musicark.catalog.importers.base import parse_json
+
+    lines = [b'{"n": 18446744073709551616}', b'{"n": -99999999999999999999999}',
+             b'{"s": "12345678901234567890"}', b'{"x": NaN, "y": -Infinity}',
+             b'{"s": "\\ud800"}', b'\xef\xbb\xbf{"a": 1}', '{"a": "é"}'.encode("utf-16"),
+             b'{"a": 1, "a": 2}', b'{"f": 0.1, "g": 1e400, "h": -0.0}']
+    for raw in lines:
+        value, problem = parse_json(raw)
+        assert problem is None
+        assert repr(value) == repr(json.loads(raw)), raw
