@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -153,6 +154,8 @@ class CatalogWriter:
         # 128 MiB of page cache, and a soft heap limit so index sorts stay within ~1 GiB RSS.
         conn.execute("PRAGMA cache_size = -131072")
         conn.execute("PRAGMA soft_heap_limit = 402653184")
+        # Large sorts (index builds, the search-key ORDER BY) may merge on a second core.
+        conn.execute(f"PRAGMA threads = {min(4, os.cpu_count() or 1)}")
         self._rollback_journal = self._use_rollback_journal()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -178,6 +181,7 @@ class CatalogWriter:
         finally:
             self.conn.execute("PRAGMA cache_size = -65536")
             self.conn.execute("PRAGMA soft_heap_limit = 0")
+            self.conn.execute("PRAGMA threads = 0")
             if self._rollback_journal:
                 self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("DROP TABLE IF EXISTS temp.import_keys")
