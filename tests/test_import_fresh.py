@@ -119,3 +119,30 @@ def test_json_lines_read_exactly_as_the_standard_library_reads_them() -> None:
         value, problem = parse_json(raw)
         assert problem is None
         assert repr(value) == repr(json.loads(raw)), raw
+
+
+def test_read_only_open_after_a_killed_fresh_import(archive: Archive, tmp_path: Path) -> None:
+    """A kill on the fresh path leaves a hot rollback journal; read-only commands still open
+    the catalog (the journal is rolled back first) and see nothing of the killed import."""
+    import subprocess
+    import sys
+
+    path = archive.path
+    archive.close()
+    script = (
+        "import os, sqlite3, sys\n"
+        "c = sqlite3.connect(sys.argv[1]); c.isolation_level = None\n"
+        "assert c.execute('PRAGMA journal_mode = DELETE').fetchone()[0] == 'delete'\n"
+        "c.execute('PRAGMA cache_size = 10'); c.execute('BEGIN IMMEDIATE')\n"
+        "c.execute(\"INSERT INTO sources(name, kind) VALUES ('x', 'table')\")\n"
+        "c.executemany(\"INSERT INTO tracks(source_id, name) VALUES (1, ?)\","
+        " (('n' * 500,) for _ in range(5000)))\n"
+        "os._exit(9)\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(path / "catalog.sqlite")])
+    assert proc.returncode == 9
+    assert (path / "catalog.sqlite-journal").exists()
+    with Archive.open(path, readonly=True) as reader:
+        assert reader.conn.execute("SELECT count(*) FROM tracks").fetchone()[0] == 0
+        assert reader.conn.execute("SELECT count(*) FROM sources").fetchone()[0] == 0
+    with Archive.open(path) as arc:
+        assert arc.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
