@@ -12,7 +12,7 @@ from pathlib import Path
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open a catalog database in WAL mode with settings for bulk work and concurrent readers."""
     if readonly:
-        _roll_back_hot_journal(path)
+        roll_back_hot_journal(path)
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     else:
         conn = sqlite3.connect(path, check_same_thread=False)
@@ -31,7 +31,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     return conn
 
 
-def _roll_back_hot_journal(path: Path) -> None:
+def roll_back_hot_journal(path: Path) -> None:
     """A killed import into an empty catalog leaves a rollback journal (see catalog.writer);
     only a writable connection may roll it back, so one does, briefly, before a reader opens
     (else every read-only command would fail until something opened the catalog to write)."""
