@@ -2,6 +2,7 @@
 in the same run on the same machine. Results go in docs/benchmarks.md.
 
     python benchmarks/run.py import --tracks 1000000 10000000
+    python benchmarks/run.py import --runs 5 --compare /path/to/older/src   # before/after
     python benchmarks/run.py search --tracks 10000000
     python benchmarks/run.py all          # what `make bench` runs (1 M import + search)
 """
@@ -62,7 +63,28 @@ def synth(tracks: int) -> Path:
     return csv
 
 
-def bench_import(tracks: int) -> dict:
+def import_with(csv: Path, tracks: int, src: Path | None = None
+                ) -> tuple[float, int, dict, int]:
+    """`musicark catalog import` of the CSV into a new archive (from the source tree `src`,
+    else this one): seconds, peak RSS, phase seconds, catalog size in MiB."""
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    archive = WORK / f"archive-{tracks}"
+    shutil.rmtree(archive, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "musicark", "init", str(archive)], check=True,
+                   stdout=subprocess.DEVNULL, env=env)
+    report_file = WORK / f"report-{tracks}.json"
+    with open(report_file, "w") as out:
+        seconds, rss = timed([sys.executable, "-m", "musicark", "catalog", "import", "--format",
+                              "table", str(csv), "--archive", str(archive), "--json"],
+                             stdout=out, env=env)
+    phases = json.loads(report_file.read_text()).get("phase_seconds", {})
+    db_mib = (archive / "catalog.sqlite").stat().st_size >> 20
+    return seconds, rss, {k: round(v, 1) for k, v in phases.items()}, db_mib
+
+
+def bench_import(tracks: int, compare: Path | None = None) -> dict:
     csv = synth(tracks)
     reference_db = WORK / f"reference-{tracks}.sqlite"
     for suffix in ("", "-wal", "-shm"):
@@ -77,21 +99,19 @@ def bench_import(tracks: int) -> dict:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit("sqlite3 reference import failed")
 
-    archive = WORK / f"archive-{tracks}"
-    shutil.rmtree(archive, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "musicark", "init", str(archive)], check=True,
-                   stdout=subprocess.DEVNULL)
-    ours, rss = timed([sys.executable, "-m", "musicark", "catalog", "import", "--format",
-                       "table", str(csv), "--archive", str(archive), "--json"],
-                      stdout=subprocess.DEVNULL)
+    ours, rss, phases, db_mib = import_with(csv, tracks)
     result = {
         "benchmark": "import", "tracks": tracks, "csv_mib": csv.stat().st_size >> 20,
         "musicark_s": round(ours, 1), "sqlite3_cli_s": round(cli_seconds, 1),
         "ratio": round(ours / cli_seconds, 2), "musicark_peak_rss_mib": rss,
-        "sqlite3_peak_rss_mib": cli_rss,
-        "musicark_db_mib": (archive / "catalog.sqlite").stat().st_size >> 20,
+        "sqlite3_peak_rss_mib": cli_rss, "musicark_db_mib": db_mib,
         "reference_db_mib": reference_db.stat().st_size >> 20,
+        "musicark_phase_s": phases,
     }
+    if compare is not None:  # another source tree of musicark, in the same round
+        other, other_rss, other_phases, _ = import_with(csv, tracks, compare)
+        result.update(compare_s=round(other, 1), compare_ratio=round(other / cli_seconds, 2),
+                      compare_peak_rss_mib=other_rss, compare_phase_s=other_phases)
     print(json.dumps(result), flush=True)
     return result
 
@@ -175,13 +195,26 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("which", choices=["import", "search", "all"])
     parser.add_argument("--tracks", type=int, nargs="+", default=[1_000_000])
+    parser.add_argument("--runs", type=int, default=1,
+                        help="Repeat each import pair; the median ratio is printed last.")
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="Also import with the musicark sources in this directory (e.g. an "
+                             "older commit's src/) in each round, for before/after ratios.")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     if not shutil.which("sqlite3"):
         raise SystemExit("the sqlite3 CLI is needed (make installs Debian's sqlite3)")
     for tracks in args.tracks:
         if args.which in ("import", "all"):
-            bench_import(tracks)
+            runs = [bench_import(tracks, args.compare) for _ in range(args.runs)]
+            if args.runs > 1:
+                summary = {"benchmark": "import", "tracks": tracks, "runs": args.runs,
+                           "ratios": [r["ratio"] for r in runs],
+                           "median_ratio": statistics.median(r["ratio"] for r in runs)}
+                if args.compare is not None:
+                    summary["compare_ratios"] = [r["compare_ratio"] for r in runs]
+                    summary["compare_median_ratio"] = statistics.median(summary["compare_ratios"])
+                print(json.dumps(summary), flush=True)
         if args.which in ("search", "all"):
             bench_search(tracks)
 

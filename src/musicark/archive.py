@@ -160,6 +160,7 @@ def _foreign_catalog(catalog: Path) -> None:
     killed `init` left (it writes the catalog before the config), is fine."""
     if not catalog.is_file() or catalog.stat().st_size == 0:
         return
+    db.roll_back_hot_journal(catalog)
     try:
         conn = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,11 +31,10 @@ def import_source(
         raise BadQuery(f"unknown import format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
     if not src.exists():
         raise BadSource(f"{src} does not exist")
-    started = time.monotonic()
     options = {"mapping": mapping} if mapping else None
     try:
         return _import(archive, fmt, src, name, licence, replace, options, mapping, progress,
-                       phase, started)
+                       phase)
     except Exception as exc:
         if corrupt_input(exc):
             raise BadSource(f"{src}: truncated or corrupt compressed data ({exc}); nothing "
@@ -46,7 +44,7 @@ def import_source(
 
 def _import(archive: Archive, fmt: str, src: Path, name: str | None, licence: str | None,
             replace: bool, options: dict | None, mapping: dict | None, progress: Progress,
-            phase: Callable[[str], None], started: float) -> ImportReport:
+            phase: Callable[[str], None]) -> ImportReport:
     with CatalogWriter(
         archive, name=name or logical_name(src), kind=fmt, uri=str(src.absolute()),
         licence=licence, options=options, replace=replace, phase=phase,
@@ -67,5 +65,4 @@ def _import(archive: Archive, fmt: str, src: Path, name: str | None, licence: st
             from musicark.catalog.importers.mbjson import MbJsonImporter
 
             MbJsonImporter(writer).run(src, progress)
-        writer.report.seconds = time.monotonic() - started
     return writer.report

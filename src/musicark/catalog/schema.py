@@ -21,6 +21,9 @@ SECONDARY_INDEXES: dict[str, str] = {
     "artists_source": "CREATE INDEX artists_source ON artists(source_id)",
 }
 
+# The unique track-id index, which a fresh table import also builds at the end (see writer).
+TRACKS_EXT_INDEX = "CREATE UNIQUE INDEX tracks_ext ON tracks(ext_id, source_id)"
+
 MIGRATION_1 = """
 CREATE TABLE sources (
     id INTEGER PRIMARY KEY,
