@@ -20,8 +20,9 @@ class SubsonicState:
     def __init__(self, archive_path: Path, *, record_plays: bool = False) -> None:
         self.archive_path = Path(archive_path)
         self.accounts = Accounts(self.archive_path)
+        # Built on first use, or in the background when the server starts (the app's
+        # lifespan): not here, where the parent of `serve --workers N` would build one too.
         self.library = Library(self.archive_path / "catalog.sqlite")
-        self.library.warm()
         self.plays_log = self.archive_path / "plays.jsonl" if record_plays else None
 
 
