@@ -7,7 +7,7 @@ import random
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import FileResponse, Response
 from pydantic import StringConstraints
 
@@ -19,7 +19,6 @@ from musicark.serve.deps import (
     ID_MAX,
     SHA256_PATTERN,
     archive_dep,
-    off_loop,
     shuffle_dep,
     thread_archive_dep,
 )
@@ -37,9 +36,8 @@ class JSON(Response):
 
 router = APIRouter(prefix="/api/v1", tags=["api"], default_response_class=JSON)
 # Quick reads (about a millisecond of SQLite) are `async def`: they run on the event loop
-# with its one connection, with no thread hand-off or GIL contention. Searches (a few ms of
-# scoring) run in a few threads of their own (deps.off_loop); slow ones (stats, charts) stay
-# plain `def` and run in the thread pool, each thread with its own connection.
+# with its one connection, with no thread hand-off or GIL contention. Slow ones (stats,
+# charts) stay plain `def` and run in the thread pool, each thread with its own connection.
 ArchiveDep = Annotated[Archive, Depends(archive_dep)]
 ThreadArchiveDep = Annotated[Archive, Depends(thread_archive_dep)]
 RowId = Annotated[int, ID_MAX]
@@ -58,23 +56,18 @@ def with_preservation(archive: Archive, rows: list[dict[str, Any]]) -> list[dict
     return rows
 
 
-def search_results(archive: Archive, q: str, limit: int, after: str | None
-                   ) -> dict[str, Any]:
-    rows, cursor = catalog.search_page(archive, q, limit=limit, after=after)
-    related = queries.matching_entities(archive, rows, q) if after is None else {}
-    return {"query": q, "results": with_preservation(archive, rows), "next_cursor": cursor,
-            **related}
-
-
 @router.get("/search", summary="Search tracks by title, artist and album words")
 async def search(
-    request: Request,
+    archive: ArchiveDep,
     q: Annotated[str, Query(min_length=1, max_length=500)],
     limit: Limit = 20,
     after: Annotated[str | None, Query(max_length=40, description="Cursor from next_cursor.")]
     = None,
 ) -> JSON:
-    return JSON(await off_loop(request, search_results, q, limit, after))
+    rows, cursor = catalog.search_page(archive, q, limit=limit, after=after)
+    related = queries.matching_entities(archive, rows, q) if after is None else {}
+    return JSON({"query": q, "results": with_preservation(archive, rows),
+                 "next_cursor": cursor, **related})
 
 
 @router.get("/lookup", summary="Look up ISRCs, UPCs, MBIDs or source ids (up to 1,000)")

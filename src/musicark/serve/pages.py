@@ -19,13 +19,7 @@ from musicark.listens.stats import artist_listens, listen_stats, track_listens
 from musicark.serve import queries, showcase
 from musicark.serve.api import stream, with_preservation
 from musicark.serve.art import cover_art
-from musicark.serve.deps import (
-    ID_MAX,
-    SHA256_PATTERN,
-    archive_dep,
-    off_loop,
-    thread_archive_dep,
-)
+from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep, thread_archive_dep
 from musicark.serve.middleware import StoreFileResponse
 
 HERE = Path(__file__).parent
@@ -59,24 +53,20 @@ def _has_audio(archive: Archive) -> bool:
 
 
 @router.get("/search", response_class=HTMLResponse)
-async def search(request: Request,
+async def search(request: Request, archive: ArchiveDep,
            q: Annotated[str, Query(max_length=500)] = "",
            after: Annotated[str | None, Query(max_length=40)] = None,
            preserved: Annotated[bool | None, Query(
                description="Only tracks with audio (default: on when the archive holds files)")
            ] = None,
            fragment: bool = False) -> HTMLResponse:
-    def work(archive: Archive) -> HTMLResponse:  # off the event loop: see deps.off_loop
-        only = _has_audio(archive) if preserved is None else preserved
-        rows, cursor = catalog.search_page(archive, q, limit=25, after=after,
-                                           preserved_only=only) if q.strip() else ([], None)
-        related = queries.matching_entities(archive, rows, q) if q.strip() and not after \
-            else {}
-        context = {"q": q, "next_cursor": cursor, "related": related, "preserved_only": only,
-                   "rows": showcase.artist_links(archive, with_preservation(archive, rows))}
-        return page(request, "_results.html" if fragment else "search.html", **context)
-
-    return await off_loop(request, work)
+    only = _has_audio(archive) if preserved is None else preserved
+    rows, cursor = catalog.search_page(archive, q, limit=25, after=after,
+                                       preserved_only=only) if q.strip() else ([], None)
+    related = queries.matching_entities(archive, rows, q) if q.strip() and not after else {}
+    context = {"q": q, "rows": showcase.artist_links(archive, with_preservation(archive, rows)),
+               "next_cursor": cursor, "related": related, "preserved_only": only}
+    return page(request, "_results.html" if fragment else "search.html", **context)
 
 
 @router.get("/track/{rowid}", response_class=HTMLResponse)
