@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -60,12 +61,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wrk(url: str, script: Path, seconds: int, connections: int) -> dict:
-    done = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
-                           "-s", str(script), url], capture_output=True, text=True, check=True)
-    if done.stderr.strip():  # a script error makes wrk fall back to GET / and go on
-        raise SystemExit(f"wrk: {done.stderr.strip()}")
-    out = done.stdout
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and of its children still running (the
+    uvicorn workers of a server), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def own(p: int) -> float:
+        fields = Path(f"/proc/{p}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    total = own(pid)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                total += own(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+    return total
+
+
+def wrk(url: str, script: Path, seconds: int, connections: int, server: int | None = None
+        ) -> dict:
+    """wrk's figures, with the CPU seconds per request of the server (`server`: its pid)
+    and of wrk itself: on a shared machine, what a request costs is steadier than its
+    latency."""
+    before = cpu_seconds(server) if server else 0.0
+    reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency",
+                             "-s", str(script), url], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    out, errors_text = proc.communicate()
+    server_cpu = cpu_seconds(server) - before if server else 0.0
+    now = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the one child reaped since
+    wrk_cpu = now.ru_utime + now.ru_stime - reaped.ru_utime - reaped.ru_stime
+    if proc.returncode or errors_text.strip():  # a script error: wrk falls back to GET /
+        raise SystemExit(f"wrk: {errors_text.strip()}")
 
     def ms(label: str) -> float:
         m = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -80,7 +110,9 @@ def wrk(url: str, script: Path, seconds: int, connections: int) -> dict:
             "p50_ms": ms("50%"), "p90_ms": ms("90%"), "p99_ms": ms("99%"),
             "non_2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": sockets.group(1).strip() if sockets else None,
-            "cache_hit_share": round(hits / max(1, hits + misses), 3)}
+            "cache_hit_share": round(hits / max(1, hits + misses), 3),
+            "server_cpu_ms_per_request": round(server_cpu * 1000 / max(1, hits + misses), 3),
+            "wrk_cpu_ms_per_request": round(wrk_cpu * 1000 / max(1, hits + misses), 3)}
 
 
 def serve(archive: Path, workers: int, cache_seconds: float, script: Path, seconds: int,
@@ -103,7 +135,7 @@ def serve(archive: Path, workers: int, cache_seconds: float, script: Path, secon
                     raise
                 time.sleep(0.2)
         wrk(url, script, 5, connections)  # warm the page cache and the workers
-        return wrk(url, script, seconds, connections)
+        return wrk(url, script, seconds, connections, server.pid)
     finally:
         server.terminate()
         server.wait(10)
