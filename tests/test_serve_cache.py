@@ -112,7 +112,7 @@ def test_memory_is_bounded_least_recently_used_first_out(archive_path) -> None:
     with TestClient(app) as client:
         client.get("/api/v1/lookup?id=warm")
         cache: ResponseCache = app.state.response_cache
-        cache.max_bytes = 3000
+        cache.recent.max_bytes = 3000
         for i in range(40):
             assert client.get(f"/api/v1/lookup?id=x{i}").status_code == 200
         assert cache.stats()["bytes"] <= 3000 and 0 < cache.stats()["entries"] < 40

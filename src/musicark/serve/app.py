@@ -93,7 +93,8 @@ def create_app(path: Path | str, *, record_plays: bool = False,
     app.state.damage = DamageLog(catalog)
     app.include_router(api.router)
     app.include_router(pages.router)
-    subsonic.mount(app, Path(path), record_plays=record_plays)
+    subsonic.mount(app, Path(path), record_plays=record_plays,
+                   cache_seconds=cache_seconds)
     app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
 
     def is_api(request: Request) -> bool:

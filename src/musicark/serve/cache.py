@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any
 
 from musicark.serve.deps import Archives
@@ -35,6 +35,57 @@ CACHE_HEADER = b"x-musicark-cache"  # hit or miss: how a response was made, for 
 _BODY_HEADERS = (b"content-length", b"transfer-encoding")
 
 
+class Recent:
+    """Least recently used entries with a lifetime and a byte budget, all dropped at once
+    when the version they were made under (the catalog's data_version...) changes."""
+
+    def __init__(self, ttl: float = TTL, max_bytes: int = MAX_BYTES) -> None:
+        self.ttl = ttl
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, tuple[float, Any, int]] = OrderedDict()
+        self._bytes = 0
+        self.version: Hashable = None
+        self.hits = self.misses = 0
+
+    def at(self, version: Hashable) -> None:
+        """Drops every entry made under another version."""
+        if version != self.version:
+            self._entries.clear()
+            self._bytes = 0
+            self.version = version
+
+    def get(self, key: Hashable) -> Any:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] <= time.monotonic():
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry[1]
+
+    def put(self, key: Hashable, value: Any, size: int) -> None:
+        size += 200  # the entry's own keeping, roughly
+        if size > MAX_ENTRY or size > self.max_bytes:
+            return
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= old[2]
+        while self._entries and self._bytes + size > self.max_bytes:
+            self._bytes -= self._entries.popitem(last=False)[1][2]
+        self._entries[key] = (time.monotonic() + self.ttl, value, size)
+        self._bytes += size
+
+    def stats(self) -> dict[str, Any]:
+        return {"entries": len(self._entries), "bytes": self._bytes, "hits": self.hits,
+                "misses": self.misses}
+
+
+def catalog_version(archives: Archives) -> int:
+    """The catalog's data_version as the event loop thread's connection sees it (a value is
+    only comparable with others from the same connection: call this on the event loop)."""
+    return archives.get().conn.execute("PRAGMA data_version").fetchone()[0]
+
+
 class ResponseCache:
     """The ASGI layer described in the module docstring."""
 
@@ -43,13 +94,8 @@ class ResponseCache:
         self.app = app
         self.archives = archives
         self.ttl = ttl
-        self.max_bytes = max_bytes
+        self.recent = Recent(ttl, max_bytes)
         self.paths = frozenset(paths)
-        self._entries: OrderedDict[tuple[str, bytes], tuple[float, Message, bytes]] = \
-            OrderedDict()
-        self._bytes = 0
-        self._version: int | None = None
-        self.hits = self.misses = 0
 
     def _cacheable(self, scope: Scope) -> bool:
         if scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in self.paths:
@@ -57,44 +103,21 @@ class ResponseCache:
         # A GET with a body is unusual enough to be served afresh.
         return not any(name in _BODY_HEADERS for name, _ in scope.get("headers", ()))
 
-    def _current(self) -> None:
-        """Drops every entry when the catalog changed since they were made."""
-        version = self.archives.get().conn.execute("PRAGMA data_version").fetchone()[0]
-        if version != self._version:
-            self._entries.clear()
-            self._bytes = 0
-            self._version = version
-
-    def _store(self, key: tuple[str, bytes], start: Message, body: bytes) -> None:
-        size = len(body) + len(key[1]) + 200
-        if size > MAX_ENTRY or size > self.max_bytes:
-            return
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._bytes -= len(old[2]) + len(key[1]) + 200
-        while self._entries and self._bytes + size > self.max_bytes:
-            gone_key, (_, _, gone) = self._entries.popitem(last=False)
-            self._bytes -= len(gone) + len(gone_key[1]) + 200
-        self._entries[key] = (time.monotonic() + self.ttl, start, body)
-        self._bytes += size
-
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:
         if self.ttl <= 0 or not self._cacheable(scope):
             await self.app(scope, receive, send)
             return
-        self._current()
+        recent = self.recent
+        recent.at(catalog_version(self.archives))
         key = (scope["path"], scope.get("query_string", b""))
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] > time.monotonic():
-            self._entries.move_to_end(key)
-            self.hits += 1
-            start = entry[1]
+        entry = recent.get(key)
+        if entry is not None:
+            start, body = entry
             await send({**start, "headers": [*start["headers"], (CACHE_HEADER, b"hit")]})
-            await send({"type": "http.response.body", "body": entry[2]})
+            await send({"type": "http.response.body", "body": body})
             return
-        self.misses += 1
-        version = self._version
+        version = recent.version
         start: Message | None = None
         chunks: list[bytes] = []
         keep = True
@@ -112,12 +135,12 @@ class ResponseCache:
             elif message["type"] == "http.response.body" and keep:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False) and start is not None \
-                        and self._version == version:
-                    self._store(key, start, b"".join(chunks))
+                        and recent.version == version:
+                    body = b"".join(chunks)
+                    recent.put(key, (start, body), len(body) + len(key[1]))
             await send(message)
 
         await self.app(scope, receive, capture)
 
     def stats(self) -> dict[str, Any]:
-        return {"entries": len(self._entries), "bytes": self._bytes, "hits": self.hits,
-                "misses": self.misses}
+        return self.recent.stats()

@@ -231,6 +231,10 @@ class Library:
         """Build the first snapshot in a background thread."""
         threading.Thread(target=self.get, name="subsonic-snapshot", daemon=True).start()
 
+    def current(self) -> Snapshot | None:
+        """The snapshot requests read now, or None before the first is built (never waits)."""
+        return self._snapshot
+
     def get(self) -> Snapshot:
         with self._lock:
             snapshot = self._snapshot
