@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from musicark.errors import MusicarkError
-from musicark.serve.cache import catalog_version
+from musicark.serve.cache import CACHE_HEADER, catalog_version
 from musicark.serve.subsonic import browsing, media, search
 from musicark.serve.subsonic.auth import authenticate
 from musicark.serve.subsonic.call import Call
@@ -35,6 +35,7 @@ PUBLIC = {"getOpenSubsonicExtensions"}  # OpenSubsonic: answered without authent
 CACHED = {"search2", "search3", "getAlbumList", "getAlbumList2"}
 UNCACHED_LISTS = {"random", "recent"}  # drawn afresh; from the plays log, not the catalog
 CREDENTIALS = {"u", "p", "t", "s", "apiKey", "c", "v"}
+HIT, MISS = ({CACHE_HEADER.decode(): state} for state in ("hit", "miss"))
 
 
 def _format(params: list[tuple[str, str]]) -> str:
@@ -67,7 +68,7 @@ async def rest(request: Request, method: str) -> Response:
         if key is not None:
             found = call.state.recent.get(key)
             if found is not None:
-                return Response(found[1], media_type=found[0])
+                return Response(found[1], media_type=found[0], headers=HIT)
         result = await run_in_threadpool(handler, call)
     except SubsonicError as exc:
         return render_error(exc, fmt)
@@ -82,6 +83,7 @@ async def rest(request: Request, method: str) -> Response:
     response = render(result, fmt)
     if key is not None and call.state.recent.version == version_seen:
         call.state.recent.put(key, (response.media_type, response.body), len(response.body))
+        response.headers.update(MISS)
     return response
 
 
