@@ -8,6 +8,7 @@ from pathlib import Path
 
 from musicark.archive import Archive
 from musicark.catalog.importers.base import Progress, corrupt_input, logical_name, no_progress
+from musicark.catalog.terms import refresh as refresh_terms
 from musicark.catalog.writer import CatalogWriter, ImportReport
 from musicark.errors import BadQuery, BadSource
 
@@ -67,5 +68,8 @@ def _import(archive: Archive, fmt: str, src: Path, name: str | None, licence: st
             from musicark.catalog.importers.mbjson import MbJsonImporter
 
             MbJsonImporter(writer).run(src, progress)
-        writer.report.seconds = time.monotonic() - started
+    # After the writer's commit: the prefix vocabulary follows the index it was built from.
+    phase("search terms")
+    refresh_terms(archive.conn)
+    writer.report.seconds = time.monotonic() - started
     return writer.report
