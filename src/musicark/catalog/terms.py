@@ -10,7 +10,7 @@ The terms live in `search_terms` (built from fts5vocab, whose own term scans rea
 doclist they pass). It is only used while it describes the index: the FTS structure record
 it was built from is kept beside it, and any later write to the index (which rewrites that
 record) makes search fall back to the plain prefix query until `refresh` runs again (after
-every catalog import).
+every catalog import and mirror merge).
 """
 
 from __future__ import annotations
@@ -19,27 +19,32 @@ import sqlite3
 
 PREFIX_INDEX_MAX = 4  # the longest prefix index of track_fts (schema: prefix = '2 3 4')
 MAX_TERMS = 64  # an OR of more terms costs more to set up than it saves (≈ 40 µs a term)
-STRUCTURE_SQL = "SELECT block FROM track_fts_data WHERE id = 10"  # FTS5's structure record
+STRUCTURE_SQL = "SELECT block FROM main.track_fts_data WHERE id = 10"  # FTS5's structure record
 
 
 def refresh(conn: sqlite3.Connection) -> int:
-    """Rebuild `search_terms` from the index (one pass over it; 0.2-2 s per 1 M tracks);
-    returns the number of terms. Runs in its own transaction."""
-    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.track_fts_vocab "
-                 "USING fts5vocab(main, track_fts, row)")
+    """Rebuild `search_terms` from the index (one pass over it: about 0.25 s CPU per 1 M
+    tracks) in its own transaction; returns the number of terms."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute("DELETE FROM search_terms")
-        conn.execute("INSERT INTO search_terms(term, docs) "
-                     "SELECT term, doc FROM temp.track_fts_vocab")
-        conn.execute("DELETE FROM search_terms_state")
-        conn.execute(f"INSERT INTO search_terms_state(structure) {STRUCTURE_SQL}")
-        count = conn.execute("SELECT count(*) FROM search_terms").fetchone()[0]
+        count = rebuild(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return count
+
+
+def rebuild(conn: sqlite3.Connection) -> int:
+    """`refresh` inside the caller's transaction (after the index writes it follows)."""
+    conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.track_fts_vocab "
+                 "USING fts5vocab(main, track_fts, row)")
+    conn.execute("DELETE FROM main.search_terms")
+    conn.execute("INSERT INTO main.search_terms(term, docs) "
+                 "SELECT term, doc FROM temp.track_fts_vocab")
+    conn.execute("DELETE FROM main.search_terms_state")
+    conn.execute(f"INSERT INTO main.search_terms_state(structure) {STRUCTURE_SQL}")
+    return conn.execute("SELECT count(*) FROM main.search_terms").fetchone()[0]
 
 
 def current(conn: sqlite3.Connection) -> bool:
