@@ -59,6 +59,16 @@ def read_columns(archive: Archive) -> dict[str, np.ndarray]:
     unknown), isrc (plans.isrc_code, -1 none), priority (album popularity × 1e9 + first
     artist's followers) and size (largest ok file, NaN none)."""
     conn = archive.conn
+    if conn.in_transaction:
+        return _read_columns(conn)
+    conn.execute("BEGIN")  # one snapshot across the separate column reads (WAL)
+    try:
+        return _read_columns(conn)
+    finally:
+        conn.execute("COMMIT")
+
+
+def _read_columns(conn) -> dict[str, np.ndarray]:
     rowid, t = numeric_rows(conn, "tracks", "rowid", [
         "coalesce(popularity, -1)", "coalesce(listens, -1)", "coalesce(duration_ms, 0)",
         "coalesce(album_rowid, -1)"])
