@@ -122,9 +122,11 @@ def test_read_only_verbs_on_an_archive_made_before_listens(archive: Archive,
     later = {i for i, m in enumerate(MIGRATIONS) if i > before}
     rerunnable = {i for i, m in enumerate(MIGRATIONS)
                   if "CREATE TABLE mirror_" in m or "CREATE TABLE files_absent" in m
-                  or "CREATE TABLE decode_checks" in m}
+                  or "CREATE TABLE decode_checks" in m or "CREATE TABLE search_terms" in m}
     assert later <= rerunnable, "a later migration would re-run: adapt this test"
-    for table in ("mirror_releases", "mirror_shards", "decode_checks"):  # these run again too
+    # the mirror, decode-check and search-terms migrations run again too
+    for table in ("mirror_releases", "mirror_shards", "decode_checks", "search_terms",
+                  "search_terms_state"):
         archive.conn.execute(f"DROP TABLE IF EXISTS {table}")
     archive.conn.execute(f"PRAGMA user_version = {before}")
     assert run(archive, "stats").exit_code == 0

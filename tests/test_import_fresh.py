@@ -16,6 +16,8 @@ def _journal_modes(archive: Archive, src: Path, **kwargs) -> tuple[set[str], obj
     seen: set[str] = set()
 
     def phase(name: str) -> None:
+        if name == "search terms":  # after the import's transaction, back in WAL
+            return
         seen.add(archive.conn.execute("PRAGMA journal_mode").fetchone()[0])
 
     report = import_source(archive, "table", src, phase=phase, **kwargs)
@@ -55,7 +57,7 @@ def test_report_times_each_phase(archive: Archive, tmp_path: Path) -> None:
     report = import_source(archive, "table", src)
     phases = report.as_dict()["phase_seconds"]
     assert list(phases) == ["reading", "writing rows", "building indexes",
-                            "building the search index", "committing"]
+                            "building the search index", "committing", "search terms"]
     assert 0 < sum(phases.values()) <= report.seconds + 0.01
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from musicark.archive import Archive
 from musicark.catalog.importers.base import Progress, corrupt_input, logical_name, no_progress
+from musicark.catalog.terms import refresh as refresh_terms
 from musicark.catalog.writer import CatalogWriter, ImportReport
 from musicark.errors import BadQuery, BadSource
 
@@ -65,4 +67,11 @@ def _import(archive: Archive, fmt: str, src: Path, name: str | None, licence: st
             from musicark.catalog.importers.mbjson import MbJsonImporter
 
             MbJsonImporter(writer).run(src, progress)
+    # After the writer's commit: the prefix vocabulary follows the index it was built from.
+    phase("search terms")
+    began = time.monotonic()
+    refresh_terms(archive.conn)
+    took = time.monotonic() - began
+    writer.report.phases["search terms"] = took
+    writer.report.seconds += took
     return writer.report

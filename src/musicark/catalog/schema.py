@@ -507,6 +507,24 @@ CREATE TABLE decode_checks (
 CREATE INDEX decode_checks_outcome ON decode_checks(outcome);
 """
 
+MIGRATION_14 = """
+-- The search index's terms (catalog/terms.py): a prefix longer than the FTS prefix indexes
+-- becomes an OR of its terms, which FTS5 streams instead of merging every doclist first.
+-- `structure` is the FTS5 structure record the terms were read from: any later write to the
+-- index changes it, and search then falls back to the plain prefix query until a refresh.
+CREATE TABLE search_terms (
+    term TEXT PRIMARY KEY,
+    docs INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE search_terms_state (
+    structure BLOB
+);
+CREATE VIRTUAL TABLE temp.track_fts_vocab_14 USING fts5vocab(main, track_fts, row);
+INSERT INTO search_terms(term, docs) SELECT term, doc FROM temp.track_fts_vocab_14;
+INSERT INTO search_terms_state(structure) SELECT block FROM track_fts_data WHERE id = 10;
+DROP TABLE temp.track_fts_vocab_14;
+"""
+
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
                          MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9, MIGRATION_10,
-                         MIGRATION_11, MIGRATION_12, MIGRATION_13]
+                         MIGRATION_11, MIGRATION_12, MIGRATION_13, MIGRATION_14]
