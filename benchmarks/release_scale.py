@@ -1,0 +1,209 @@
+"""Release at scale (issue #16): `release create` over N small payload files, phase by phase,
+against references run in the same process on the same tree.
+
+    python benchmarks/release_scale.py setup --files 100000 [--dir /work/bench-release]
+    python benchmarks/release_scale.py run [--dir ...] [--repeat 1] [--profile]
+    python benchmarks/release_scale.py hash [--dir ...] [--workers 2]
+
+`setup` builds an archive without decoding any audio: a synthetic catalog of N tracks
+(imported with `catalog import`, so names, albums and artists have the synthetic catalog's
+realistic spread), N small files of distinct bytes (1-4 KB) written straight into the
+content-addressed store, one ledger row and one `track_files` match per file, in bulk SQL,
+and a plan that keeps every track as its original.
+
+`run` times `release create` with its phase timings (select, layout, link, bag, hash,
+torrent, record, snapshot), then the references on the release it made: `cp -al` of the
+shards (the hardlink tree), libtorrent's `create_torrent` + `set_piece_hashes` and
+`mktorrent` over the biggest shard; the ratios are taken per file.
+
+`hash` measures hashing throughput per core on large files (what decides the time for
+300 TB): musicark's one-pass v1 + v2 hashing against `openssl speed` SHA-1 + SHA-256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import json
+import os
+import pstats
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DIR = Path(os.environ.get("MUSICARK_BENCH_DIR", "/work/bench-release"))
+
+
+def setup(base: Path, files: int, seed: int = 16) -> dict:
+    from musicark.archive import Archive
+    from musicark.catalog import import_source
+    from musicark.synth import write_catalog
+
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    timings = {}
+    t = time.perf_counter()
+    write_catalog(base / "catalog.csv", files, seed=seed)
+    archive = Archive.create(base / "archive")
+    import_source(archive, "table", base / "catalog.csv")
+    (base / "catalog.csv").unlink()
+    timings["catalog_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    conn = archive.conn
+    store = archive.store_path / "sha256"
+    rng = random.Random(seed)
+    made: set[str] = set()
+    rows = []
+    track_ids = [r for (r,) in conn.execute("SELECT rowid FROM tracks ORDER BY rowid")]
+    for i, track in enumerate(track_ids):
+        # Distinct bytes: the index up front, then seeded filler (1-4 KB in all).
+        data = i.to_bytes(8, "little") + rng.randbytes(rng.randrange(1024, 4096))
+        sha = hashlib.sha256(data).hexdigest()
+        folder = store / sha[:2] / sha[2:4]
+        if folder not in made:
+            folder.mkdir(parents=True, exist_ok=True)
+            made.add(folder)
+        with open(folder / sha, "wb") as fh:
+            fh.write(data)
+        rows.append((sha, len(data), track))
+    timings["store_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.execute("CREATE TEMP TABLE bench_files (sha TEXT, size INTEGER, track INTEGER)")
+    conn.executemany("INSERT INTO bench_files VALUES (?,?,?)", rows)
+    conn.execute(
+        "INSERT INTO files(sha256, size, container, codec, bitrate, sample_rate, channels, "
+        "duration_ms, licence, provenance, status, added_at) "
+        "SELECT sha, size, 'flac', 'flac', 900000, 44100, 2, 200000, 'CC0-1.0', "
+        "'benchmark', 'ok', '2026-01-01T00:00:00Z' FROM bench_files ORDER BY track")
+    conn.execute(
+        "INSERT INTO track_files(track_rowid, file_rowid, method, score) "
+        "SELECT b.track, f.rowid, 'isrc', 1.0 FROM bench_files b JOIN files f ON f.sha256 = b.sha")
+    plan = conn.execute(
+        "INSERT INTO plans(created_at, budget_bytes, options, summary) "
+        "VALUES ('2026-01-01T00:00:00Z', 1e15, '{}', '{}')").lastrowid
+    conn.execute(
+        "INSERT INTO plan_items(plan_id, track_rowid, tier, expected_listens, bytes) "
+        "SELECT ?, track, 'original', NULL, size FROM bench_files", (plan,))
+    conn.execute("DROP TABLE temp.bench_files")
+    conn.execute("COMMIT")
+    archive.close()
+    timings["ledger_s"] = time.perf_counter() - t
+    return {"files": len(rows), "plan": plan, **{k: round(v, 2) for k, v in timings.items()}}
+
+
+def _timed(cmd: list[str], **kw) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, **kw)
+    return time.perf_counter() - t
+
+
+def run(base: Path, *, repeat: int, profile: bool, dask: str | None = None,
+        max_files: int = 60_000) -> dict:
+    import libtorrent as lt
+
+    from musicark.archive import Archive
+    from musicark.release import ReleaseOptions, create_release
+    from musicark.release.metainfo import libtorrent_reference
+
+    archive_path = base / "archive"
+    results: dict = {"runs": []}
+    for n in range(repeat):
+        with Archive.open(archive_path) as archive:
+            _forget_releases(archive)
+            options = ReleaseOptions(max_files=max_files, dask=dask)
+            profiler = cProfile.Profile() if profile and n == 0 else None
+            t = time.perf_counter()
+            if profiler:
+                profiler.enable()
+            report = create_release(archive, "bench", options)
+            if profiler:
+                profiler.disable()
+            seconds = time.perf_counter() - t
+        files = report.selection["files"]
+        results["runs"].append({"seconds": round(seconds, 2), "files": files,
+                                "files_per_s": round(files / seconds),
+                                "phases": {k: round(v, 2) for k, v in report.phases.items()}})
+        if profiler:
+            stats = pstats.Stats(profiler)
+            stats.sort_stats("cumulative").dump_stats(str(base / "release.prof"))
+            out = base / "release.prof.txt"
+            with open(out, "w") as fh:
+                pstats.Stats(str(base / "release.prof"), stream=fh).sort_stats(
+                    "tottime").print_stats(40)
+            results["profile"] = str(out)
+
+        release = archive_path / "releases" / "bench"
+        shards = release / "shards"
+        copy = base / "cp-al"
+        shutil.rmtree(copy, ignore_errors=True)
+        results["runs"][-1]["cp_al_s"] = round(_timed(["cp", "-al", str(shards), str(copy)]), 2)
+        shutil.rmtree(copy, ignore_errors=True)
+        biggest = max(shards.iterdir(), key=lambda p: sum(1 for _ in (p / "data").rglob("*")))
+        torrent = lt.torrent_info(str(release / "torrents" / f"{biggest.name}.torrent"))
+        fs = torrent.files()
+        rels = [tuple(fs.file_path(i).split(os.sep)[1:]) for i in range(fs.num_files())
+                if not fs.file_flags(i) & lt.file_storage.flag_pad_file]
+        t = time.perf_counter()
+        from musicark.release.hashing import hash_files
+        from musicark.release.metainfo import build_torrent
+        hashed = list(zip(rels, hash_files([biggest.joinpath(*r) for r in rels],
+                                           torrent.piece_length()), strict=True))
+        ours = build_torrent(biggest.name, hashed, torrent.piece_length())
+        ours_s = time.perf_counter() - t
+        ct = libtorrent_reference(biggest, rels, torrent.piece_length())
+        t = time.perf_counter()
+        lt.set_piece_hashes(ct, str(biggest.parent))
+        ref = lt.torrent_info(ct.generate()).info_hashes()
+        lt_s = time.perf_counter() - t
+        out = base / "mk.torrent"
+        out.unlink(missing_ok=True)
+        mk_s = _timed(["mktorrent", "-t", str(os.cpu_count() or 1), "-l",
+                       str(torrent.piece_length().bit_length() - 1), "-o", str(out),
+                       str(biggest)])
+        results["runs"][-1].update({
+            "shard_files": len(rels), "shard_hash_torrent_s": round(ours_s, 2),
+            "libtorrent_s": round(lt_s, 2), "mktorrent_v1_s": round(mk_s, 2),
+            "same_infohash_as_libtorrent": str(ref.v1) == torrent.info_hashes().v1.to_bytes().hex()
+            or str(ref.v1) == str(torrent.info_hashes().v1)})
+    return results
+
+
+def _forget_releases(archive) -> None:
+    """Drop earlier benchmark releases (rows and directory) so each run builds everything."""
+    conn = archive.conn
+    conn.execute("BEGIN")
+    for table in ("release_tracks", "release_files", "torrents", "releases"):
+        conn.execute(f"DELETE FROM {table}")
+    conn.execute("COMMIT")
+    shutil.rmtree(archive.path / "releases", ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("what", choices=["setup", "run", "hash"])
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--files", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--max-files", type=int, default=60_000)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--dask", default=None)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT / "src"))
+    if args.what == "setup":
+        print(json.dumps(setup(args.dir, args.files), indent=1))
+    elif args.what == "run":
+        print(json.dumps(run(args.dir, repeat=args.repeat, profile=args.profile,
+                             dask=args.dask, max_files=args.max_files), indent=1))
+
+
+if __name__ == "__main__":
+    main()
