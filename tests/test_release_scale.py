@@ -117,3 +117,33 @@ def test_selection_queries_never_scan_a_table_per_row(base: Path, tmp_path: Path
     # The whole selection still works as before.
     report = create_release(archive, "r1", ReleaseOptions(**OPTIONS))
     assert report.selection["files"] == 8
+
+
+def test_a_full_shard_torrent_opens_within_libtorrent_default_limits(tmp_path: Path) -> None:
+    """A shard of the default file count, every file in its own album directory with long
+    names (the worst case for size and for libtorrent's per-directory search), loads with
+    libtorrent's default limits (10 MB file, 2 M tokens). With 60,000 files per shard the
+    torrent was 22.7 MB and libtorrent refused it ("metadata too large")."""
+    import hashlib
+
+    import libtorrent as lt
+
+    from musicark.release.hashing import FileHashes
+    from musicark.release.metainfo import build_torrent
+
+    count = ReleaseOptions().max_files
+    files = []
+    for i in range(count):
+        artist = f"{i % 997:03d} Artist With A Rather Long Name Indeed"
+        album = f"2020 Album Title That Goes On For A While ({i:07d})"
+        name = f"01 {artist} - Track Title {'x' * 120} {i:07d}.opus"
+        root = hashlib.sha256(i.to_bytes(4, "big")).digest()
+        files.append((("data", "popularity-0", "A", "AR", artist, album, name),
+                      FileHashes(3000, root[:20], root, None, None)))
+    files.sort(key=lambda entry: entry[0])
+    torrent = build_torrent("shard", files, 1 << 14)
+    path = tmp_path / "shard.torrent"
+    path.write_bytes(torrent.data)
+    info = lt.torrent_info(str(path))  # the file loader applies the default limits
+    assert info.num_files() == 2 * count  # each file and its pad file
+    assert len(torrent.data) < 10_000_000

@@ -49,7 +49,9 @@ def release_create(
         "--all", help="Ignore plans: release every matched track as its original file.")
     ] = False,
     max_shard_size: Annotated[str, typer.Option(help="Largest shard, e.g. 100GiB.")] = "100GiB",
-    max_files: Annotated[int, typer.Option(help="Most files per shard.")] = 60_000,
+    max_files: Annotated[int, typer.Option(
+        help="Most files per shard (libtorrent clients open a torrent in time that grows "
+             "with files x directories: keep it near the default).")] = 10_000,
     piece_size: Annotated[str, typer.Option(
         help="Torrent piece length (power of two ≥ 16KiB), or auto.")] = "auto",
     web_seed: Annotated[list[str] | None, typer.Option(

@@ -148,7 +148,7 @@ def hash_files(paths: Iterable[Path], piece_length: int, *, with_sha256: bool = 
         return
     workers = workers or os.cpu_count() or 1
     with _executor(paths, workers, sum(sizes)) as pool:
-        # A bounded window of batches keeps memory flat on shards of 60,000 files.
+        # A bounded window of batches keeps memory flat on shards of many files.
         window: deque = deque()
         for batch in _batches(paths, sizes):
             window.append(pool.submit(_hash_batch, batch, piece_length, with_sha256))
