@@ -118,16 +118,19 @@ def run(base: Path, *, repeat: int, profile: bool, dask: str | None = None,
             _forget_releases(archive)
             options = ReleaseOptions(max_files=max_files, dask=dask)
             profiler = cProfile.Profile() if profile and n == 0 else None
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), os.times()
             if profiler:
                 profiler.enable()
             report = create_release(archive, "bench", options)
             if profiler:
                 profiler.disable()
             seconds = time.perf_counter() - t
+            after = os.times()
+            cpu_s = sum(after[:4]) - sum(cpu[:4])  # user + system, with worker processes
         files = report.selection["files"]
-        results["runs"].append({"seconds": round(seconds, 2), "files": files,
-                                "files_per_s": round(files / seconds),
+        results["runs"].append({"seconds": round(seconds, 2), "cpu_s": round(cpu_s, 2),
+                                "files": files, "files_per_s": round(files / seconds),
+                                "files_per_cpu_s": round(files / cpu_s),
                                 "phases": {k: round(v, 2) for k, v in report.phases.items()}})
         if profiler:
             stats = pstats.Stats(profiler)
@@ -191,6 +194,40 @@ def _references(base: Path, release: Path) -> dict:
             and ours.btih == top["btih"]}
 
 
+def hash_rate(base: Path, *, gb: float = 0.5, file_mb: float = 5.0) -> dict:
+    """Release hashing (v1 pieces + v2 tree, one pass, mmap) per CPU second of one process,
+    next to `openssl speed` for SHA-1 and SHA-256 on one core (both per CPU second, so the
+    figure holds on a shared machine); files are in the page cache."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from musicark.release.hashing import _hash_batch
+    from musicark.release.shards import auto_piece_length
+    from release import openssl_limit
+
+    folder = base / "hash-rate"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    size = int(file_mb * 1e6)
+    paths = []
+    for i in range(max(1, int(gb * 1e9) // size)):
+        path = folder / f"{i:04d}.bin"
+        path.write_bytes(os.urandom(size))
+        paths.append(path)
+    piece = auto_piece_length([size] * len(paths))
+    _hash_batch(paths, piece, False)  # warm the page cache
+    rates = []
+    for _ in range(3):
+        cpu = time.process_time()
+        _hash_batch(paths, piece, False)
+        rates.append(size * len(paths) / (time.process_time() - cpu) / 1e9)
+    shutil.rmtree(folder, ignore_errors=True)
+    limit = openssl_limit()
+    one_core = limit["limit_GBps"] / (os.cpu_count() or 1)
+    rate = sorted(rates)[1]
+    return {"piece_length": piece, "musicark_GB_per_cpu_s": round(rate, 3),
+            "openssl_sha1_plus_sha256_GB_per_core_s": round(one_core, 3),
+            "share_of_openssl": round(rate / one_core, 3)}
+
+
 def _forget_releases(archive) -> None:
     """Drop earlier benchmark releases (rows and directory) so each run builds everything."""
     conn = archive.conn
@@ -219,6 +256,8 @@ def main() -> None:
         print(json.dumps(run(args.dir, repeat=args.repeat, profile=args.profile,
                              dask=args.dask, max_files=args.max_files,
                              references=not args.no_references), indent=1))
+    else:
+        print(json.dumps(hash_rate(args.dir), indent=1))
 
 
 if __name__ == "__main__":

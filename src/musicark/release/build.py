@@ -179,11 +179,14 @@ def shard_torrent(shard: Shard, root: Path, store: Store, *, group: str,
     """
     piece = parse_piece_length(options.piece_size, [i.size for _, i in shard.entries])
     stored: dict[tuple[str, ...], tuple[Path, str]] = {}
+    sizes: dict[tuple[str, ...], int] = {}
     for parts, item in shard.entries:
         stored[("data", *parts)] = (store.path_for(item.sha256), item.sha256)
+        sizes[("data", *parts)] = item.size
         if item.patch_sha256:
-            stored[("restore", f"{item.untagged_sha256}.zst")] = (
-                store.path_for(item.patch_sha256), item.patch_sha256)
+            rel = ("restore", f"{item.untagged_sha256}.zst")
+            stored[rel] = (store.path_for(item.patch_sha256), item.patch_sha256)
+            sizes[rel] = item.patch_size
     report = report or ReleaseReport("", "", [], {})
     with ThreadPoolExecutor(max_workers=1) as layout:
         bag_future = layout.submit(_timed, report, "bag", write_bag, root, shard, store,
@@ -192,7 +195,8 @@ def shard_torrent(shard: Shard, root: Path, store: Store, *, group: str,
         with report.timed("hash"):
             payload = dict(zip(rels, hash_files([stored[r][0] for r in rels], piece,
                                                 with_sha256=options.verify, progress=advance,
-                                                workers=options.workers, dask=options.dask),
+                                                workers=options.workers, dask=options.dask,
+                                                sizes=[sizes[r] for r in rels]),
                                strict=True))
         with report.timed("wait_bag"):
             bag = bag_future.result()

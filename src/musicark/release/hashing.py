@@ -135,14 +135,18 @@ def _batches(paths: list[Path], sizes: list[int]) -> Iterator[list[Path]]:
 
 def hash_files(paths: Iterable[Path], piece_length: int, *, with_sha256: bool = False,
                workers: int | None = None, dask: str | object | None = None,
+               sizes: list[int] | None = None,
                progress: Callable[[int], None] = lambda nbytes: None) -> Iterator[FileHashes]:
     """Hash files in parallel, yielding results in input order.
 
     `dask` (a scheduler address or a distributed Client) runs the batches on a Dask cluster
     instead of local processes; every worker must see the files at the same paths.
+    `sizes`, when the caller knows them, only spreads the work (each file is hashed as it
+    is on disk) and saves a stat per file.
     """
     paths = list(paths)
-    sizes = [os.stat(p).st_size for p in paths]
+    if sizes is None:
+        sizes = [os.stat(p).st_size for p in paths]
     if dask is not None and paths:
         yield from _hash_on_dask(paths, sizes, piece_length, with_sha256, dask, progress)
         return
