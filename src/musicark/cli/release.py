@@ -13,6 +13,7 @@ from musicark.cli.app import (
     ArchiveOpt,
     JsonOpt,
     Table,
+    WorkersOpt,
     app,
     err,
     handle_errors,
@@ -48,7 +49,9 @@ def release_create(
         "--all", help="Ignore plans: release every matched track as its original file.")
     ] = False,
     max_shard_size: Annotated[str, typer.Option(help="Largest shard, e.g. 100GiB.")] = "100GiB",
-    max_files: Annotated[int, typer.Option(help="Most files per shard.")] = 60_000,
+    max_files: Annotated[int, typer.Option(
+        help="Most files per shard (libtorrent clients open a torrent in time that grows "
+             "with files x directories: keep it near the default).")] = 10_000,
     piece_size: Annotated[str, typer.Option(
         help="Torrent piece length (power of two ≥ 16KiB), or auto.")] = "auto",
     web_seed: Annotated[list[str] | None, typer.Option(
@@ -67,6 +70,11 @@ def release_create(
     ] = False,
     out_dir: Annotated[Path | None, typer.Option(
         "--out", help="Write the release here instead of ARCHIVE/releases/NAME.")] = None,
+    workers: WorkersOpt = None,
+    dask: Annotated[str | None, typer.Option(
+        help="Dask scheduler address (tcp://host:8786): hash the payload on its workers, "
+             "which must see the archive at the same path. Infohashes are the same as a "
+             "local run's.")] = None,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -75,6 +83,7 @@ def release_create(
 
     Files in earlier releases, tombstoned tracks and withdrawn files are left out.
     Example: musicark release create 2026-11 --plan 3 --max-shard-size 50GiB
+    On a cluster: musicark release create 2026-11 --dask tcp://scheduler:8786
     """
     from musicark.release import ReleaseOptions, create_release
     from musicark.units import parse_size
@@ -83,7 +92,9 @@ def release_create(
         plan_id=plan, max_shard_bytes=int(parse_size(max_shard_size)), max_files=max_files,
         piece_size=piece_size, web_seeds=tuple(web_seed or ()), buckets=buckets,
         on=_date(date_), verify=verify, all_matched=all_matched,
-        hybrid=torrent_format == "hybrid")
+        hybrid=torrent_format == "hybrid", workers=workers, dask=dask)
+    if workers is not None and workers < 1:
+        raise BadQuery("--workers must be at least 1")
     if torrent_format not in ("hybrid", "v1"):
         raise BadQuery("--torrent-format is hybrid or v1")
     if options.max_files < 1:

@@ -38,9 +38,15 @@ def manifest_path(parts: tuple[str, ...]) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
-def link_or_copy(src: Path, dest: Path) -> bool:
-    """Hardlink `src` to `dest` (True); copy when a link cannot serve (other filesystem)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+def link_or_copy(src: Path, dest: Path, made: set[Path] | None = None) -> bool:
+    """Hardlink `src` to `dest` (True); copy when a link cannot serve (other filesystem).
+
+    `made` remembers the directories already created: one mkdir per directory, not per file.
+    """
+    if made is None or dest.parent not in made:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if made is not None:
+            made.add(dest.parent)
     try:
         os.link(src, dest)
         return True
@@ -59,10 +65,11 @@ def write_bag(root: Path, shard: Shard, store: Store, *, group: str,
     manifest, tag_files, lines = [], {}, []
     linked = [0, 0]  # hardlinked, copied
     payload_bytes = 0
+    made: set[Path] = set()
 
     def place(sha256: str, rel: tuple[str, ...]) -> None:
         dest = root.joinpath(*rel)
-        linked[0 if link_or_copy(store.path_for(sha256), dest) else 1] += 1
+        linked[0 if link_or_copy(store.path_for(sha256), dest, made) else 1] += 1
         entries.append((rel, dest))
 
     for parts, item in sorted(shard.entries, key=lambda e: e[0]):

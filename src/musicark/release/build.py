@@ -47,8 +47,22 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
                    out: Path | None = None,
                    progress: Callable[[int, int], None] = lambda done, total: None
                    ) -> ReleaseReport:
-    """Build release `name` from what no earlier release holds; see the module docstring."""
+    """Build release `name` from what no earlier release holds; see the module docstring.
+
+    With `options.dask` (a scheduler address or a distributed Client) the payload hashing
+    runs on that Dask cluster; everything else, and every byte written, stays here.
+    """
     options = options or ReleaseOptions()
+    if isinstance(options.dask, str):  # one connection for every shard, not one each
+        from distributed import Client
+
+        try:
+            client = Client(options.dask, timeout="10s")
+        except (OSError, TimeoutError) as exc:
+            raise BadQuery(f"cannot reach the Dask scheduler at {options.dask}: {exc}") from exc
+        with client:
+            return create_release(archive, name, replace(options, dask=client), out=out,
+                                  progress=progress)
     conn = archive.conn
     if sanitize(name) != name or "/" in name:
         raise BadQuery(f"release names must be portable file names: {name!r}")
@@ -64,21 +78,25 @@ def create_release(archive: Archive, name: str, options: ReleaseOptions | None =
         options = replace(options, plan_id=latest)
     bounds = parse_buckets(options.buckets)
     parse_piece_length(options.piece_size, [1])  # bad options fail before any work
-    selection = layout.stage(archive, options.plan_id, bounds)
+    report = ReleaseReport(name, str(target), [], {})
+    with report.timed("select"):
+        selection = layout.stage(archive, options.plan_id, bounds)
     try:
         if not selection.files:
             raise BadQuery(nothing_new(selection.skipped))
-        _resume_or_reset(partial, layout.digest(archive, dumps([options.as_dict(),
-                                                                options.verify])))
-        report = ReleaseReport(name, str(target), [], selection.as_dict())
+        report.selection = selection.as_dict()
+        with report.timed("resume_check"):
+            _resume_or_reset(partial, layout.digest(archive, dumps([options.as_dict(),
+                                                                    options.verify])))
         entries = _build_all(archive, name, partial, options, report, progress,
                              total=selection.bytes + selection.patch_bytes)
-        listing = torrent_list(conn, name, entries, options.on)
-        (partial / "torrents.json").write_text(listing, encoding="utf-8")
-        (partial / PLAN_FILE).unlink()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial.rename(target)
-        record(archive, name, options, entries, report)
+        with report.timed("record"):
+            listing = torrent_list(conn, name, entries, options.on)
+            (partial / "torrents.json").write_text(listing, encoding="utf-8")
+            (partial / PLAN_FILE).unlink()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            partial.rename(target)
+            record(archive, name, options, entries, report)
     finally:
         layout.drop(archive)
         conn.execute("DROP TABLE IF EXISTS temp.release_contents")
@@ -113,11 +131,13 @@ def _build_all(archive: Archive, name: str, partial: Path, options: ReleaseOptio
                               next_number=next_number):
         entries.append(_build_shard(shard, partial, store, archive, name, options, report,
                                     advance))
-        conn.executemany(
-            "INSERT INTO release_contents VALUES (?, ?, ?, ?)",
-            [(shard.name, "/".join(("data", *parts)), item.file_rowid,
-              ",".join(str(t.rowid) for t in item.tracks)) for parts, item in shard.entries])
-    entries.append(_build_metadata(archive, name, prefix, partial, options))
+        with report.timed("contents"):
+            conn.executemany(
+                "INSERT INTO release_contents VALUES (?, ?, ?, ?)",
+                [(shard.name, "/".join(("data", *parts)), item.file_rowid,
+                  ",".join(str(t.rowid) for t in item.tracks)) for parts, item in shard.entries])
+    with report.timed("snapshot"):
+        entries.append(_build_metadata(archive, name, prefix, partial, options))
     return entries
 
 
@@ -149,7 +169,8 @@ def _resume_or_reset(partial: Path, digest: str) -> None:
 
 
 def shard_torrent(shard: Shard, root: Path, store: Store, *, group: str,
-                  options: ReleaseOptions, advance: Callable[[int], None] = lambda n: None
+                  options: ReleaseOptions, advance: Callable[[int], None] = lambda n: None,
+                  report: ReleaseReport | None = None
                   ) -> tuple[BagFiles, list[tuple[tuple[str, ...], FileHashes]], Torrent]:
     """Lay out one shard's bag at `root` and make its torrent, reading each byte once.
 
@@ -158,21 +179,31 @@ def shard_torrent(shard: Shard, root: Path, store: Store, *, group: str,
     """
     piece = parse_piece_length(options.piece_size, [i.size for _, i in shard.entries])
     stored: dict[tuple[str, ...], tuple[Path, str]] = {}
+    sizes: dict[tuple[str, ...], int] = {}
     for parts, item in shard.entries:
         stored[("data", *parts)] = (store.path_for(item.sha256), item.sha256)
+        sizes[("data", *parts)] = item.size
         if item.patch_sha256:
-            stored[("restore", f"{item.untagged_sha256}.zst")] = (
-                store.path_for(item.patch_sha256), item.patch_sha256)
+            rel = ("restore", f"{item.untagged_sha256}.zst")
+            stored[rel] = (store.path_for(item.patch_sha256), item.patch_sha256)
+            sizes[rel] = item.patch_size
+    report = report or ReleaseReport("", "", [], {})
     with ThreadPoolExecutor(max_workers=1) as layout:
-        bag_future = layout.submit(write_bag, root, shard, store, group=group, on=options.on)
+        bag_future = layout.submit(_timed, report, "bag", write_bag, root, shard, store,
+                                   group=group, on=options.on)
         rels = list(stored)
-        payload = dict(zip(rels, hash_files([stored[r][0] for r in rels], piece,
-                                            with_sha256=options.verify, progress=advance),
+        with report.timed("hash"):
+            payload = dict(zip(rels, hash_files([stored[r][0] for r in rels], piece,
+                                                with_sha256=options.verify, progress=advance,
+                                                workers=options.workers, dask=options.dask,
+                                                sizes=[sizes[r] for r in rels]),
+                               strict=True))
+        with report.timed("wait_bag"):
+            bag = bag_future.result()
+    with report.timed("hash"):
+        tags = [(rel, path) for rel, path in bag.entries if rel not in payload]
+        payload.update(zip([rel for rel, _ in tags], hash_files([p for _, p in tags], piece),
                            strict=True))
-        bag = bag_future.result()
-    tags = [(rel, path) for rel, path in bag.entries if rel not in payload]
-    payload.update(zip([rel for rel, _ in tags], hash_files([p for _, p in tags], piece),
-                       strict=True))
     hashed = []
     for rel, _ in bag.entries:
         hashes = payload[rel]
@@ -183,9 +214,15 @@ def shard_torrent(shard: Shard, root: Path, store: Store, *, group: str,
             error.damaged = (stored[rel][1], "checksum", f"SHA-256 is {hashes.sha256}")
             raise error
         hashed.append((rel, hashes))
-    torrent = build_torrent(shard.name, hashed, piece, web_seeds=options.web_seeds,
-                            on=options.on, comment=group, hybrid=options.hybrid)
+    with report.timed("torrent"):
+        torrent = build_torrent(shard.name, hashed, piece, web_seeds=options.web_seeds,
+                                on=options.on, comment=group, hybrid=options.hybrid)
     return bag, hashed, torrent
+
+
+def _timed(report: ReleaseReport, phase: str, func, *args, **kwargs):
+    with report.timed(phase):
+        return func(*args, **kwargs)
 
 
 def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, release: str,
@@ -199,12 +236,13 @@ def _build_shard(shard: Shard, partial: Path, store: Store, archive: Archive, re
         report.resumed_shards += 1
         advance(sum(i.size + i.patch_size for _, i in shard.entries))
     else:
-        _check_sizes(archive, shard, store)
-        shutil.rmtree(root, ignore_errors=True)
+        with report.timed("sizes"):
+            _check_sizes(archive, shard, store)
+            shutil.rmtree(root, ignore_errors=True)
         try:
             bag, hashed, torrent = shard_torrent(
                 shard, root, store, group=f"{archive.settings.name} / {release}",
-                options=options, advance=advance)
+                options=options, advance=advance, report=report)
         except FixityError as exc:
             if getattr(exc, "damaged", None):
                 from musicark.verify.damage import mark_damaged

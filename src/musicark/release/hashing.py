@@ -106,10 +106,18 @@ def _executor(paths: list[Path], workers: int, total: int | None = None) -> Exec
 
 
 BATCH_BYTES = 32 << 20  # files per task up to this size: fewer round trips to the workers
+BATCH_FILES = 1000  # and at most this many: small files still spread over every worker
 
 
 def _hash_batch(paths: list[Path], piece_length: int, with_sha256: bool) -> list[FileHashes]:
     return [hash_file(p, piece_length, with_sha256=with_sha256) for p in paths]
+
+
+def hash_batch_at(start: int, paths: list[str], piece_length: int, with_sha256: bool
+                  ) -> tuple[int, list[FileHashes]]:
+    """Dask task: a batch's hashes with its position, as results come back in any order.
+    Paths are strings: a worker on another machine opens the same path on its own mount."""
+    return start, _hash_batch([Path(p) for p in paths], piece_length, with_sha256)
 
 
 def _batches(paths: list[Path], sizes: list[int]) -> Iterator[list[Path]]:
@@ -118,7 +126,7 @@ def _batches(paths: list[Path], sizes: list[int]) -> Iterator[list[Path]]:
     for p, n in zip(paths, sizes, strict=True):
         batch.append(p)
         size += n
-        if size >= BATCH_BYTES:
+        if size >= BATCH_BYTES or len(batch) >= BATCH_FILES:
             yield batch
             batch, size = [], 0
     if batch:
@@ -126,14 +134,25 @@ def _batches(paths: list[Path], sizes: list[int]) -> Iterator[list[Path]]:
 
 
 def hash_files(paths: Iterable[Path], piece_length: int, *, with_sha256: bool = False,
-               workers: int | None = None,
+               workers: int | None = None, dask: str | object | None = None,
+               sizes: list[int] | None = None,
                progress: Callable[[int], None] = lambda nbytes: None) -> Iterator[FileHashes]:
-    """Hash files in parallel, yielding results in input order."""
-    workers = workers or os.cpu_count() or 1
+    """Hash files in parallel, yielding results in input order.
+
+    `dask` (a scheduler address or a distributed Client) runs the batches on a Dask cluster
+    instead of local processes; every worker must see the files at the same paths.
+    `sizes`, when the caller knows them, only spreads the work (each file is hashed as it
+    is on disk) and saves a stat per file.
+    """
     paths = list(paths)
-    sizes = [os.stat(p).st_size for p in paths]
+    if sizes is None:
+        sizes = [os.stat(p).st_size for p in paths]
+    if dask is not None and paths:
+        yield from _hash_on_dask(paths, sizes, piece_length, with_sha256, dask, progress)
+        return
+    workers = workers or os.cpu_count() or 1
     with _executor(paths, workers, sum(sizes)) as pool:
-        # A bounded window of batches keeps memory flat on shards of 60,000 files.
+        # A bounded window of batches keeps memory flat on shards of many files.
         window: deque = deque()
         for batch in _batches(paths, sizes):
             window.append(pool.submit(_hash_batch, batch, piece_length, with_sha256))
@@ -141,6 +160,29 @@ def hash_files(paths: Iterable[Path], piece_length: int, *, with_sha256: bool = 
                 yield from _drain(window.popleft(), progress)
         while window:
             yield from _drain(window.popleft(), progress)
+
+
+def _hash_on_dask(paths: list[Path], sizes: list[int], piece_length: int, with_sha256: bool,
+                  dask: str | object, progress: Callable[[int], None]
+                  ) -> Iterator[FileHashes]:
+    """Batches on the cluster, results put back in input order as they arrive."""
+    from musicark.runner import fan_out
+
+    calls, start = [], 0
+    for batch in _batches(paths, sizes):
+        calls.append((start, [str(p) for p in batch], piece_length, with_sha256))
+        start += len(batch)
+    arrived: dict[int, list[FileHashes]] = {}
+    position = 0
+    for at, results in fan_out(hash_batch_at, calls, dask=dask):
+        arrived[at] = results
+        while position in arrived:
+            for result in arrived.pop(position):
+                progress(result.size)
+                yield result
+                position += 1
+    if position != len(paths):
+        raise RuntimeError(f"Dask returned hashes for {position} of {len(paths)} files")
 
 
 def _drain(future, progress: Callable[[int], None]) -> Iterator[FileHashes]:

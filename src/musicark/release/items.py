@@ -22,38 +22,50 @@ from musicark.derive.tags import extension
 from musicark.errors import BadQuery
 from musicark.popularity import expected_listens
 
-PICK_SQL = """
-CREATE TEMP TABLE release_pick AS
-WITH wanted AS ({wanted}),
-eligible AS (
-    SELECT w.* FROM wanted w
-     WHERE NOT EXISTS (SELECT 1 FROM tombstones ts
-                        WHERE ts.kind = 'track' AND ts.ref = w.track_rowid)
-       AND NOT EXISTS (SELECT 1 FROM release_tracks rt WHERE rt.track_rowid = w.track_rowid)
-),
-ranked AS (
-    SELECT e.track_rowid, e.tier, e.expected, f.rowid AS source_file,
+# Three statements into keyed temp tables, not one query: as one query SQLite scanned the
+# materialized ranking once per eligible track (a LEFT JOIN it could not index: quadratic,
+# 100,000 files did not finish in 10 minutes). Each step here is a scan plus key lookups.
+ELIGIBLE_SQL = """
+CREATE TEMP TABLE release_eligible (
+    track_rowid INTEGER PRIMARY KEY, tier TEXT, expected REAL, source_file INTEGER)"""
+FILL_ELIGIBLE_SQL = """
+INSERT INTO release_eligible(track_rowid, tier, expected)
+SELECT w.track_rowid, w.tier, w.expected FROM ({wanted}) w
+ WHERE NOT EXISTS (SELECT 1 FROM tombstones ts
+                    WHERE ts.kind = 'track' AND ts.ref = w.track_rowid)
+   AND NOT EXISTS (SELECT 1 FROM release_tracks rt WHERE rt.track_rowid = w.track_rowid)
+"""
+BEST_SQL = """
+CREATE TEMP TABLE release_best (track_rowid INTEGER PRIMARY KEY, source_file INTEGER)"""
+FILL_BEST_SQL = """
+INSERT INTO release_best
+SELECT track_rowid, source_file FROM (
+    SELECT e.track_rowid, f.rowid AS source_file,
            row_number() OVER (PARTITION BY e.track_rowid
                               ORDER BY tf.score DESC, f.bitrate DESC, f.size DESC, f.sha256)
                AS rn
-      FROM eligible e
+      FROM release_eligible e
       JOIN track_files tf ON tf.track_rowid = e.track_rowid
       JOIN files f ON f.rowid = tf.file_rowid
      WHERE NOT EXISTS (SELECT 1 FROM derivations d WHERE d.output_file = f.rowid
                                                      AND d.input_file != f.rowid)
        -- A file known but not held (a mirror's original) still names what was made from
-       -- it (its Opus encode, its tagged copy), which is what the release ships; whether
+       -- it (its Opus encode, its tagged copy), which is what the release ships: whether
        -- that is held is checked on the payload file itself.
        AND (f.status = 'ok' OR (f.status = 'absent' AND EXISTS (
             SELECT 1 FROM derivations o WHERE o.input_file = f.rowid
-                                          AND o.kind IN ('opus75', 'tagged'))))
-)
-SELECT e.track_rowid, e.tier, e.expected, r.source_file,
-       CASE WHEN e.tier = 'opus75' THEN o.output_file ELSE r.source_file END AS body
-  FROM eligible e
-  LEFT JOIN ranked r ON r.track_rowid = e.track_rowid AND r.rn = 1
-  LEFT JOIN derivations o ON o.input_file = r.source_file AND o.kind = 'opus75'
+                                          AND o.kind IN ('opus75', 'tagged')))))
+ WHERE rn = 1
 """
+PICK_SQL = """
+CREATE TEMP TABLE release_pick AS
+SELECT e.track_rowid, e.tier, e.expected, b.source_file,
+       CASE WHEN e.tier = 'opus75' THEN o.output_file ELSE b.source_file END AS body
+  FROM release_eligible e
+  LEFT JOIN release_best b ON b.track_rowid = e.track_rowid
+  LEFT JOIN derivations o ON o.input_file = b.source_file AND o.kind = 'opus75'
+"""
+PICK_TEMPS = ("release_pick", "release_eligible", "release_best")
 
 WANTED_PLAN = """SELECT track_rowid, tier, expected_listens AS expected FROM plan_items
                   WHERE plan_id = {plan} AND tier IN ('original', 'opus75')"""
@@ -150,8 +162,13 @@ def select_items(archive: Archive, plan_id: int | None, selection: Selection
         wanted = WANTED_PLAN.format(plan=int(plan_id))
     else:
         wanted = WANTED_ALL
-    conn.execute("DROP TABLE IF EXISTS temp.release_pick")
-    conn.execute(PICK_SQL.format(wanted=wanted))
+    for table in PICK_TEMPS:
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    for statement in (ELIGIBLE_SQL, FILL_ELIGIBLE_SQL.format(wanted=wanted), BEST_SQL,
+                      FILL_BEST_SQL, PICK_SQL):
+        conn.execute(statement)
+    conn.execute("DROP TABLE temp.release_eligible")
+    conn.execute("DROP TABLE temp.release_best")
     skipped = selection.skipped
     for tier, source in conn.execute(
             "SELECT tier, source_file FROM release_pick WHERE body IS NULL"):
