@@ -12,6 +12,7 @@ that crashes its decoder can never stall a scrub forever.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterable, Iterator
@@ -56,7 +57,12 @@ def _run_pool(func: Callable[..., Any], calls: Iterable[tuple], workers: int,
     window: dict[Future, tuple] = {}
     try:
         for args in calls:
-            window[pool.submit(func, *args)] = args
+            try:
+                window[pool.submit(func, *args)] = args
+            except BrokenProcessPool:  # a worker died since the last look
+                yield from _recover(pool, window, func, split, on_crash, also=[args])
+                pool, window = _pool(workers), {}
+                continue
             if len(window) >= workers * WINDOW_PER_WORKER:
                 done, _ = wait(window, return_when=FIRST_COMPLETED)
                 try:
@@ -85,8 +91,10 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _recover(pool: ProcessPoolExecutor, window: dict[Future, tuple], func: Callable[..., Any],
-             split: Split | None, on_crash: OnCrash | None) -> Iterator[Any]:
-    """After a worker died: keep what finished, run the rest alone (see _isolate)."""
+             split: Split | None, on_crash: OnCrash | None, also: list[tuple] | None = None
+             ) -> Iterator[Any]:
+    """After a worker died: keep what finished, run the rest (and `also`, calls the broken
+    pool refused) alone (see _isolate)."""
     pool.shutdown(wait=True, cancel_futures=True)
     again = []
     for fut, args in window.items():
@@ -94,7 +102,7 @@ def _recover(pool: ProcessPoolExecutor, window: dict[Future, tuple], func: Calla
             yield fut.result()
         else:
             again.append(args)
-    yield from _isolate(func, again, split, on_crash)
+    yield from _isolate(func, again + (also or []), split, on_crash)
 
 
 def _isolate(func: Callable[..., Any], calls: list[tuple], split: Split | None,
@@ -119,24 +127,46 @@ def _isolate(func: Callable[..., Any], calls: list[tuple], split: Split | None,
 
 
 class _Died(Exception):
-    """The one worker of a pool of its own died; the message says how."""
+    """The process running one call alone died; the message says how."""
 
 
 def _alone(func: Callable[..., Any], args: tuple) -> Any:
-    with _pool(1) as pool:
-        fut = pool.submit(func, *args)
-        # the process object, to read how it died (a private attribute, hence the fallback)
-        processes = list(getattr(pool, "_processes", {}).values())
-        try:
-            return fut.result()
-        except BrokenProcessPool:
-            for process in processes:
-                process.join(timeout=5)  # reaped by the pool's thread, or now
-            codes = [p.exitcode for p in processes if p.exitcode is not None]
-            raise _Died(_exit_text(codes[0]) if codes else "the worker process died") from None
+    """func(*args) in a process of its own, which this process starts, joins and so can ask
+    how it ended (a pool's worker is reaped by the pool's thread, racing with us)."""
+    context = multiprocessing.get_context()
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_run_alone, args=(send, func, args), daemon=True)
+    child.start()
+    send.close()
+    try:
+        ok, value = receive.recv()
+    except EOFError:
+        child.join()
+        raise _Died(_exit_text(child.exitcode)) from None
+    finally:
+        receive.close()
+    child.join()
+    if ok:
+        return value
+    raise value
 
 
-def _exit_text(code: int) -> str:
+def _run_alone(send, func: Callable[..., Any], args: tuple) -> None:
+    _ignore_sigint()
+    try:
+        outcome = (True, func(*args))
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, as a pool would
+        outcome = (False, exc)
+    try:
+        send.send(outcome)
+    except Exception as exc:  # noqa: BLE001 - an unpicklable result or exception
+        send.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+    send.close()
+
+
+def _exit_text(code: int | None) -> str:
+    if code is None:
+        return "the worker process died"
     if code < 0:
         try:
             return f"killed by {signal.Signals(-code).name}"
