@@ -55,22 +55,25 @@ def valid(value: Any, kind: type) -> bool:
     """Only values a column gives back exactly may leave the record for a column."""
     if type(value) is not kind:
         return False
+    if kind is str:
+        return "\x00" not in value and (value.isascii() or _utf8(value))
     if kind is int:
         return -INT64 <= value < INT64
-    if kind is str:
-        if "\x00" in value:
-            return False
-        if value.isascii():
-            return True
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
+    return True
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
     return True
 
 
 def valid_str_list(value: Any) -> bool:
-    return type(value) is list and all(valid(v, str) for v in value)
+    # One check over the joined text: a NUL or a lone surrogate survives the join.
+    return (type(value) is list and all(type(v) is str for v in value)
+            and valid("".join(value), str))
 
 
 def take(work: dict, specs: Sequence[Spec]) -> dict[str, Any]:

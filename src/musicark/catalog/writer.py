@@ -130,6 +130,7 @@ class CatalogWriter:
         self._buffers: dict[str, list[tuple]] = {t: [] for t in TABLE_COLUMNS}
         self._next: dict[str, int] = {}
         self._markets: dict[str, int] = {}
+        self._market_lists: dict[tuple[str, ...], int] = {}  # the same, by list (no JSON)
         self._dropped_indexes: dict[str, str] = {}
         self.track_ids: HashedRowids | None = None
         self._updates: dict[tuple[str, int], dict[str, Any]] = {}
@@ -312,6 +313,9 @@ class CatalogWriter:
 
     def market_rowid(self, codes: Sequence[str]) -> int:
         """Each distinct market list is stored once, as a JSON array in its given order."""
+        known = self._market_lists.get(tuple(codes))
+        if known is not None:
+            return known
         text = dumps(list(codes))
         rowid = self._markets.get(text)
         if rowid is None:
@@ -322,6 +326,7 @@ class CatalogWriter:
             rowid = row[0]
             if len(self._markets) < MARKET_CACHE:
                 self._markets[text] = rowid
+                self._market_lists[tuple(codes)] = rowid
         return rowid
 
     # -- inserts ---------------------------------------------------------------------------
