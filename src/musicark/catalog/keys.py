@@ -22,6 +22,13 @@ class KeyHashes:
 
     def add(self, keys: list[Any]) -> None:
         self._recent.update(hash(k) for k in keys)
+        self._merge_when_full()
+
+    def add_one(self, key: Any) -> None:
+        self._recent.add(hash(key))
+        self._merge_when_full()
+
+    def _merge_when_full(self) -> None:
         if len(self._recent) > self.RECENT:
             merged = np.concatenate([self._sorted, np.fromiter(self._recent, np.int64)])
             merged.sort()
@@ -57,7 +64,8 @@ class KeyResolver:
         self._hashes = KeyHashes()
 
     def get(self, key: Any) -> int | None:
-        return self.get_many([key])[0]
+        rowid = self._young.get(key)
+        return rowid if rowid is not None else self.get_many([key])[0]
 
     def get_many(self, keys: list[Any]) -> list[int | None]:
         young, old, pending = self._young, self._old, self.pending
@@ -88,7 +96,7 @@ class KeyResolver:
     def add(self, key: Any, rowid: int) -> None:
         self.pending[key] = rowid
         self._young[key] = rowid
-        self._hashes.add([key])
+        self._hashes.add_one(key)
         self._trim()
 
     def add_many(self, keys: list[Any], rowids: list[int], *, pending: bool = True) -> None:

@@ -23,7 +23,7 @@ from musicark.catalog.importers.base import (
     Progress,
     no_progress,
     numbered_lines,
-    parse_json,
+    parse_json_tagged,
     require_json,
 )
 from musicark.catalog.writer import CatalogWriter, dumps
@@ -45,6 +45,7 @@ class ApiJsonImporter:
         self._album_embeds: dict[int, bytes | None] = {}
         self._artist_embeds: dict[int, bytes | None] = {}
         self.verify_fast_path = False  # tests: also run the general diff and compare
+        self._exact = False  # the record was read by orjson, which then writes it exactly
 
     # -- entry -----------------------------------------------------------------------------
     def run(self, path: Path, progress: Progress = no_progress) -> None:
@@ -54,7 +55,7 @@ class ApiJsonImporter:
         for number, raw in numbered_lines(path, progress):
             if not raw.strip():
                 continue
-            record, problem = parse_json(raw)
+            record, problem, self._exact = parse_json_tagged(raw)
             if problem:
                 report.bad(number, problem)
                 continue
@@ -89,17 +90,21 @@ class ApiJsonImporter:
             return self._duplicate(record, self.track_record(existing))
         album_rowid = self.embed_album(album) if album is not None else None
         artist_rowids = [self.embed_artist(a) for a in artists or ()]
-        row = _blank_row(shape.TRACK_SPECS)
-        row.update(cols, album_rowid=album_rowid, extra=dumps(work))
-        row["markets_rowid"] = w.market_rowid(markets) if markets is not None else None
-        if self._embeds_match(album, album_rowid, artists, artist_rowids):
-            if self.verify_fast_path:
-                assert diff(record, track_view_of(self.views, row, artist_rowids)) is None
-        else:
+        cols["album_rowid"] = album_rowid
+        cols["extra"] = self._text(work)
+        cols["markets_rowid"] = w.market_rowid(markets) if markets is not None else None
+        if not self._embeds_match(album, album_rowid, artists, artist_rowids):
+            row = _blank_row(shape.TRACK_SPECS)
+            row.update(cols)
             d = diff(record, track_view_of(self.views, row, artist_rowids))
-            row["diff"] = dumps(d) if d else None
-        rowid = w.insert_track(**_columns(row, TRACK_ROW))
-        w.link_track_artists(rowid, [(a, None) for a in artist_rowids])
+            cols["diff"] = dumps(d) if d else None
+        elif self.verify_fast_path:
+            row = _blank_row(shape.TRACK_SPECS)
+            row.update(cols)
+            assert diff(record, track_view_of(self.views, row, artist_rowids)) is None
+        rowid = w.insert_track(**cols)
+        if artist_rowids:
+            w.link_track_artists(rowid, [(a, None) for a in artist_rowids])
         return None
 
     def add_album(self, record: dict) -> str | None:
@@ -122,7 +127,7 @@ class ApiJsonImporter:
             for _, col, _ in shape.ALBUM_FULL_SPECS:
                 if row[col] is None and col in cols:
                     row[col] = cols[col]
-        row["extra"] = dumps(work)
+        row["extra"] = self._text(work)
         d = diff(record, album_full_of(self.views, row))
         row["diff"] = dumps(d) if d else None
         if rowid is None:
@@ -151,7 +156,7 @@ class ApiJsonImporter:
             for _, col, _ in shape.ARTIST_FULL_SPECS:
                 if row[col] is None and col in cols:
                     row[col] = cols[col]
-        row["extra"] = dumps(work)
+        row["extra"] = self._text(work)
         d = diff(record, shape.artist_view(row, genres, embedded=False))
         row["diff"] = dumps(d) if d else None
         if rowid is None:
@@ -167,14 +172,16 @@ class ApiJsonImporter:
     # -- embedded objects ------------------------------------------------------------------
     def embed_album(self, obj: dict) -> int:
         w = self.w
+        rowid = w.albums.get(obj["id"])  # a valid string id (`_has_id`): its ext_id
+        if rowid is not None and rowid in self._album_embeds:
+            return rowid  # its embedded view is written already
         work = dict(obj)
         artists = shape.pop_links(work, "artists")
         markets = shape.pop_str_list(work, "available_markets")
         cols = shape.take(work, shape.ALBUM_EMBED_SPECS)
-        rowid = w.albums.get(cols["ext_id"])
         if rowid is None:
             row = _blank_row(ALBUM_SPECS)
-            row.update(cols, embed_extra=dumps(work),
+            row.update(cols, embed_extra=self._text(work),
                        artist_rowids=[self.embed_artist(a) for a in artists or ()])
             row["markets_rowid"] = w.market_rowid(markets) if markets is not None else None
             rowid = w.insert_album(**_columns(row, ALBUM_ROW))
@@ -184,25 +191,27 @@ class ApiJsonImporter:
         else:
             row = self.views.album_row(rowid)
             if row["embed_extra"] is None:
-                row["embed_extra"] = dumps(work)
+                row["embed_extra"] = self._text(work)
                 self._set("albums", rowid, {"embed_extra": row["embed_extra"]})
         return rowid
 
     def embed_artist(self, obj: dict) -> int:
         w = self.w
+        rowid = w.artists.get(obj["id"])  # a valid string id (`pop_links`): its ext_id
+        if rowid is not None and rowid in self._artist_embeds:
+            return rowid  # its embedded view is written already
         work = dict(obj)
         cols = shape.take(work, shape.ARTIST_EMBED_SPECS)
-        rowid = w.artists.get(cols["ext_id"])
         if rowid is None:
             row = _blank_row(ARTIST_SPECS)
-            row.update(cols, embed_extra=dumps(work))
+            row.update(cols, embed_extra=self._text(work))
             rowid = w.insert_artist(**_columns(row, ARTIST_ROW))
             row["rowid"] = rowid
             self.views.remember(self.views.artist_rows, rowid, row)
         else:
             row = self.views.artist_row(rowid)
             if row["embed_extra"] is None:
-                row["embed_extra"] = dumps(work)
+                row["embed_extra"] = self._text(work)
                 self._set("artists", rowid, {"embed_extra": row["embed_extra"]})
         return rowid
 
@@ -232,6 +241,12 @@ class ApiJsonImporter:
         return want is not None and _canonical(obj) == want
 
     # -- helpers ---------------------------------------------------------------------------
+    def _text(self, work: dict) -> str:
+        """The JSON text of what stays in `extra`: orjson's (sorted) where it is exact."""
+        if self._exact:
+            return orjson.dumps(work, option=CANONICAL).decode()
+        return dumps(work)
+
     def _set(self, table: str, rowid: int, cols: dict[str, Any]) -> None:
         self.w.set_later(table, rowid, cols)
 

@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import lzma
-import re
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +22,14 @@ Progress = Callable[[int, int | None], None]
 
 
 # 19 digits: orjson reads integers below -2**63 (19 digits) or past 2**64 (20) as floats.
-LONG_DIGITS = re.compile(rb"\d{19}")
+# Found by mapping every digit to "0" and all else to a space, then a substring search: ten
+# times the speed of the regex \d{19}, which cost more than orjson's parse of the line.
+LONG_RUN = b"0" * 19
+DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+
+
+def has_long_digit_run(raw: bytes) -> bool:
+    return LONG_RUN in raw.translate(DIGITS_AS_ZERO)
 
 
 def parse_json(raw: bytes) -> tuple[Any, str | None]:
@@ -40,7 +46,7 @@ def parse_json(raw: bytes) -> tuple[Any, str | None]:
 def parse_json_tagged(raw: bytes) -> tuple[Any, str | None, bool]:
     """`parse_json`, also telling whether orjson read the value: then it holds no NaN or
     infinity, no lone surrogate and no integer outside 64 bits, so orjson writes it exactly."""
-    if not LONG_DIGITS.search(raw):
+    if not has_long_digit_run(raw):
         try:
             return orjson.loads(raw), None, True
         except orjson.JSONDecodeError:
