@@ -71,9 +71,14 @@ def _utf8(value: str) -> bool:
 
 
 def valid_str_list(value: Any) -> bool:
+    if type(value) is not list:
+        return False
+    try:
+        joined = "".join(value)  # a TypeError unless every item is a string
+    except TypeError:
+        return False
     # One check over the joined text: a NUL or a lone surrogate survives the join.
-    return (type(value) is list and all(type(v) is str for v in value)
-            and valid("".join(value), str))
+    return "\x00" not in joined and (joined.isascii() or _utf8(joined))
 
 
 def take(work: dict, specs: Sequence[Spec]) -> dict[str, Any]:
@@ -81,8 +86,18 @@ def take(work: dict, specs: Sequence[Spec]) -> dict[str, Any]:
     cols: dict[str, Any] = {}
     for path, col, kind in specs:
         if len(path) == 1:
-            if path[0] in work and valid(work[path[0]], kind):
-                cols[col] = work.pop(path[0])
+            key = path[0]
+            value = work.get(key)  # a missing key gives None, never of a column's type
+            if type(value) is not kind:
+                continue
+            # `valid`, inlined: this runs for every field of every record.
+            if kind is str:
+                if "\x00" in value or not (value.isascii() or _utf8(value)):
+                    continue
+            elif kind is int and not -INT64 <= value < INT64:
+                continue
+            cols[col] = value
+            del work[key]
         else:
             outer, inner = path
             nested = work.get(outer)
