@@ -31,6 +31,7 @@ from musicark.catalog.writer import CatalogWriter, dumps
 KINDS = ("track", "album", "artist")
 CANONICAL = orjson.OPT_SORT_KEYS
 EMBED_CACHE = 200_000  # canonical embedded views kept per kind (cleared when full)
+NOT_CACHED = b""  # never canonical JSON
 
 
 class ApiJsonImporter:
@@ -82,7 +83,11 @@ class ApiJsonImporter:
         w = self.w
         work = dict(record)
         del work["type"]
-        album = work.pop("album") if _has_id(work.get("album")) else None
+        album = work.get("album")
+        if type(album) is dict and shape.valid(album.get("id"), str):
+            del work["album"]
+        else:
+            album = None
         artists = shape.pop_links(work, "artists")
         markets = shape.pop_str_list(work, "available_markets")
         cols = shape.take(work, shape.TRACK_SPECS)
@@ -174,7 +179,7 @@ class ApiJsonImporter:
     # -- embedded objects ------------------------------------------------------------------
     def embed_album(self, obj: dict) -> int:
         w = self.w
-        rowid = w.albums.get(obj["id"])  # a valid string id (`_has_id`): its ext_id
+        rowid = w.albums.get(obj["id"])  # a valid string id (see `add_track`): its ext_id
         if rowid is not None and rowid in self._album_embeds:
             return rowid  # its embedded view is written already
         work = dict(obj)
@@ -231,9 +236,8 @@ class ApiJsonImporter:
 
     @staticmethod
     def _same_embed(obj: dict, rowid: int, cache: dict, view_of) -> bool:
-        if rowid in cache:
-            want = cache[rowid]
-        else:
+        want = cache.get(rowid, NOT_CACHED)
+        if want is NOT_CACHED:
             want = _canonical(view_of(rowid))
             if len(cache) >= EMBED_CACHE:
                 cache.clear()
@@ -310,10 +314,6 @@ ARTIST_ROW = [c for _, c, _ in ARTIST_SPECS] + ["extra", "embed_extra", "diff"]
 
 def _columns(row: dict, names: list[str]) -> dict[str, Any]:
     return {n: row[n] for n in names}
-
-
-def _has_id(obj: Any) -> bool:
-    return type(obj) is dict and shape.valid(obj.get("id"), str)
 
 
 def _blank_row(specs: list[shape.Spec]) -> dict[str, Any]:
