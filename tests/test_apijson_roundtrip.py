@@ -135,6 +135,21 @@ def test_embedded_nan_and_null_stay_apart(archive: Archive, tmp_path: Path) -> N
     assert sorted(canonical(r) for r in api_records(archive)) == expected
 
 
+def test_nesting_orjson_reads_but_cannot_write(archive: Archive, tmp_path: Path) -> None:
+    """orjson reads 1,024 levels but writes only 254: deeper `extra` is written by `json`."""
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    records = [{"type": "track", "id": "t", "deep": deep,
+                "album": {"id": "al", "deep": deep}, "artists": [{"id": "a", "deep": deep}]},
+               {"type": "artist", "id": "b", "deep": deep}]
+    src = tmp_path / "deep.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    report = import_source(archive, "api-json", src)
+    assert report.bad_rows == 0
+    assert sorted(canonical(r) for r in api_records(archive)) == sorted(map(canonical, records))
+
+
 def test_export_file_round_trips_and_reports_bad_lines(archive: Archive, tmp_path: Path) -> None:
     good = [
         {"type": "artist", "id": "ar1", "name": "Sigur Rós", "genres": ["post-rock"],

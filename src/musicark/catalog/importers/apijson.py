@@ -250,7 +250,10 @@ class ApiJsonImporter:
     def _text(self, work: dict) -> str:
         """The JSON text of what stays in `extra`: orjson's (sorted) where it is exact."""
         if self._exact:
-            return orjson.dumps(work, option=CANONICAL).decode()
+            try:
+                return orjson.dumps(work, option=CANONICAL).decode()
+            except orjson.JSONEncodeError:  # nested past orjson's 254 levels (it reads 1024)
+                pass
         return dumps(work)
 
     def _set(self, table: str, rowid: int, cols: dict[str, Any]) -> None:
@@ -304,8 +307,6 @@ def album_full_of(views: shape.Views, row: dict) -> dict:
 
 ALBUM_SPECS = shape.ALBUM_EMBED_SPECS + shape.ALBUM_FULL_SPECS
 ARTIST_SPECS = shape.ARTIST_EMBED_SPECS + shape.ARTIST_FULL_SPECS
-TRACK_ROW = [c for _, c, _ in shape.TRACK_SPECS] + [
-    "album_rowid", "markets_rowid", "extra", "diff"]
 ALBUM_OWN = [c for _, c, _ in shape.ALBUM_FULL_SPECS] + ["extra", "diff"]
 ALBUM_ROW = [c for _, c, _ in ALBUM_SPECS] + ["markets_rowid", "extra", "embed_extra", "diff"]
 ARTIST_OWN = [c for _, c, _ in shape.ARTIST_FULL_SPECS] + ["extra", "diff"]
