@@ -313,7 +313,14 @@ class CatalogWriter:
 
     def market_rowid(self, codes: Sequence[str]) -> int:
         """Each distinct market list is stored once, as a JSON array in its given order."""
-        known = self._market_lists.get(tuple(codes))
+        # A tuple of strings is an exact key (1, 1.0 and True would collide; other importers'
+        # lists are strings too, anything else is found by its JSON text).
+        key: tuple | None = tuple(codes)
+        try:
+            "".join(key)
+        except TypeError:
+            key = None
+        known = self._market_lists.get(key) if key is not None else None
         if known is not None:
             return known
         text = dumps(list(codes))
@@ -326,7 +333,8 @@ class CatalogWriter:
             rowid = row[0]
             if len(self._markets) < MARKET_CACHE:
                 self._markets[text] = rowid
-                self._market_lists[tuple(codes)] = rowid
+                if key is not None:
+                    self._market_lists[key] = rowid
         return rowid
 
     # -- inserts ---------------------------------------------------------------------------
