@@ -69,6 +69,9 @@ def run(tracks: int) -> dict:
         "ratio_to_json_loads": round(ours / json_s, 2),
         "phase_s": {k: round(v, 1) for k, v in report.get("phase_seconds", {}).items()},
     }
+    reading = report.get("phase_seconds", {}).get("reading")
+    if reading:  # the per-record work alone, before index and search-index builds
+        result["reading_records_per_s"] = round(records / reading)
     print(json.dumps(result), flush=True)
     return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from musicark.archive import Archive
 from musicark.catalog import import_source
 from musicark.catalog.export import api_records, canonical, export_catalog
+from musicark.catalog.importers.apijson import ApiJsonImporter
 
 text = st.text(max_size=12)  # any Unicode, including combining marks and astral planes
 scalars = st.one_of(
@@ -97,6 +99,55 @@ def test_every_record_round_trips(lines: list[dict]) -> None:
             expected, rejected = expected_records(lines)
             assert report.bad_rows == rejected
             assert sorted(canonical(r) for r in api_records(arc)) == expected
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records)
+def test_fast_path_skips_only_empty_diffs(lines: list[dict]) -> None:
+    """Where every embedded object matches its row's canonical bytes, the track's diff is
+    not computed; here it is computed anyway and must be empty."""
+    with tempfile.TemporaryDirectory() as tmp, \
+            mock.patch.object(ApiJsonImporter, "verify_fast_path", True):
+        src = Path(tmp) / "records.jsonl"
+        src.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+        with Archive.create(Path(tmp) / "arc") as arc:
+            report = import_source(arc, "api-json", src)
+            assert not any("fast path" in b.reason for b in report.bad_row_samples)
+            assert sorted(canonical(r) for r in api_records(arc)) == expected_records(lines)[0]
+
+
+def test_embedded_nan_and_null_stay_apart(archive: Archive, tmp_path: Path) -> None:
+    """NaN and null print alike in orjson: an embedding holding NaN must not make a later
+    one holding null compare equal (and lose its null)."""
+    lines = [
+        '{"type": "track", "id": "t1", "artists": [{"id": "a", "x": NaN}], '
+        '"album": {"id": "al", "y": Infinity}}',
+        '{"type": "track", "id": "t2", "artists": [{"id": "a", "x": null}], '
+        '"album": {"id": "al", "y": null}}',
+        '{"type": "track", "id": "t3", "artists": [{"id": "a", "x": 1.0}], '
+        '"album": {"id": "al", "y": 1}}',
+    ]
+    src = tmp_path / "nan.jsonl"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = import_source(archive, "api-json", src)
+    assert report.bad_rows == 0
+    expected = sorted(canonical(json.loads(line)) for line in lines)
+    assert sorted(canonical(r) for r in api_records(archive)) == expected
+
+
+def test_nesting_orjson_reads_but_cannot_write(archive: Archive, tmp_path: Path) -> None:
+    """orjson reads 1,024 levels but writes only 254: deeper `extra` is written by `json`."""
+    deep: list = []
+    for _ in range(300):
+        deep = [deep]
+    records = [{"type": "track", "id": "t", "deep": deep,
+                "album": {"id": "al", "deep": deep}, "artists": [{"id": "a", "deep": deep}]},
+               {"type": "artist", "id": "b", "deep": deep}]
+    src = tmp_path / "deep.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    report = import_source(archive, "api-json", src)
+    assert report.bad_rows == 0
+    assert sorted(canonical(r) for r in api_records(archive)) == sorted(map(canonical, records))
 
 
 def test_export_file_round_trips_and_reports_bad_lines(archive: Archive, tmp_path: Path) -> None:

@@ -116,7 +116,8 @@ def test_json_lines_read_exactly_as_the_standard_library_reads_them() -> None:
     lines = [b'{"n": 18446744073709551616}', b'{"n": -99999999999999999999999}',
              b'{"s": "12345678901234567890"}', b'{"x": NaN, "y": -Infinity}',
              b'{"s": "\\ud800"}', b'\xef\xbb\xbf{"a": 1}', '{"a": "é"}'.encode("utf-16"),
-             b'{"a": 1, "a": 2}', b'{"f": 0.1, "g": 1e400, "h": -0.0}']
+             b'{"a": 1, "a": 2}', b'{"f": 0.1, "g": 1e400, "h": -0.0}',
+             b'{"n": -9223372036854775809}', b'[9999999999999999999, -1234567890123456789]']
     for raw in lines:
         value, problem = parse_json(raw)
         assert problem is None

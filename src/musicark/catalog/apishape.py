@@ -55,22 +55,30 @@ def valid(value: Any, kind: type) -> bool:
     """Only values a column gives back exactly may leave the record for a column."""
     if type(value) is not kind:
         return False
+    if kind is str:
+        return "\x00" not in value and (value.isascii() or _utf8(value))
     if kind is int:
         return -INT64 <= value < INT64
-    if kind is str:
-        if "\x00" in value:
-            return False
-        if value.isascii():
-            return True
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
+    return True
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
     return True
 
 
 def valid_str_list(value: Any) -> bool:
-    return type(value) is list and all(valid(v, str) for v in value)
+    if type(value) is not list:
+        return False
+    try:
+        joined = "".join(value)  # a TypeError unless every item is a string
+    except TypeError:
+        return False
+    # One check over the joined text: a NUL or a lone surrogate survives the join.
+    return "\x00" not in joined and (joined.isascii() or _utf8(joined))
 
 
 def take(work: dict, specs: Sequence[Spec]) -> dict[str, Any]:
@@ -78,8 +86,18 @@ def take(work: dict, specs: Sequence[Spec]) -> dict[str, Any]:
     cols: dict[str, Any] = {}
     for path, col, kind in specs:
         if len(path) == 1:
-            if path[0] in work and valid(work[path[0]], kind):
-                cols[col] = work.pop(path[0])
+            key = path[0]
+            value = work.get(key)  # a missing key gives None, never of a column's type
+            if type(value) is not kind:
+                continue
+            # `valid`, inlined: this runs for every field of every record.
+            if kind is str:
+                if "\x00" in value or not (value.isascii() or _utf8(value)):
+                    continue
+            elif kind is int and not -INT64 <= value < INT64:
+                continue
+            cols[col] = value
+            del work[key]
         else:
             outer, inner = path
             nested = work.get(outer)

@@ -130,6 +130,7 @@ class CatalogWriter:
         self._buffers: dict[str, list[tuple]] = {t: [] for t in TABLE_COLUMNS}
         self._next: dict[str, int] = {}
         self._markets: dict[str, int] = {}
+        self._market_lists: dict[tuple[str, ...], int] = {}  # the same, by list (no JSON)
         self._dropped_indexes: dict[str, str] = {}
         self.track_ids: HashedRowids | None = None
         self._updates: dict[tuple[str, int], dict[str, Any]] = {}
@@ -312,6 +313,16 @@ class CatalogWriter:
 
     def market_rowid(self, codes: Sequence[str]) -> int:
         """Each distinct market list is stored once, as a JSON array in its given order."""
+        # A tuple of strings is an exact key (1, 1.0 and True would collide; other importers'
+        # lists are strings too, anything else is found by its JSON text).
+        key: tuple | None = tuple(codes)
+        try:
+            "".join(key)
+        except TypeError:
+            key = None
+        known = self._market_lists.get(key) if key is not None else None
+        if known is not None:
+            return known
         text = dumps(list(codes))
         rowid = self._markets.get(text)
         if rowid is None:
@@ -322,6 +333,8 @@ class CatalogWriter:
             rowid = row[0]
             if len(self._markets) < MARKET_CACHE:
                 self._markets[text] = rowid
+                if key is not None:
+                    self._market_lists[key] = rowid
         return rowid
 
     # -- inserts ---------------------------------------------------------------------------
@@ -375,17 +388,18 @@ class CatalogWriter:
     def link_track_artists(
         self, track_rowid: int, artists: Iterable[tuple[int, str | None]]
     ) -> None:
-        for position, (artist_rowid, join_phrase) in enumerate(artists):
-            self._append("track_artists", {
-                "track_rowid": track_rowid, "position": position,
-                "artist_rowid": artist_rowid, "join_phrase": join_phrase,
-            })
+        buf = self._buffers["track_artists"]  # rows in TABLE_COLUMNS order
+        buf.extend((track_rowid, position, artist_rowid, join_phrase)
+                   for position, (artist_rowid, join_phrase) in enumerate(artists))
+        if len(buf) >= BATCH:
+            self.flush()
 
     def link_album_artists(self, album_rowid: int, artist_rowids: Iterable[int]) -> None:
-        for position, artist_rowid in enumerate(artist_rowids):
-            self._append("album_artists", {
-                "album_rowid": album_rowid, "position": position, "artist_rowid": artist_rowid,
-            })
+        buf = self._buffers["album_artists"]
+        buf.extend((album_rowid, position, artist_rowid)
+                   for position, artist_rowid in enumerate(artist_rowids))
+        if len(buf) >= BATCH:
+            self.flush()
 
     def add_genres(self, artist_rowid: int, genres: Iterable[str]) -> None:
         for position, genre in enumerate(genres):
@@ -416,11 +430,13 @@ class CatalogWriter:
                     f"INSERT INTO {table}({', '.join(columns)}) VALUES ({marks})", buf
                 )
                 buf.clear()
+        # One executemany per table and set of columns (most updates set the same ones).
+        groups: dict[tuple[str, tuple[str, ...]], list[tuple]] = {}
         for (table, rowid), cols in self._updates.items():
-            assignments = ", ".join(f"{c} = ?" for c in cols)
-            self.conn.execute(
-                f"UPDATE {table} SET {assignments} WHERE rowid = ?", (*cols.values(), rowid)
-            )
+            groups.setdefault((table, tuple(cols)), []).append((*cols.values(), rowid))
+        for (table, names), rows in groups.items():
+            assignments = ", ".join(f"{c} = ?" for c in names)
+            self.conn.executemany(f"UPDATE {table} SET {assignments} WHERE rowid = ?", rows)
         self._updates.clear()
         for resolver in (self.tracks, self.albums, self.artists):
             resolver.pending.clear()

@@ -1,6 +1,12 @@
 """Import JSONL of API-shaped objects: one track, album or artist per line (`type` says which).
 
 Lossless: every line can be exported back equal as canonical JSON (see `apishape`).
+
+Speed: a track's own fields always come back from its row (what a column cannot hold stays in
+`extra`), so its view can differ from the record only where it embeds an album or artist row
+written earlier. Those embedded views never change once written; each is kept as canonical
+bytes (orjson, sorted keys) and compared in C with the record's object. When every embedding
+matches, the track's diff is empty and no view is built; otherwise the general diff decides.
 """
 
 from __future__ import annotations
@@ -9,36 +15,49 @@ import json
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from musicark.catalog import apishape as shape
 from musicark.catalog.diffing import diff, patch, same
 from musicark.catalog.importers.base import (
     Progress,
     no_progress,
     numbered_lines,
-    parse_json,
+    parse_json_tagged,
     require_json,
 )
 from musicark.catalog.writer import CatalogWriter, dumps
 
 KINDS = ("track", "album", "artist")
+CANONICAL = orjson.OPT_SORT_KEYS
+EMBED_CACHE = 200_000  # canonical embedded views kept per kind (cleared when full)
+NOT_CACHED = b""  # never canonical JSON
 
 
 class ApiJsonImporter:
     """Turns API-shaped records into catalog rows through a CatalogWriter."""
 
+    verify_fast_path = False  # tests: also build the view and check the skipped diff is empty
+
     def __init__(self, writer: CatalogWriter) -> None:
         self.w = writer
         self.views = shape.Views(writer.conn, before_read=writer.flush)
         self._pending_updates: list[tuple[str, int, dict[str, Any]]] = []
+        # rowid -> canonical bytes of the row's embedded view, or None where bytes cannot
+        # stand for the value (NaN and infinities print as null, huge ints do not print).
+        self._album_embeds: dict[int, bytes | None] = {}
+        self._artist_embeds: dict[int, bytes | None] = {}
+        self._exact = False  # the record was read by orjson, which then writes it exactly
 
     # -- entry -----------------------------------------------------------------------------
     def run(self, path: Path, progress: Progress = no_progress) -> None:
         report = self.w.report
         require_json(path, "api-json")
+        adders = {"track": self.add_track, "album": self.add_album, "artist": self.add_artist}
         for number, raw in numbered_lines(path, progress):
             if not raw.strip():
                 continue
-            record, problem = parse_json(raw)
+            record, problem, self._exact = parse_json_tagged(raw)
             if problem:
                 report.bad(number, problem)
                 continue
@@ -53,7 +72,7 @@ class ApiJsonImporter:
                 report.bad(number, f"a {kind} needs a string `id`")
                 continue
             try:
-                problem = getattr(self, f"add_{kind}")(record)
+                problem = adders[kind](record)
             except RecursionError:  # parsed at the limit, too deep to compare or store
                 problem = "JSON nested too deeply to store"
             if problem:
@@ -64,7 +83,11 @@ class ApiJsonImporter:
         w = self.w
         work = dict(record)
         del work["type"]
-        album = work.pop("album") if _has_id(work.get("album")) else None
+        album = work.get("album")
+        if type(album) is dict and shape.valid(album.get("id"), str):
+            del work["album"]
+        else:
+            album = None
         artists = shape.pop_links(work, "artists")
         markets = shape.pop_str_list(work, "available_markets")
         cols = shape.take(work, shape.TRACK_SPECS)
@@ -73,14 +96,22 @@ class ApiJsonImporter:
             return self._duplicate(record, self.track_record(existing))
         album_rowid = self.embed_album(album) if album is not None else None
         artist_rowids = [self.embed_artist(a) for a in artists or ()]
-        row = _blank_row(shape.TRACK_SPECS)
-        row.update(cols, album_rowid=album_rowid, extra=dumps(work))
-        row["markets_rowid"] = w.market_rowid(markets) if markets is not None else None
-        view = track_view_of(self.views, row, artist_rowids)
-        d = diff(record, view)
-        row["diff"] = dumps(d) if d else None
-        rowid = w.insert_track(**_columns(row, TRACK_ROW))
-        w.link_track_artists(rowid, [(a, None) for a in artist_rowids])
+        cols["album_rowid"] = album_rowid
+        cols["extra"] = self._text(work)
+        cols["markets_rowid"] = w.market_rowid(markets) if markets is not None else None
+        if not self._embeds_match(album, album_rowid, artists, artist_rowids):
+            row = _blank_row(shape.TRACK_SPECS)
+            row.update(cols)
+            d = diff(record, track_view_of(self.views, row, artist_rowids))
+            cols["diff"] = dumps(d) if d else None
+        elif self.verify_fast_path:
+            row = _blank_row(shape.TRACK_SPECS)
+            row.update(cols)
+            if diff(record, track_view_of(self.views, row, artist_rowids)) is not None:
+                raise AssertionError(f"fast path skipped a diff: {record!r}")
+        rowid = w.insert_track(**cols)
+        if artist_rowids:
+            w.link_track_artists(rowid, [(a, None) for a in artist_rowids])
         return None
 
     def add_album(self, record: dict) -> str | None:
@@ -103,7 +134,7 @@ class ApiJsonImporter:
             for _, col, _ in shape.ALBUM_FULL_SPECS:
                 if row[col] is None and col in cols:
                     row[col] = cols[col]
-        row["extra"] = dumps(work)
+        row["extra"] = self._text(work)
         d = diff(record, album_full_of(self.views, row))
         row["diff"] = dumps(d) if d else None
         if rowid is None:
@@ -132,7 +163,7 @@ class ApiJsonImporter:
             for _, col, _ in shape.ARTIST_FULL_SPECS:
                 if row[col] is None and col in cols:
                     row[col] = cols[col]
-        row["extra"] = dumps(work)
+        row["extra"] = self._text(work)
         d = diff(record, shape.artist_view(row, genres, embedded=False))
         row["diff"] = dumps(d) if d else None
         if rowid is None:
@@ -148,14 +179,16 @@ class ApiJsonImporter:
     # -- embedded objects ------------------------------------------------------------------
     def embed_album(self, obj: dict) -> int:
         w = self.w
+        rowid = w.albums.get(obj["id"])  # a valid string id (see `add_track`): its ext_id
+        if rowid is not None and rowid in self._album_embeds:
+            return rowid  # its embedded view is written already
         work = dict(obj)
         artists = shape.pop_links(work, "artists")
         markets = shape.pop_str_list(work, "available_markets")
         cols = shape.take(work, shape.ALBUM_EMBED_SPECS)
-        rowid = w.albums.get(cols["ext_id"])
         if rowid is None:
             row = _blank_row(ALBUM_SPECS)
-            row.update(cols, embed_extra=dumps(work),
+            row.update(cols, embed_extra=self._text(work),
                        artist_rowids=[self.embed_artist(a) for a in artists or ()])
             row["markets_rowid"] = w.market_rowid(markets) if markets is not None else None
             rowid = w.insert_album(**_columns(row, ALBUM_ROW))
@@ -165,29 +198,64 @@ class ApiJsonImporter:
         else:
             row = self.views.album_row(rowid)
             if row["embed_extra"] is None:
-                row["embed_extra"] = dumps(work)
+                row["embed_extra"] = self._text(work)
                 self._set("albums", rowid, {"embed_extra": row["embed_extra"]})
         return rowid
 
     def embed_artist(self, obj: dict) -> int:
         w = self.w
+        rowid = w.artists.get(obj["id"])  # a valid string id (`pop_links`): its ext_id
+        if rowid is not None and rowid in self._artist_embeds:
+            return rowid  # its embedded view is written already
         work = dict(obj)
         cols = shape.take(work, shape.ARTIST_EMBED_SPECS)
-        rowid = w.artists.get(cols["ext_id"])
         if rowid is None:
             row = _blank_row(ARTIST_SPECS)
-            row.update(cols, embed_extra=dumps(work))
+            row.update(cols, embed_extra=self._text(work))
             rowid = w.insert_artist(**_columns(row, ARTIST_ROW))
             row["rowid"] = rowid
             self.views.remember(self.views.artist_rows, rowid, row)
         else:
             row = self.views.artist_row(rowid)
             if row["embed_extra"] is None:
-                row["embed_extra"] = dumps(work)
+                row["embed_extra"] = self._text(work)
                 self._set("artists", rowid, {"embed_extra": row["embed_extra"]})
         return rowid
 
+    # -- fast path -------------------------------------------------------------------------
+    def _embeds_match(self, album: dict | None, album_rowid: int | None,
+                      artists: list[dict] | None, artist_rowids: list[int]) -> bool:
+        """Whether every embedded object equals its row's embedded view, exactly."""
+        if album is not None and not self._same_embed(
+                album, album_rowid, self._album_embeds, self.views.album_embed):
+            return False
+        for obj, rowid in zip(artists or (), artist_rowids, strict=True):
+            if not self._same_embed(obj, rowid, self._artist_embeds, self.views.artist_embed):
+                return False
+        return True
+
+    @staticmethod
+    def _same_embed(obj: dict, rowid: int, cache: dict, view_of) -> bool:
+        want = cache.get(rowid, NOT_CACHED)
+        if want is NOT_CACHED:
+            want = _canonical(view_of(rowid))
+            if len(cache) >= EMBED_CACHE:
+                cache.clear()
+            cache[rowid] = want
+        # Bytes equal means values equal, with 1, 1.0 and true told apart; a NaN would
+        # print as null, so bytes holding null never decide "equal" (the diff does).
+        return want is not None and _canonical(obj) == want
+
     # -- helpers ---------------------------------------------------------------------------
+    def _text(self, work: dict) -> str:
+        """The JSON text of what stays in `extra`: orjson's (sorted) where it is exact."""
+        if self._exact:
+            try:
+                return orjson.dumps(work, option=CANONICAL).decode()
+            except orjson.JSONEncodeError:  # nested past orjson's 254 levels (it reads 1024)
+                pass
+        return dumps(work)
+
     def _set(self, table: str, rowid: int, cols: dict[str, Any]) -> None:
         self.w.set_later(table, rowid, cols)
 
@@ -239,8 +307,6 @@ def album_full_of(views: shape.Views, row: dict) -> dict:
 
 ALBUM_SPECS = shape.ALBUM_EMBED_SPECS + shape.ALBUM_FULL_SPECS
 ARTIST_SPECS = shape.ARTIST_EMBED_SPECS + shape.ARTIST_FULL_SPECS
-TRACK_ROW = [c for _, c, _ in shape.TRACK_SPECS] + [
-    "album_rowid", "markets_rowid", "extra", "diff"]
 ALBUM_OWN = [c for _, c, _ in shape.ALBUM_FULL_SPECS] + ["extra", "diff"]
 ALBUM_ROW = [c for _, c, _ in ALBUM_SPECS] + ["markets_rowid", "extra", "embed_extra", "diff"]
 ARTIST_OWN = [c for _, c, _ in shape.ARTIST_FULL_SPECS] + ["extra", "diff"]
@@ -251,14 +317,19 @@ def _columns(row: dict, names: list[str]) -> dict[str, Any]:
     return {n: row[n] for n in names}
 
 
-def _has_id(obj: Any) -> bool:
-    return type(obj) is dict and shape.valid(obj.get("id"), str)
-
-
 def _blank_row(specs: list[shape.Spec]) -> dict[str, Any]:
     row: dict[str, Any] = {col: None for _, col, _ in specs}
     row.update(extra=None, embed_extra=None, diff=None, markets_rowid=None, artist_rowids=[])
     return row
+
+
+def _canonical(value: Any) -> bytes | None:
+    """Sorted-key JSON bytes that stand for `value` exactly, or None where they cannot."""
+    try:
+        out = orjson.dumps(value, option=CANONICAL)
+    except (orjson.JSONEncodeError, RecursionError):
+        return None
+    return None if b"null" in out else out
 
 
 def _loads(text: str | None) -> Any:

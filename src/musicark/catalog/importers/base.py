@@ -7,7 +7,6 @@ import gzip
 import io
 import json
 import lzma
-import re
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,15 @@ Progress = Callable[[int, int | None], None]
 """Called as progress(done, total) with bytes of input read; total may be unknown (None)."""
 
 
-LONG_DIGITS = re.compile(rb"\d{20}")
+# 19 digits: orjson reads integers below -2**63 (19 digits) or past 2**64 (20) as floats.
+# Found by mapping every digit to "0" and all else to a space, then a substring search: ten
+# times the speed of the regex \d{19}, which cost more than orjson's parse of the line.
+LONG_RUN = b"0" * 19
+DIGITS_AS_ZERO = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+
+
+def has_long_digit_run(raw: bytes) -> bool:
+    return LONG_RUN in raw.translate(DIGITS_AS_ZERO)
 
 
 def parse_json(raw: bytes) -> tuple[Any, str | None]:
@@ -30,19 +37,26 @@ def parse_json(raw: bytes) -> tuple[Any, str | None]:
 
     orjson first (several times faster); whatever it refuses and the standard library
     accepts (NaN, lone surrogate escapes, UTF-16, deep nesting) is read by `json`, and so
-    is any line with a 20-digit run (orjson turns integers past 64 bits into floats): every
+    is any line with a 19-digit run (orjson turns integers past 64 bits into floats): every
     line gives exactly the value it always gave."""
-    if not LONG_DIGITS.search(raw):
+    value, problem, _ = parse_json_tagged(raw)
+    return value, problem
+
+
+def parse_json_tagged(raw: bytes) -> tuple[Any, str | None, bool]:
+    """`parse_json`, also telling whether orjson read the value: then it holds no NaN or
+    infinity, no lone surrogate and no integer outside 64 bits, so orjson writes it exactly."""
+    if not has_long_digit_run(raw):
         try:
-            return orjson.loads(raw), None
+            return orjson.loads(raw), None, True
         except orjson.JSONDecodeError:
             pass
     try:
-        return json.loads(raw), None
+        return json.loads(raw), None, False
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        return None, f"not valid JSON: {exc}"
+        return None, f"not valid JSON: {exc}", False
     except RecursionError:
-        return None, "JSON nested too deeply to read"
+        return None, "JSON nested too deeply to read", False
 
 
 def no_progress(done: int, total: int | None) -> None:
