@@ -267,10 +267,9 @@ def search_workload(archive: Path, per_kind: int, seed: int) -> list[tuple[str, 
     for kind, q in queries(archive, per_kind * 5, seed=seed):
         if kind == "words":
             out["words"].append(q)
-            first = q.split()[0]
-            out["word"].append(first)
-            if len(first) >= 6:
-                out["prefix_5plus"].append(first[:rng.randint(5, len(first) - 1)])
+            out["word"].append(q.split()[0])
+            out["prefix_5plus"] += [w[:rng.randint(5, len(w) - 1)] for w in q.split()
+                                    if len(w) >= 6]
         elif kind == "prefix":
             out["prefix_5plus" if len(q) >= 5 else "prefix_2_4"].append(q)
         else:
@@ -323,8 +322,9 @@ def stage_stats(tracks: int) -> dict:
 
 
 def stage_plan(tracks: int) -> dict:
-    # ~3 MB a track: about a third of the catalog's originals, as benchmarks/plan.py.
-    budget = f"{tracks * 3 / 1000:.0f}GB"
+    # 1.4 MB a track: about a third of the originals as the planner models them (160 kbit/s,
+    # ~210 s a track), as benchmarks/plan.py; a budget that holds everything plans nothing.
+    budget = f"{tracks * 1.4 / 1000:.0f}GB"
     measure, doc = child_json([*MUSICARK, "plan", "create", "--budget", budget, "--archive",
                                str(WORK / f"archive-{tracks}"), "--json"])
     return {**measure, "budget": budget, "coverage": round(doc["coverage"], 6)}
@@ -415,6 +415,10 @@ def save(path: Path, results: dict) -> None:
     os.replace(tmp, path)
 
 
+def load_average() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
 def machine() -> dict:
     load1, load5, _ = os.getloadavg()
     return {"cpus": os.cpu_count(), "load_at_start": [round(load1, 2), round(load5, 2)],
@@ -487,8 +491,10 @@ def main() -> None:
                 print(f"{tracks:,}: {stage} skipped, no archive (run import)", flush=True)
                 continue
             print(f"{time.strftime('%H:%M:%S')} {tracks:,} tracks: {stage} ...", flush=True)
-            done[stage] = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                           **stages[stage](tracks)}
+            at, load_before = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), load_average()
+            measured = stages[stage](tracks)
+            # The load average around the stage says how shared the machine was.
+            done[stage] = {"at": at, "load": [load_before, load_average()], **measured}
             save(path, results)
             print(f"  {json.dumps(done[stage])[:400]}", flush=True)
             if stage == "import" and tracks > args.delete_source_above:
