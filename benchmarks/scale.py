@@ -264,7 +264,7 @@ def search_workload(archive: Path, per_kind: int, seed: int) -> list[tuple[str, 
     letters also give a 5+-letter prefix, which run.py's mix draws too rarely for a p99."""
     rng = random.Random(seed)
     out: dict[str, list[str]] = {k: [] for k in SEARCH_KINDS}
-    for kind, q in queries(archive, per_kind * 5, seed=seed):
+    for kind, q in queries(archive, per_kind * 10, seed=seed):
         if kind == "words":
             out["words"].append(q)
             out["word"].append(q.split()[0])
