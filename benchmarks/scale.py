@@ -125,6 +125,8 @@ def stage_source(tracks: int, synth_max: int) -> dict:
     existed = csv.exists()
     start = time.perf_counter()
     out: dict = {}
+    if tracks > synth_max:
+        out["replicated_from"] = synth_max
     if tracks <= synth_max or existed:
         synth(tracks)
     else:
@@ -132,7 +134,6 @@ def stage_source(tracks: int, synth_max: int) -> dict:
             raise SystemExit(f"{tracks:,} is not a multiple of --synth-max {synth_max:,}")
         base = synth(synth_max)
         replicate(base, tracks // synth_max, csv)
-        out["replicated_from"] = synth_max
     out["csv_bytes"] = csv.stat().st_size
     if not existed:
         out["source_seconds"] = round(time.perf_counter() - start, 1)
