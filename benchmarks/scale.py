@@ -1,19 +1,23 @@
 """Scale curves (issue #16): every catalog stage at 1 M, 10 M and 50 M tracks, for the log-log
 plot and the 256 M projection in docs/scale.md (made by benchmarks/scale_plot.py).
 
-For each size: the synthetic source (benchmarks/run.py's generator), the `sqlite3` CLI
-reference import and `catalog import` (same run), DB and per-index sizes (dbstat), search
-p50/p99 by kind (run.py's query mix, split into single word, two words, prefixes of 2-4 and
-of 5+ letters, artist, ISRC, UPC), `stats`, `plan create`, `catalog export` (jsonl),
-and serve p99 with wrk (benchmarks/serve.py's approach: JSON API and the web search page).
-Every stage runs in its own process, so its peak RSS is its own; seconds are wall time of
-the whole command (Python start-up included, ~0.5 s).
+For each size: the synthetic source (benchmarks/run.py's generator; above --synth-max, copies
+of that size's catalog with new identifiers), the `sqlite3` CLI reference import and
+`catalog import` (same run; the import runs the library call the CLI makes, in a child,
+timing each phase), DB and per-table/per-index sizes (dbstat), search p50/p99 by kind
+(run.py's query mix, split into one word, two words, prefixes of 2-4 and of 5+ letters,
+artist, ISRC, UPC; wall and CPU time), `stats`, `plan create`, `catalog export` (jsonl, to
+a pipe), and serve with wrk (benchmarks/serve.py's approach: the JSON API and the web search
+page, p50/p99 and the server's CPU per request). Every stage runs in its own process, so its
+peak RSS is its own; seconds are wall time of the whole command (Python start-up included).
 
-Results go to benchmarks/results/scale-LABEL.json after every stage (atomically), and a run
-resumes: stages already measured for a size are skipped unless --force.
+Results go to benchmarks/results/scale-LABEL.json after every stage (atomically), with the
+load average around each stage; a run resumes: stages already measured for a size are
+skipped unless --force. Scratch data goes to $MUSICARK_BENCH_DIR.
 
     MUSICARK_BENCH_DIR=/work/bench-scale python benchmarks/scale.py \
         --tracks 1000000 10000000 50000000 --label merged
+    python benchmarks/scale_plot.py benchmarks/results/scale-merged.json
 """
 
 from __future__ import annotations
