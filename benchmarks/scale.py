@@ -121,12 +121,20 @@ def remove_db(db: Path) -> None:
 
 
 # -- stages -------------------------------------------------------------------------------
-def stage_source(tracks: int, synth_max: int) -> dict:
+def source_path(tracks: int) -> Path:
+    """The size's synthetic CSV, or its zstd-compressed form (kept so above --compress-above:
+    50 M tracks are 15 GB of CSV, 4 GB compressed; the importer reads .zst itself)."""
+    csv = WORK / f"synthetic-{tracks}.csv"
+    packed = csv.with_name(csv.name + ".zst")
+    return packed if packed.exists() and not csv.exists() else csv
+
+
+def stage_source(tracks: int, synth_max: int, compress_above: int) -> dict:
     """run.py's synthetic catalog; above `synth_max`, copies of the synth_max one with new
     identifiers (`replicate`): the generator writes ~40 k tracks/s on one core, 21 min for
     50 M on a quiet machine, and hours on a shared one."""
     csv = WORK / f"synthetic-{tracks}.csv"
-    existed = csv.exists()
+    existed = source_path(tracks).exists()
     start = time.perf_counter()
     out: dict = {}
     if tracks > synth_max:
@@ -138,7 +146,12 @@ def stage_source(tracks: int, synth_max: int) -> dict:
             raise SystemExit(f"{tracks:,} is not a multiple of --synth-max {synth_max:,}")
         base = synth(synth_max)
         replicate(base, tracks // synth_max, csv)
-    out["csv_bytes"] = csv.stat().st_size
+    if csv.exists():
+        out["csv_bytes"] = csv.stat().st_size
+    if tracks > compress_above and csv.exists():
+        subprocess.run(["zstd", "-q", "-3", "--rm", str(csv)], check=True)
+    out["source"] = source_path(tracks).name
+    out["source_bytes"] = source_path(tracks).stat().st_size
     if not existed:
         out["source_seconds"] = round(time.perf_counter() - start, 1)
     return out
@@ -208,7 +221,9 @@ def shifted_upc(upc, copy: int):
 
 
 def stage_reference_import(tracks: int, budget_gib: float) -> dict:
-    csv = WORK / f"synthetic-{tracks}.csv"
+    csv = source_path(tracks)
+    if csv.suffix == ".zst":
+        csv = f"\"|zstd -dc {csv}\""  # the CLI's .import reads a command's output
     db = WORK / f"reference-{tracks}.sqlite"
     # The CLI's DB is ~0.6 GiB a million tracks, and its -wal holds the .import's rows.
     need = tracks / 1e6 * 0.6 * 1.6 * 2**30
@@ -225,7 +240,7 @@ def stage_reference_import(tracks: int, budget_gib: float) -> dict:
 
 
 def stage_import(tracks: int) -> dict:
-    csv = WORK / f"synthetic-{tracks}.csv"
+    csv = source_path(tracks)
     archive = WORK / f"archive-{tracks}"
     shutil.rmtree(archive, ignore_errors=True)
     subprocess.run([*MUSICARK, "init", str(archive)], check=True, stdout=subprocess.DEVNULL)
@@ -502,6 +517,8 @@ def main() -> None:
                         "whose database would not fit in what is left of it.")
     parser.add_argument("--synth-max", type=int, default=10_000_000,
                         help="Larger sources are copies of this size's, with new ids.")
+    parser.add_argument("--compress-above", type=int, default=10_000_000,
+                        help="Keep larger sources zstd-compressed (both imports read them so).")
     parser.add_argument("--delete-source-above", type=int, default=10_000_000,
                         help="Delete the synthetic CSV once imported above this size.")
     parser.add_argument("--clean", action="store_true",
@@ -527,10 +544,10 @@ def main() -> None:
     sizes = results.setdefault("sizes", {})
     for tracks in sorted(args.tracks):
         done = sizes.setdefault(str(tracks), {})
-        csv = WORK / f"synthetic-{tracks}.csv"
+        csv = source_path(tracks)
         archive_db = WORK / f"archive-{tracks}" / "catalog.sqlite"
         stages = {
-            "source": lambda t: stage_source(t, args.synth_max),
+            "source": lambda t: stage_source(t, args.synth_max, args.compress_above),
             "reference_import": lambda t: stage_reference_import(t, args.disk_budget_gib),
             "import": lambda t: stage_import(t),
             "sizes": lambda t: stage_sizes(t),
