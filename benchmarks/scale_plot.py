@@ -131,6 +131,24 @@ def size_rows(results: dict) -> list:
     return rows
 
 
+def phase_rows(results: dict) -> list:
+    """Every phase the importer reported, in the order of the largest size's import."""
+    names: dict[str, None] = {}
+    for n in sorted(results["sizes"], key=int, reverse=True):
+        names.update(dict.fromkeys(results["sizes"][n].get("import", {}).get("phases", {})))
+    return [(name, ("import", "phases", name)) for name in names]
+
+
+def search_cpu_rows() -> list:
+    return [(label.replace("p99", "CPU p99"), (*path[:-1], "cpu_p99_ms"))
+            for label, path in REQUESTS if path[:2] == ("search", "by_kind")]
+
+
+def serve_cpu_rows() -> list:
+    return [(f"serve CPU per request, {label}", ("serve", key, "server_cpu_ms_per_request"))
+            for label, key in (("JSON API", "api"), ("web search page", "web"))]
+
+
 def plot(results: dict, png: Path) -> None:
     import matplotlib
 
@@ -187,6 +205,10 @@ def main() -> None:
     print(table(results, BATCH, human_seconds, ""))
     print("\n### Requests (milliseconds)\n")
     print(table(results, REQUESTS, lambda v: f"{v:.2f}", "ms"))
+    print("\n### Requests: CPU time (milliseconds; the machine's queue left out)\n")
+    print(table(results, search_cpu_rows() + serve_cpu_rows(), lambda v: f"{v:.2f}", "ms"))
+    print("\n### Import phases (wall seconds)\n")
+    print(table(results, phase_rows(results), human_seconds, ""))
     print("\n### Peak RSS (MiB)\n")
     print(table(results, RSS, lambda v: f"{v:,.0f}", "MiB"))
     print("\n### Sizes (MiB)\n")
