@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import random
@@ -479,11 +480,21 @@ def load(path: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def save(path: Path, results: dict) -> None:
+def save(path: Path, results: dict, tracks: int) -> None:
+    """Write this size's results into the file, under a lock, keeping what other runs of
+    the same label (other sizes, run side by side) wrote there meanwhile."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    os.replace(tmp, path)
+    lock = os.open(path.parent, os.O_RDONLY)  # the directory itself: no lock file left over
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        current = load(path) or {k: v for k, v in results.items() if k != "sizes"}
+        current.setdefault("sizes", {})[str(tracks)] = results["sizes"][str(tracks)]
+        current["sizes"] = dict(sorted(current["sizes"].items(), key=lambda kv: int(kv[0])))
+        tmp = path.with_suffix(".json.partial")
+        tmp.write_text(json.dumps(current, indent=1) + "\n")
+        os.replace(tmp, path)
+    finally:
+        os.close(lock)
 
 
 def load_average() -> float:
@@ -577,7 +588,7 @@ def main() -> None:
             measured = stages[stage](tracks)
             # The load average around the stage says how shared the machine was.
             done[stage] = {"at": at, "load": [load_before, load_average()], **measured}
-            save(path, results)
+            save(path, results, tracks)
             print(f"  {json.dumps(done[stage])[:400]}", flush=True)
             if stage == "import" and tracks > args.delete_source_above:
                 csv.unlink(missing_ok=True)
