@@ -269,7 +269,8 @@ def child_import(csv: Path, archive: Path) -> dict:
     end = time.perf_counter()
     phases = {name: round(((marks[i + 1][1] if i + 1 < len(marks) else end) - at), 2)
               for i, (name, at) in enumerate(marks)}
-    return {"counts": report.counts, "import_seconds": round(report.seconds, 2),
+    return {"counts": report.counts, "bad_rows": report.bad_rows,
+            "duplicates": report.duplicates, "import_seconds": round(report.seconds, 2),
             "phases": phases}
 
 
