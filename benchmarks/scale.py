@@ -140,13 +140,12 @@ def stage_source(tracks: int, synth_max: int, compress_above: int) -> dict:
     out: dict = {}
     if tracks > synth_max:
         out["replicated_from"] = synth_max
-    if tracks <= synth_max or existed:
+    if not existed and tracks <= synth_max:
         synth(tracks)
-    else:
+    elif not existed:
         if tracks % synth_max:
             raise SystemExit(f"{tracks:,} is not a multiple of --synth-max {synth_max:,}")
-        base = synth(synth_max)
-        replicate(base, tracks // synth_max, csv)
+        replicate(synth(synth_max), tracks // synth_max, csv)
     if csv.exists():
         out["csv_bytes"] = csv.stat().st_size
     if tracks > compress_above and csv.exists():
