@@ -1,12 +1,20 @@
-"""Ingest benchmarks (issue #3), each against a reference measured in the same run:
+"""Ingest benchmarks (issues #3 and #16), each against a reference measured in the same run,
+reference and musicark back to back, `--runs` times; the summary gives each ratio's median:
 
-- fingerprinting: musicark's decode + libchromaprint vs `fpcalc` over the same files, both
-  with the same parallelism (all cores);
-- hashing: musicark's store SHA-256 throughput vs `openssl speed -evp sha256` × cores;
-- ingest throughput (files/s, MB/s) with and without fingerprints vs beets
-  (`beet import -A -C -q`, autotagging off) installed in its own virtualenv.
+- sha256: the store's hashing (`Store.put --link`: hardlink, then hash what landed) of large
+  files, page cache warm, CORES processes, vs `openssl speed -multi CORES -evp sha256` (1 MiB
+  blocks), the limit of this machine at this moment;
+- link: `musicark ingest --link --no-fingerprint` (structure check, SHA-256 of every byte,
+  tags, ledger) in files/s vs beets `import -A -C -q` (tags and a database row: no hashing,
+  no check) from its own virtualenv (made under WORK on first use);
+- fingerprint: `musicark ingest --link` (fingerprints too) in files/s vs `fpcalc -raw` alone
+  over the same files, CORES at a time;
+- copy: `musicark ingest --copy --no-fingerprint` vs `cp -r` of the tree + `sha256sum` of its
+  files (CORES at a time), in seconds; and the store's copy alone (`Store.put`, one pass).
 
-    python benchmarks/ingest.py [--files 2000]
+    python benchmarks/ingest.py [--files 1000] [--runs 3] [--only sha256,link,...]
+
+Scratch data goes to $MUSICARK_BENCH_DIR (default: bench-work/ in the repository).
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ import json
 import os
 import re
 import shutil
+import sqlite3
+import statistics
 import subprocess
 import sys
 import time
@@ -27,6 +37,9 @@ from mutagen import File as MutagenFile
 ROOT = Path(__file__).resolve().parents[1]
 WORK = Path(os.environ.get("MUSICARK_BENCH_DIR", ROOT / "bench-work"))
 CORES = os.cpu_count() or 1
+LARGE_FILE_MB = 128
+MUSICARK = [sys.executable, "-m", "musicark"]
+BENCHMARKS = ("sha256", "link", "fingerprint", "copy")
 
 
 def build_tree(files: int) -> Path:
@@ -56,112 +69,203 @@ def build_tree(files: int) -> Path:
     return tree
 
 
-def _ours_fingerprint(path: str) -> int:
-    from musicark.ingest.probe import probe
-
-    return len(probe(Path(path)).fingerprint)
-
-
-def _fpcalc(path: str) -> int:
-    out = subprocess.run(["fpcalc", "-raw", path], capture_output=True, text=True).stdout
-    return out.count(",") + 1
+def _warm(paths: list[Path]) -> None:
+    """Read every file once, so each side measures its own work, not the disk."""
+    for p in paths:
+        with open(p, "rb") as fh:
+            while fh.read(1 << 22):
+                pass
 
 
-def bench_fingerprint(paths: list[str]) -> dict:
-    results = {}
-    for name, func in (("fpcalc", _fpcalc), ("musicark", _ours_fingerprint)):
-        start = time.perf_counter()
-        with ProcessPoolExecutor(CORES) as pool:
-            list(pool.map(func, paths, chunksize=8))
-        results[name] = time.perf_counter() - start
-    return {"benchmark": "fingerprint", "files": len(paths), "parallelism": CORES,
-            "fpcalc_s": round(results["fpcalc"], 2), "musicark_s": round(results["musicark"], 2),
-            "ratio_vs_fpcalc": round(results["fpcalc"] / results["musicark"], 2)}
-
-
-def _hash_one(path: str) -> int:
-    from musicark.ingest.store import sha256_file
-
-    return sha256_file(Path(path))[1]
-
-
-def bench_hash(paths: list[str]) -> dict:
-    out = subprocess.run(["openssl", "speed", "-evp", "sha256", "-seconds", "3", "-bytes",
-                          "1048576"], capture_output=True, text=True).stdout
-    per_core = float(re.findall(r"sha256\s+([\d.]+)k", out, re.I)[-1]) * 1000  # bytes/s
-    for p in paths:  # warm the page cache so both sides measure hashing, not the disk
-        Path(p).read_bytes()
-    with ProcessPoolExecutor(CORES) as pool:
-        list(pool.map(_hash_one, paths[:CORES]))  # start the workers before timing
-        start = time.perf_counter()
-        total = sum(pool.map(_hash_one, paths * 3, chunksize=8))
-        ours = total / (time.perf_counter() - start)
-    return {"benchmark": "sha256", "bytes": total, "musicark_MBps": round(ours / 1e6, 1),
-            "openssl_MBps_x_cores": round(per_core * CORES / 1e6, 1),
-            "share_of_limit": round(ours / (per_core * CORES), 2)}
-
-
-def bench_ingest(tree: Path, fingerprint: bool) -> dict:
-    archive = WORK / f"ingest-archive-{'fp' if fingerprint else 'nofp'}"
-    shutil.rmtree(archive, ignore_errors=True)
-    subprocess.run([sys.executable, "-m", "musicark", "init", str(archive)], check=True,
-                   stdout=subprocess.DEVNULL)
-    cmd = [sys.executable, "-m", "musicark", "ingest", str(tree), "--archive", str(archive),
-           "--json"] + ([] if fingerprint else ["--no-fingerprint"])
+def _timed(cmd: list[str], **kwargs) -> tuple[float, str]:
     start = time.perf_counter()
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    seconds = time.perf_counter() - start
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, **kwargs).stdout
+    return time.perf_counter() - start, out
+
+
+# -- SHA-256 ---------------------------------------------------------------------------------
+def large_files() -> list[Path]:
+    folder = WORK / "sha-large"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"large-{i}.bin" for i in range(2 * CORES)]
+    for p in paths:
+        if not p.exists() or p.stat().st_size != LARGE_FILE_MB << 20:
+            with open(p, "wb") as fh:
+                for _ in range(LARGE_FILE_MB):
+                    fh.write(os.urandom(1 << 20))
+    return paths
+
+
+def openssl_limit() -> float:
+    """Bytes/s of `openssl speed -multi CORES -evp sha256` on 1 MiB blocks, all processes."""
+    out = subprocess.run(["openssl", "speed", "-multi", str(CORES), "-evp", "sha256",
+                          "-seconds", "3", "-bytes", str(1 << 20)],
+                         capture_output=True, text=True, check=True).stdout
+    return float(re.findall(r"sha256\s+([\d.]+)k", out, re.I)[-1]) * 1000
+
+
+def _store_hash(args: tuple[str, str]) -> int:
+    from musicark.ingest.store import Store
+
+    path, store = args
+    return Store(Path(store)).put(Path(path), link=True, sync_dir=False)[1]
+
+
+def bench_sha256(pool: ProcessPoolExecutor) -> dict:
+    """Ours between two openssl measurements (their mean is the limit): the machine's load
+    changes within seconds when it is shared."""
+    paths = large_files()
+    _warm(paths)
+    before = openssl_limit()
+    store = WORK / "sha-store"
+    total = 0
+    start = time.perf_counter()
+    for _ in range(2):  # two passes over the files: long enough to time
+        shutil.rmtree(store, ignore_errors=True)
+        total += sum(pool.map(_store_hash, [(str(p), str(store)) for p in paths]))
+    ours = total / (time.perf_counter() - start)
+    shutil.rmtree(store, ignore_errors=True)
+    limit = (before + openssl_limit()) / 2
+    return {"musicark_MBps": round(ours / 1e6), "openssl_multi_MBps": round(limit / 1e6),
+            "ratio": round(ours / limit, 3)}
+
+
+# -- ingest runs -----------------------------------------------------------------------------
+def run_ingest(tree: Path, *flags: str) -> tuple[float, dict]:
+    archive = WORK / "ingest-archive"
+    shutil.rmtree(archive, ignore_errors=True)
+    subprocess.run([*MUSICARK, "init", str(archive)], check=True, stdout=subprocess.DEVNULL)
+    seconds, out = _timed([*MUSICARK, "ingest", str(tree), "--archive", str(archive),
+                           "--json", *flags])
     report = json.loads(out)
-    return {"files": report["examined"], "seconds": round(seconds, 1),
-            "files_per_s": round(report["examined"] / seconds, 1),
-            "MB_per_s": round(sum(p.stat().st_size for p in tree.rglob("*.*")) / seconds / 1e6, 1)}
+    shutil.rmtree(archive, ignore_errors=True)
+    return seconds, report
 
 
-def bench_beets(tree: Path) -> dict | None:
-    beet = WORK / "beets-venv" / "bin" / "beet"
+def beets() -> Path:
+    """beets in its own virtualenv under WORK (never in the repository), made on first use."""
+    venv = WORK / "beets-venv"
+    beet = venv / "bin" / "beet"
     if not beet.exists():
-        return None
+        print(f"making {venv} with beets (once)", file=sys.stderr)
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "beets"], check=True)
+    return beet
+
+
+def run_beets(tree: Path) -> tuple[float, int]:
+    """Seconds of `beet import -A -C -q` and how many files it imported."""
     home = WORK / "beets-home"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir()
     (home / "config.yaml").write_text(
         f"directory: {home / 'music'}\nlibrary: {home / 'library.db'}\nimport:\n"
-        "  copy: yes\n  write: no\n  autotag: no\n  quiet: yes\nplugins: []\n")
+        "  copy: no\n  write: no\n  autotag: no\n  quiet: yes\nplugins: []\n")
+    seconds, _ = _timed([str(beets()), "-c", str(home / "config.yaml"), "import", "-A", "-C",
+                         "-q", str(tree)], env={**os.environ, "BEETSDIR": str(home)})
+    with sqlite3.connect(home / "library.db") as conn:
+        imported = conn.execute("SELECT count(*) FROM items").fetchone()[0]
+    shutil.rmtree(home, ignore_errors=True)
+    return seconds, imported
+
+
+def bench_link(tree: Path, files: int) -> dict:
+    beets_s, imported = run_beets(tree)
+    ours_s, report = run_ingest(tree, "--link", "--no-fingerprint")
+    ours = report["examined"] / ours_s
+    theirs = imported / beets_s
+    return {"musicark_files_per_s": round(ours, 1), "beets_files_per_s": round(theirs, 1),
+            "beets_imported": imported, "files": files, "ratio": round(ours / theirs, 3)}
+
+
+def _fpcalc(path: str) -> int:
+    out = subprocess.run(["fpcalc", "-raw", path], capture_output=True, text=True).stdout
+    return int("FINGERPRINT=" in out)
+
+
+def bench_fingerprint(tree: Path, paths: list[Path], pool: ProcessPoolExecutor) -> dict:
     start = time.perf_counter()
-    subprocess.run([str(beet), "-c", str(home / "config.yaml"), "import", "-A", "-C", "-q",
-                    str(tree)], check=True, capture_output=True, env={**os.environ,
-                                                                    "BEETSDIR": str(home)})
-    seconds = time.perf_counter() - start
-    files = sum(1 for _ in tree.rglob("*.*"))
-    return {"files": files, "seconds": round(seconds, 1),
-            "files_per_s": round(files / seconds, 1)}
+    printed = sum(pool.map(_fpcalc, map(str, paths), chunksize=8))
+    fpcalc_s = time.perf_counter() - start
+    ours_s, report = run_ingest(tree, "--link")
+    ours = report["examined"] / ours_s
+    theirs = len(paths) / fpcalc_s
+    return {"musicark_files_per_s": round(ours, 1), "fpcalc_files_per_s": round(theirs, 1),
+            "fpcalc_printed": printed, "ratio": round(ours / theirs, 3)}
+
+
+def _store_copy(args: tuple[list[str], str]) -> int:
+    from musicark.ingest.store import Store
+
+    paths, store = args
+    return sum(Store(Path(store)).put(Path(p), sync_dir=False)[1] for p in paths)
+
+
+def bench_copy(tree: Path, paths: list[Path], pool: ProcessPoolExecutor) -> dict:
+    dest = WORK / "cp-dest"
+    shutil.rmtree(dest, ignore_errors=True)
+    os.sync()  # each side starts without the other's dirty pages to write back
+    start = time.perf_counter()
+    subprocess.run(["cp", "-r", str(tree), str(dest)], check=True)
+    subprocess.run(["xargs", "-0", "-P", str(CORES), "-n", "64", "sha256sum"],
+                   input=b"\0".join(map(os.fsencode, paths)), check=True,
+                   stdout=subprocess.DEVNULL)
+    reference_s = time.perf_counter() - start
+    shutil.rmtree(dest, ignore_errors=True)
+    os.sync()
+    ours_s, _ = run_ingest(tree, "--copy", "--no-fingerprint")
+    store = WORK / "copy-store"
+    shutil.rmtree(store, ignore_errors=True)
+    os.sync()
+    start = time.perf_counter()
+    names = [str(p) for p in paths]
+    sum(pool.map(_store_copy, [(names[i::CORES], str(store)) for i in range(CORES)]))
+    Path(store).mkdir(exist_ok=True)
+    from musicark.ingest.store import Store
+
+    Store(store).sync()  # as ingest does once a ledger batch
+    store_s = time.perf_counter() - start
+    shutil.rmtree(store, ignore_errors=True)
+    return {"cp_sha256sum_s": round(reference_s, 2), "musicark_ingest_copy_s": round(ours_s, 2),
+            "ratio": round(reference_s / ours_s, 3), "store_copy_s": round(store_s, 2),
+            "store_copy_ratio": round(reference_s / store_s, 3)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--files", type=int, default=2000)
-    parser.add_argument("--only", choices=["fingerprint", "hash", "ingest"])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default=",".join(BENCHMARKS),
+                        help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
     args = parser.parse_args()
+    chosen = [b for b in args.only.split(",") if b]
+    if unknown := set(chosen) - set(BENCHMARKS):
+        parser.error(f"unknown benchmark: {', '.join(sorted(unknown))}")
     WORK.mkdir(parents=True, exist_ok=True)
     tree = build_tree(args.files)
-    paths = sorted(str(p) for p in tree.rglob("*.*"))
-    if args.only in (None, "fingerprint"):
-        print(json.dumps(bench_fingerprint(paths[:400])), flush=True)
-    if args.only in (None, "hash"):
-        print(json.dumps(bench_hash(paths)), flush=True)
-    if args.only not in (None, "ingest"):
-        return
-    with_fp = bench_ingest(tree, True)
-    without = bench_ingest(tree, False)
-    beets = bench_beets(tree)
-    result = {"benchmark": "ingest", "musicark_with_fingerprints": with_fp,
-              "musicark_without_fingerprints": without, "beets_import_A_C": beets}
-    if beets:
-        result["ratio_vs_beets"] = round(without["files_per_s"] / beets["files_per_s"], 1)
-        result["ratio_vs_beets_with_fingerprints"] = round(
-            with_fp["files_per_s"] / beets["files_per_s"], 1)
-    print(json.dumps(result), flush=True)
+    paths = sorted(p for p in tree.rglob("*.*") if p.is_file())
+    results: dict[str, list[dict]] = {name: [] for name in chosen}
+    with ProcessPoolExecutor(CORES) as pool:
+        list(pool.map(abs, range(CORES)))  # start the workers before timing
+        for run in range(args.runs):
+            _warm(paths)
+            for name in chosen:
+                if name == "sha256":
+                    result = bench_sha256(pool)
+                elif name == "link":
+                    result = bench_link(tree, len(paths))
+                elif name == "fingerprint":
+                    result = bench_fingerprint(tree, paths, pool)
+                else:
+                    result = bench_copy(tree, paths, pool)
+                results[name].append(result)
+                print(json.dumps({"run": run + 1, "benchmark": name, **result}), flush=True)
+    summary = {name: {key: statistics.median(r[key] for r in runs)
+                      for key in runs[0] if isinstance(runs[0][key], float | int)}
+               for name, runs in results.items()}
+    print(json.dumps({"summary_medians": summary, "runs": args.runs, "cores": CORES,
+                      "files": len(paths)}), flush=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ stream and transcode figures. Measured, against `musicark serve --workers N`:
   doing the same encode in the same run.
 
     python benchmarks/subsonic.py [--tracks 1000000] [--workers 2] [--seconds 20]
+        [--cache-seconds 60 0] [--load-only]
 """
 
 from __future__ import annotations
@@ -216,14 +217,29 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--cache-seconds", type=float, nargs="+", default=[60.0],
+                        help="server --cache-seconds values, one server each (0: no cache)")
+    parser.add_argument("--load-only", action="store_true",
+                        help="only the start and the wrk figures (no transcode, sequential "
+                             "latencies, sync or time to first byte)")
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     archive, real = prepare(args.tracks)
-    out: dict = {"benchmark": "subsonic", "tracks": args.tracks, "workers": args.workers}
-    out["transcode_opus"] = transcode_speed()
+    if not args.load_only:
+        print(json.dumps({"transcode_opus": transcode_speed()}), flush=True)
+    for cache_seconds in args.cache_seconds:
+        print(json.dumps(measure(archive, real, args, cache_seconds), indent=1), flush=True)
+
+
+def measure(archive: Path, real: list[int], args: argparse.Namespace, cache_seconds: float
+            ) -> dict:
+    out: dict = {"benchmark": "subsonic", "tracks": args.tracks, "workers": args.workers,
+                 "cache_seconds": cache_seconds, "load_average": round(os.getloadavg()[0], 1)}
     port = free_port()
+    started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "musicark", "serve", str(archive),
-                               "--port", str(port), "--workers", str(args.workers)],
+                               "--port", str(port), "--workers", str(args.workers),
+                               "--cache-seconds", str(cache_seconds)],
                               stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -238,15 +254,18 @@ def main() -> None:
                         raise
                     time.sleep(0.2)
             start = time.perf_counter()
-            for _ in range(4 * args.workers):  # every worker builds its snapshot once
+            for _ in range(4 * args.workers):  # every worker has built its snapshot once
                 client.get(rest("getAlbumList2", type="newest", size=1))
             out["first_list_with_snapshot_builds_s"] = round(time.perf_counter() - start, 1)
+            out["start_to_lists_s"] = round(time.perf_counter() - started, 1)
             paths = workload(archive, args.requests)
-            for name, batch in paths.items():
-                timed_gets(client, batch[:50])  # warm
-                out[f"sequential {name}"] = timed_gets(client, batch)
-            out["sync_search3_empty"] = sync(client)
-        out["stream_ttfb_original"] = ttfb(url, real)
+            if not args.load_only:
+                for name, batch in paths.items():
+                    timed_gets(client, batch[:50])  # warm
+                    out[f"sequential {name}"] = timed_gets(client, batch)
+                out["sync_search3_empty"] = sync(client)
+        if not args.load_only:
+            out["stream_ttfb_original"] = ttfb(url, real)
         if shutil.which("wrk"):
             for name in ("search3", "getAlbumList2", "api_search (reference)"):
                 listing = WORK / "subsonic-paths.txt"
@@ -254,15 +273,15 @@ def main() -> None:
                 script = WORK / "subsonic-load.lua"
                 script.write_text(LUA % listing)
                 wrk(url, script, 3, args.connections)
-                out[f"wrk c={args.connections} {name}"] = wrk(url, script, args.seconds,
-                                                               args.connections)
+                out[f"wrk c={args.connections} {name}"] = wrk(
+                    url, script, args.seconds, args.connections, server.pid)
     finally:
         server.terminate()
         try:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
-    print(json.dumps(out, indent=1))
+    return out
 
 
 if __name__ == "__main__":

@@ -11,10 +11,15 @@
   hashes (`openssl speed -multi CORES` sha1 and sha256: every byte goes through SHA-1 once
   and SHA-256 twice) and against `bagit.py --validate --processes CORES` followed by a
   libtorrent force-recheck of the same shard.
+- store verify with `--decode` (issue #16: SHA-256 and a full decode of every audio file, in
+  CORES worker processes) against `ffmpeg -v error -i F -f null -` on the same files, CORES
+  ffmpeg processes at a time: files/s and × real time (seconds of audio per wall second),
+  the median of `--repeat` runs, each contender right after the other.
 
-Files are random bytes, in the page cache for every contender (a warm-up read first).
+Files are random bytes (decode: real audio, see `decode_material`), in the page cache for
+every contender (a warm-up read first).
 
-    python benchmarks/verify.py [--gb 1.0] [--file-mb 5]
+    python benchmarks/verify.py [--gb 1.0] [--file-mb 5] [--only hash|decode] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -25,10 +30,12 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,10 +169,96 @@ def _recheck(data: bytes, root: Path, settings: dict) -> bool:
     return complete
 
 
+MUSIC = Path(os.environ.get("MUSICARK_TESTDATA") or ROOT.parent / "shared" / "testdata"
+             ) / "audio" / "music"
+ALBUM = "singularity-endgame-ost"
+# the album again in the codecs archives hold most (the source is Ogg Vorbis)
+ENCODES = {"flac": ["-c:a", "flac"], "mp3": ["-c:a", "libmp3lame", "-b:a", "192k"]}
+
+
+def decode_material(base: Path) -> list[Path]:
+    """Every recording of the shared test music (Ogg Vorbis, MP3, AAC, ALAC, Opus) and the
+    album encoded again as FLAC and MP3 by ffmpeg: real audio, the codecs an archive holds."""
+    music = MUSIC
+    sources = sorted(p for p in music.rglob("*") if p.suffix in
+                     (".ogg", ".mp3", ".aac", ".m4a", ".opus", ".flac"))
+    if not sources:
+        sys.exit(f"no test music at {music} (set MUSICARK_TESTDATA)")
+    out = base / "encodes"
+    out.mkdir()
+    files = list(sources)
+    for ext, codec in ENCODES.items():
+        for src in sorted((music / ALBUM).glob("*.ogg")):
+            dest = out / f"{src.stem}.{ext}"
+            subprocess.run(["ffmpeg", "-v", "error", "-i", str(src), "-map", "0:a", *codec,
+                            str(dest)], check=True)
+            files.append(dest)
+    return files
+
+
+def decode_bench(base: Path, repeat: int) -> dict:
+    """verify store --decode against ffmpeg decoding the same files to null, CORES at a time."""
+    import av
+
+    from musicark.archive import Archive, utc_now
+    from musicark.ingest.store import Store
+    from musicark.verify import ScrubOptions, verify_store
+
+    files = decode_material(base)
+    archive = Archive.create(base / "decode-archive")
+    store = Store(archive.store_path)
+    paths, audio_s = [], 0.0
+    for src in files:
+        sha, size = store.put(src)
+        with av.open(str(src)) as container:
+            codec = container.streams.audio[0].codec_context.name
+            audio_s += container.duration / 1e6
+        archive.conn.execute("INSERT INTO files(sha256, size, codec, status, added_at) "
+                             "VALUES (?, ?, ?, 'ok', ?)", (sha, size, codec, utc_now()))
+        paths.append(store.path_for(sha))
+    nbytes = sum(p.stat().st_size for p in paths)
+    warm(paths)
+
+    def ffmpeg(path: Path) -> None:
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-f", "null",
+                        "-"], check=True)
+
+    runs: dict[str, list[float]] = {k: [] for k in (
+        "musicark_s", "musicark_cpu_s", "ffmpeg_s", "ffmpeg_cpu_s")}
+    decoded_s = 0.0
+    for _ in range(repeat):
+        times: dict = {}
+        with Timer(times, "musicark"):
+            report = verify_store(archive, ScrubOptions(decode=True, walk=False),
+                                  workers=CORES)
+        assert report.files == len(paths) and not report.problems, report.problems[:3]
+        decoded_s = report.notes["audio_seconds"]
+        with Timer(times, "ffmpeg"), ThreadPoolExecutor(CORES) as pool:
+            list(pool.map(ffmpeg, paths))
+        for key, value in times.items():
+            runs[key].append(value)
+    archive.close()
+    median = {k: statistics.median(v) for k, v in runs.items()}
+    return {
+        "decode:files": len(paths), "decode:bytes": nbytes, "decode:repeat": repeat,
+        "decode:audio_hours": audio_s / 3600, "decode:decoded_audio_hours": decoded_s / 3600,
+        "decode:musicark_files_per_s": len(paths) / median["musicark_s"],
+        "decode:ffmpeg_files_per_s": len(paths) / median["ffmpeg_s"],
+        "decode:musicark_x_realtime": decoded_s / median["musicark_s"],
+        "decode:ffmpeg_x_realtime": decoded_s / median["ffmpeg_s"],
+        "decode:musicark_vs_ffmpeg_wall": median["ffmpeg_s"] / median["musicark_s"],
+        "decode:musicark_vs_ffmpeg_cpu": median["ffmpeg_cpu_s"] / median["musicark_cpu_s"],
+        "decode:runs_musicark_s": [round(v, 2) for v in runs["musicark_s"]],
+        "decode:runs_ffmpeg_s": [round(v, 2) for v in runs["ffmpeg_s"]],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gb", type=float, default=1.0)
     parser.add_argument("--file-mb", type=float, default=5.0)
+    parser.add_argument("--only", choices=("hash", "decode"))
+    parser.add_argument("--repeat", type=int, default=3, help="decode runs (the median)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
     from release import make_store  # benchmarks/release.py: random files in a store
@@ -173,6 +266,12 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(dir=WORK, prefix="verify-"))
     try:
+        if args.only != "hash":
+            decoded = decode_bench(base, args.repeat)
+            if args.only == "decode":
+                print(json.dumps({k: round(v, 3) if isinstance(v, float) else v
+                                  for k, v in decoded.items()}, indent=1))
+                return
         store, items = make_store(base, int(args.gb * 1e9), int(args.file_mb * 1e6))
         total = sum(i.size for i in items)
         results: dict = {"bytes": total, "files": len(items), "cores": CORES}
@@ -201,6 +300,8 @@ def main() -> None:
                     results[f"bagit_validate_{label}" + tail]
                     + results[f"libtorrent_recheck_{label}" + tail]
                 ) / results["release_musicark" + tail]
+        if args.only != "hash":
+            results.update(decoded)
         print(json.dumps({k: round(v, 3) if isinstance(v, float) else v
                           for k, v in results.items()}, indent=1))
     finally:

@@ -31,6 +31,13 @@ def test_init_takes_archive_and_serve_help_tells_the_truth(tmp_path: Path) -> No
     assert result.returncode == 0, result.stderr
     assert (target / "catalog.sqlite").is_file()
     assert run("init").returncode == 2
+    other = tmp_path / "other"
+    both = run("init", str(other), "--archive", str(tmp_path / "third"))
+    assert both.returncode == 2 and "two places" in both.stderr, both.stderr
+    assert not other.exists() and not (tmp_path / "third").exists()
+    # an exported MUSICARK_ARCHIVE is a default, not a conflict
+    assert run("init", str(other), archive=target).returncode == 0
+    assert (other / "catalog.sqlite").is_file()
     text = run("serve", "--help").stdout
     assert "--archive" in text and "/api/v1/openapi.json" in text and "/docs" not in text
 

@@ -121,9 +121,12 @@ def test_read_only_verbs_on_an_archive_made_before_listens(archive: Archive,
     before = next(i for i, m in enumerate(MIGRATIONS) if "CREATE TABLE listen_sources" in m)
     later = {i for i, m in enumerate(MIGRATIONS) if i > before}
     rerunnable = {i for i, m in enumerate(MIGRATIONS)
-                  if "CREATE TABLE mirror_" in m or "CREATE TABLE files_absent" in m}
+                  if "CREATE TABLE mirror_" in m or "CREATE TABLE files_absent" in m
+                  or "CREATE TABLE decode_checks" in m or "CREATE TABLE search_terms" in m}
     assert later <= rerunnable, "a later migration would re-run: adapt this test"
-    for table in ("mirror_releases", "mirror_shards"):  # the mirror migration runs again too
+    # the mirror, decode-check and search-terms migrations run again too
+    for table in ("mirror_releases", "mirror_shards", "decode_checks", "search_terms",
+                  "search_terms_state"):
         archive.conn.execute(f"DROP TABLE IF EXISTS {table}")
     archive.conn.execute(f"PRAGMA user_version = {before}")
     assert run(archive, "stats").exit_code == 0
@@ -145,3 +148,16 @@ def test_import_without_matching_then_rematch(archive: Archive, testdata: Path,
                                 "NULL").fetchone()[0] == 0
     rematch = run(archive, "listens", "rematch")
     assert rematch.exit_code == 0 and "matched 2 of 2" in rematch.stdout
+
+
+def test_forget_verb(archive: Archive, testdata: Path) -> None:
+    path = str(testdata / LB / "listenbrainz_listens.jsonl")
+    assert run(archive, "listens", "import", "-f", "listenbrainz", "--no-match", path
+               ).exit_code == 0
+    result = run(archive, "listens", "forget", "listenbrainz")
+    assert result.exit_code == 0, result.output
+    assert "1 files, 2 listens" in result.stdout
+    unknown = run(archive, "listens", "forget", "listenbrainz")
+    assert unknown.exit_code == 2 and "no listens source" in unknown.output
+    again = run(archive, "listens", "import", "-f", "listenbrainz", "--no-match", path)
+    assert again.exit_code == 0 and "2 new" in again.stdout, again.stdout

@@ -100,3 +100,25 @@ def test_opus_encodes_are_deterministic(testdata: Path, tmp_path: Path) -> None:
     encode_file(source, second)
     assert sha256_file(first)[0] == sha256_file(second)[0]
     assert probe(first, fingerprint=False).codec == "opus"
+
+
+def _crashing_encode(store_root: str, input_sha: str, input_ms: int, input_size=None):
+    """An encoder that segfaults on every input, as FFmpeg might on crafted input."""
+    import os
+    import signal
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def test_an_encoder_crash_fails_its_input_and_the_next_run_tries_again(
+        archive: Archive, tmp_path: Path, monkeypatch) -> None:
+    import musicark.derive.run as run_module
+
+    plan_id = _planned(archive, tmp_path, seed=5)
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "encode_opus", _crashing_encode)
+        report = derive(archive, plan_id, workers=2)
+    assert report.encoded == 0 and report.failed
+    assert {f["reason"] for f in report.failed} == {
+        "the encoder crashed (worker died: killed by SIGSEGV)"}
+    again = derive(archive, plan_id, workers=2)
+    assert not again.failed and again.encoded >= 1

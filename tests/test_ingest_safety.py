@@ -313,3 +313,36 @@ def test_ctrl_c_says_what_it_kept(tmp_path: Path, testdata: Path) -> None:
     assert finish.returncode == 0, finish.stderr
     with Archive.open(arc) as opened:
         assert Store(arc / "store").unrecorded(opened.conn) == 0  # adopted
+
+
+def _inspect_crashing_on_the_clip(path, *args, **kwargs):
+    """A decoder that segfaults on one file, as FFmpeg might on crafted input."""
+    if path.name == "crash.m4a":
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return _REAL_INSPECT(path, *args, **kwargs)
+
+
+_REAL_INSPECT = examine_module._inspect
+
+
+def test_a_file_that_crashes_its_worker_is_stored_and_quarantined(
+        archive: Archive, tmp_path: Path, testdata: Path, monkeypatch) -> None:
+    """The worker dies on it: the files in flight run again alone, this one is stored and
+    quarantined with how its worker died, and the ingest goes on with the others."""
+    src = tmp_path / "in"
+    src.mkdir()
+    clips = sorted((testdata / "audio/music/espressif-samples-kevin-macleod").glob("*.[ao]*"))
+    for n, clip in enumerate(clips):
+        shutil.copy(clip, src / f"{n}{clip.suffix}")
+    crash = src / "crash.m4a"
+    shutil.copy(testdata / "audio/music/espressif-samples-kevin-macleod/"
+                "gs-16b-1c-44100hz.m4a", crash)
+    monkeypatch.setattr(examine_module, "_inspect", _inspect_crashing_on_the_clip)
+    report = ingest(archive, [src], workers=2, match=False)
+    rows = _rows(archive)
+    status, reason, sha, _ = rows["crash.m4a"]
+    assert (status, reason) == ("quarantined",
+                                "the decoder crashed (worker died: killed by SIGSEGV)")
+    assert sha == sha256_file(crash)[0] and Store(archive.store_path).has(sha)
+    assert len(clips) == 2 and report.examined == len(clips) + 1
+    assert all(rows[f"{n}{c.suffix}"][0] == "ok" for n, c in enumerate(clips)), rows

@@ -260,3 +260,31 @@ def test_matching_in_worker_processes_gives_the_same_links(catalogued: Archive,
     assert links(catalogued) == single and len(single) == 4
     assert pooled["matched"] == alone["matched"] == {"mbid": 1, "isrc": 1, "ext_id": 1,
                                                      "fuzzy": 1}
+
+
+def test_forget_a_source_then_import_its_files_again(catalogued: Archive, testdata: Path
+                                                    ) -> None:
+    """A source imported wrongly is forgotten whole; the other sources keep every count, and
+    its files import again instead of being skipped as already imported."""
+    from musicark.errors import BadQuery
+    from musicark.listens.forget import forget_source
+
+    dumps = [testdata / SPARK / d for d in DUMPS]
+    import_listens(catalogued, "listenbrainz", dumps, source="lb")
+    export = [testdata / LB / "listenbrainz_listens.jsonl"]
+    import_listens(catalogued, "listenbrainz", export, source="mine")
+    counts = lambda source: catalogued.conn.execute(  # noqa: E731
+        "SELECT coalesce(sum(c.listens), 0), count(DISTINCT c.key_id) FROM listen_counts c "
+        "JOIN listen_sources s ON s.id = c.source_id WHERE s.name = ?", (source,)).fetchone()
+    kept = counts("lb")
+    report = forget_source(catalogued, "mine")
+    assert (report["files"], report["listens"]) == (1, 2)
+    assert counts("lb") == kept and counts("mine") == (0, 0)
+    orphans = catalogued.conn.execute(
+        "SELECT count(*) FROM listen_keys k WHERE NOT EXISTS "
+        "(SELECT 1 FROM listen_counts c WHERE c.key_id = k.id)").fetchone()[0]
+    assert orphans == 0
+    again = import_listens(catalogued, "listenbrainz", export, source="mine")
+    assert again["imported_files"] == 1 and again["listens"] == 2
+    with pytest.raises(BadQuery, match="no listens source 'nope'.*lb, mine"):
+        forget_source(catalogued, "nope")

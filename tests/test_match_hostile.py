@@ -51,3 +51,20 @@ def test_match_report_that_cannot_be_written_is_refused_before_matching(
         assert "internal error" not in result.output
     assert archive.conn.execute("SELECT count(*) FROM events WHERE kind LIKE 'catalog.match%'"
                                 ).fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("own", ["catalog.sqlite", "catalog.sqlite-wal", "musicark.toml",
+                                 "store/r.json", "releases/x/r.json"])
+def test_match_report_never_overwrites_the_archive_own_files(archive: Archive,
+                                                             own: str) -> None:
+    target = archive.path / own
+    target.parent.mkdir(parents=True, exist_ok=True)
+    before = target.read_bytes() if target.exists() else None
+    result = CliRunner().invoke(app, ["match", "--report", str(target),
+                                      "--archive", str(archive.path)])
+    assert result.exit_code == 2 and "archive's own files" in result.output, result.output
+    assert (target.read_bytes() if target.exists() else None) == before
+    # a report beside them is fine
+    fine = CliRunner().invoke(app, ["match", "--report", str(archive.path / "review.json"),
+                                    "--archive", str(archive.path)])
+    assert fine.exit_code == 0, fine.output

@@ -219,3 +219,61 @@ def test_tracks_of_unknown_length_get_an_estimated_size(archive: Archive,
     assert length == {"a1": 200000, "a2": 200000, "b1": 200000, "c1": 400000, "c2": 600000,
                       "d1": 400000}
     assert (inp.original_bytes > 0).all()
+
+
+def _same_columns(archive: Archive) -> None:
+    from musicark.plan.plans import read_columns, read_columns_by_row
+
+    bulk, by_row = read_columns(archive), read_columns_by_row(archive)
+    assert bulk.keys() == by_row.keys()
+    for name, values in by_row.items():
+        assert np.array_equal(bulk[name], values, equal_nan=True), name
+
+
+def test_bulk_read_matches_the_row_by_row_read_on_musicbrainz(archive: Archive,
+                                                              testdata: Path) -> None:
+    import_source(archive, "musicbrainz", testdata / "metadata" / "musicbrainz-mbdump")
+    assert archive.conn.execute("SELECT count(*) FROM tracks").fetchone()[0] > 0
+    _same_columns(archive)
+
+
+def test_bulk_read_matches_the_row_by_row_read_with_gaps_and_odd_values(
+        archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sparse rowids, NULLs, ISRCs that are not 12 plain characters, ledger sizes, deleted
+    albums: the bulk read (chunked small here) gives what LOAD_SQL gave row by row, and so
+    the same plan."""
+    from musicark.plan import columns, plans
+
+    src = tmp_path / "c.csv"
+    write_catalog(src, 3000, seed=5)
+    import_source(archive, "table", src)
+    conn = archive.conn
+    conn.execute("DELETE FROM tracks WHERE rowid % 7 = 3 OR rowid BETWEEN 1200 AND 1900")
+    conn.execute("UPDATE tracks SET rowid = rowid + 100000 WHERE rowid > 2500")
+    odd = ["us-rc1-76-07839", "GBAYE0601498", "gbaye0601477", "ÉSX240000012", "ZZ12",
+           "", "QMÜ1D1400001", "AB!CD1234567"]
+    for i, value in enumerate(odd):
+        conn.execute("UPDATE tracks SET isrc = ? WHERE rowid = (SELECT rowid FROM tracks "
+                     "ORDER BY rowid LIMIT 1 OFFSET ?)", (value, 10 + i))
+    conn.execute("UPDATE tracks SET isrc = NULL, popularity = NULL, listens = NULL, "
+                 "duration_ms = NULL WHERE rowid % 11 = 0")
+    conn.execute("UPDATE tracks SET listens = 12.5 WHERE rowid % 13 = 0")
+    conn.execute("DELETE FROM albums WHERE rowid % 5 = 0")
+    conn.execute("UPDATE artists SET followers = NULL WHERE rowid % 3 = 0")
+    conn.execute("DELETE FROM track_artists WHERE track_rowid % 17 = 0")
+    for i, (status, size) in enumerate([("ok", 5_000_000), ("ok", None), ("damaged", 9),
+                                        ("ok", 7_000_000), ("ok", 3)]):
+        conn.execute("INSERT INTO files(rowid, sha256, size, status, added_at) "
+                     "VALUES (?, ?, ?, ?, 'now')", (i + 1, f"{i:064x}", size, status))
+    ids = [r for (r,) in conn.execute("SELECT rowid FROM tracks ORDER BY rowid")]
+    a, b, c, d = ids[50], ids[51], ids[52], ids[-1]
+    links = [(a, 1), (a, 4), (b, 2), (c, 3), (d, 5), (d, 1)]  # sizes: 7 M, none, none, 5 M
+    conn.executemany("INSERT INTO track_files(track_rowid, file_rowid, method) "
+                     "VALUES (?, ?, 'test')", links)
+    conn.commit()
+    monkeypatch.setattr(columns, "CHUNK", 97)
+    _same_columns(archive)
+    cols = plans.read_columns(archive)
+    assert np.isnan(cols["size"]).sum() == len(cols["size"]) - 2
+    assert cols["size"][cols["rowid"] == a] == 7_000_000
+    assert (cols["isrc"] == -1).any() and (cols["isrc"] > plans.BASE36_LIMIT).any()

@@ -144,3 +144,48 @@ def test_ranking_as_people_type(archive: Archive, tmp_path: Path) -> None:
     assert ids("yesterdya")[0] == "yesterday"  # one typo: retried with word beginnings
     assert ids("beatles yesterdya")[0] == "yesterday"
     assert ids("qqqqq zzzzz") == []
+
+
+def test_long_prefixes_search_the_vocabulary_and_find_what_the_prefix_query_finds(
+        archive: Archive, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prefix longer than the FTS prefix indexes ("forev") runs as an OR of the index's
+    terms (streamed, not merged whole): same results as the plain prefix query, and the
+    plain query again whenever the vocabulary no longer describes the index."""
+    from musicark.catalog import search as search_module
+    from musicark.catalog import terms
+    from musicark.synth import write_catalog
+
+    src = tmp_path / "c.csv"
+    write_catalog(src, 4000, seed=3)
+    import_source(archive, "table", src)
+    conn = archive.conn
+    assert terms.current(conn)
+    assert conn.execute("SELECT count(*) FROM search_terms").fetchone()[0] > 100
+    expanded: list[str | None] = []
+    real_expand = terms.expand
+
+    def spy(c, prefix):
+        expanded.append(got := real_expand(c, prefix))
+        return got
+
+    monkeypatch.setattr(terms, "expand", spy)
+    queries = ["forev", "midni", "ghost parad", "Summer Dance", "shado", "xqzvw", "lov", "fo"]
+    fast = {q: search(archive, q, limit=50) for q in queries}
+    assert [e is not None for e in expanded] == [True] * 6 + [False] * 2, expanded
+    assert expanded[5] == [] and fast["xqzvw"] == []
+    monkeypatch.setattr(terms, "expand", lambda c, p: None)
+    for q in queries:
+        assert search(archive, q, limit=50) == fast[q], q
+    assert len(fast["forev"]) == 50 and all(
+        any(w.startswith("forev") for w in (t["name"] + " " + (t["artists"] or "") + " " +
+                                            (t["album"] or "")).lower().split())
+        for t in fast["forev"])
+    monkeypatch.setattr(terms, "expand", real_expand)
+    # A write to the index the vocabulary has not seen: the plain prefix query again.
+    conn.execute("INSERT INTO track_fts(rowid, name, artists, album) "
+                 "VALUES (?, 'Forevergreen', '', '')", ((1 << 45) + 1,))
+    conn.commit()
+    assert not terms.current(conn)
+    assert search_module._expanded_query(archive, "forev") is None
+    assert terms.refresh(conn) > 100 and terms.current(conn)
+    assert "forevergreen" in terms.expand(conn, "forev")

@@ -59,3 +59,29 @@ def test_id3_apic_with_html_is_not_art(tmp_path: Path, testdata: Path) -> None:
     tags.add(APIC(encoding=3, mime="text/html", type=3, desc="x", data=SCRIPT))
     tags.save(path)
     assert cover_art(path) is None
+
+
+def test_the_art_cache_is_capped_in_bytes_not_only_in_pictures(monkeypatch) -> None:
+    """Pictures are MBs each: 512 of them could hold GBs per process. The cache keeps at
+    most its byte cap, oldest out first, and serves (without keeping) one over a quarter."""
+    from musicark.serve import pages
+
+    sizes = {f"sha{i}": 3 << 20 for i in range(20)} | {"big": 9 << 20, "none": 0}
+    monkeypatch.setattr(pages.queries, "stored_file", lambda archive, sha: (Path(sha), None))
+    monkeypatch.setattr(pages, "cover_art", lambda path: (
+        (b"\xff\xd8\xff" + bytes(sizes[str(path)] - 3), "image/jpeg") if sizes[str(path)]
+        else None))
+    cache = pages.ArtCache(max_bytes=32 << 20)
+    for i in range(20):
+        assert len(cache.get(None, f"sha{i}")[0]) == 3 << 20
+        assert cache.held_bytes <= 32 << 20
+    assert cache.held_bytes == 10 * (3 << 20)  # the ten most recent
+    assert cache.get(None, "big")[0][:3] == b"\xff\xd8\xff"  # served, not kept
+    assert cache.held_bytes == 10 * (3 << 20)
+    assert cache.get(None, "none") is None and cache.held_bytes == 10 * (3 << 20)
+    calls = []
+    monkeypatch.setattr(pages.queries, "stored_file",
+                        lambda archive, sha: calls.append(sha) or (Path(sha), None))
+    cache.get(None, "sha19")
+    cache.get(None, "sha0")
+    assert calls == ["sha0"]  # sha19 was kept, sha0 was evicted

@@ -52,7 +52,8 @@ def _link_art(path: Path) -> int:
 class Server:
     def __init__(self, path: Path, **options) -> None:
         self.port = _free_port()
-        config = uvicorn.Config(create_app(path, **options), host="127.0.0.1", port=self.port,
+        self.app = create_app(path, **options)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
                                 log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -76,7 +77,7 @@ def sonic(tmp_path_factory: pytest.TempPathFactory):
     server = Server(path, record_plays=True)
     conn = libsonic.Connection("http://127.0.0.1", USER, PASSWORD, port=server.port)
     yield {"conn": conn, "url": server.url, "path": path, "art_track": art_track,
-           "api_key": api_key, "port": server.port}
+           "api_key": api_key, "port": server.port, "app": server.app}
     server.stop()
 
 
@@ -503,3 +504,45 @@ def test_frequent_albums_follow_observed_listens(sonic, monkeypatch) -> None:
             break
         time.sleep(0.2)
     assert after[0] == f"al-{last}"
+
+
+def test_repeated_searches_come_from_memory_until_the_catalog_changes(sonic) -> None:
+    """search3 answers are kept per (method, parameters) without the credentials (token
+    clients salt every request), dropped at once when the catalog changes; every request
+    is still authenticated."""
+    rowid = min(_songs(sonic["path"]))
+    with Archive.open(sonic["path"], readonly=True) as archive:
+        name = archive.conn.execute("SELECT name FROM tracks WHERE rowid = ?",
+                                    (rowid,)).fetchone()[0]
+    word = max(name.split(), key=len)
+
+    def search(salt: str, password: str = PASSWORD) -> httpx.Response:
+        token = hashlib.md5((password + salt).encode()).hexdigest()
+        return httpx.get(f"{sonic['url']}/rest/search3", timeout=30, params={
+            "u": USER, "t": token, "s": salt, "v": "1.16.1", "c": salt, "f": "json",
+            "query": word, "songCount": 50, "albumCount": 0, "artistCount": 0})
+
+    def titles(response: httpx.Response) -> dict[str, str]:
+        return {s["id"]: s["title"] for s in
+                response.json()["subsonic-response"]["searchResult3"]["song"]}
+
+    recent = sonic["app"].state.subsonic.recent
+    first = search("salt1")
+    hits = recent.hits
+    second = search("salt2")
+    assert recent.hits == hits + 1 and second.content == first.content
+    assert titles(first)[f"tr-{rowid}"] == name
+    refused = search("salt3", "wrong")
+    assert refused.json()["subsonic-response"]["error"]["code"] == 40
+    with Archive.open(sonic["path"]) as archive:
+        archive.conn.execute("UPDATE tracks SET name = ? WHERE rowid = ?",
+                             (f"{name} renamed", rowid))
+    try:
+        assert titles(search("salt4"))[f"tr-{rowid}"] == f"{name} renamed"
+    finally:
+        with Archive.open(sonic["path"]) as archive:
+            archive.conn.execute("UPDATE tracks SET name = ? WHERE rowid = ?", (name, rowid))
+    random_lists = [_get(sonic, "getAlbumList2", type="random", size=5) for _ in range(2)]
+    hits = recent.hits
+    _get(sonic, "getAlbumList2", type="random", size=5)
+    assert recent.hits == hits and all(r.status_code == 200 for r in random_lists)

@@ -124,6 +124,17 @@ class Archive:
     def store_path(self) -> Path:
         return self.path / "store"
 
+    def owns(self, path: Path | str) -> bool:
+        """True for the archive's own files: the catalog and its journals, the settings, and
+        anything under store/ or releases/. Reports and exports must never be written there."""
+        target = Path(path).resolve()
+        own = {self.path / CONFIG_NAME}
+        own.update(self.path / (CATALOG_NAME + end) for end in ("", "-wal", "-shm", "-journal"))
+        if target in {p.resolve() for p in own}:
+            return True
+        return any(target.is_relative_to(d.resolve())
+                   for d in (self.store_path, self.path / "releases"))
+
     # -- audit trail -----------------------------------------------------------------------
     def record_event(
         self, kind: str, subject: str | None, outcome: str, detail: dict | None = None
@@ -149,6 +160,7 @@ def _foreign_catalog(catalog: Path) -> None:
     killed `init` left (it writes the catalog before the config), is fine."""
     if not catalog.is_file() or catalog.stat().st_size == 0:
         return
+    db.roll_back_hot_journal(catalog)
     try:
         conn = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True)
         try:

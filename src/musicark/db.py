@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     """Open a catalog database in WAL mode with settings for bulk work and concurrent readers."""
     if readonly:
+        roll_back_hot_journal(path)
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     else:
         conn = sqlite3.connect(path, check_same_thread=False)
@@ -27,6 +29,21 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA cache_size = -65536")
     conn.execute("PRAGMA temp_store = FILE")
     return conn
+
+
+def roll_back_hot_journal(path: Path) -> None:
+    """A killed import into an empty catalog leaves a rollback journal (see catalog.writer);
+    only a writable connection may roll it back, so one does, briefly, before a reader opens
+    (else every read-only command would fail until something opened the catalog to write)."""
+    if not Path(f"{path}-journal").exists() or not os.access(path, os.W_OK):
+        return
+    conn = sqlite3.connect(path, timeout=0)
+    try:
+        conn.execute("PRAGMA journal_mode = WAL")  # reads the header: rolls back, then WAL
+    except sqlite3.OperationalError:
+        pass  # a live import holds the journal: it is not hot, nothing to do
+    finally:
+        conn.close()
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from musicark.archive import Archive
 from musicark.catalog.importers.base import Progress, corrupt_input, logical_name, no_progress
+from musicark.catalog.terms import refresh as refresh_terms
 from musicark.catalog.writer import CatalogWriter, ImportReport
 from musicark.errors import BadQuery, BadSource
 
@@ -32,11 +33,10 @@ def import_source(
         raise BadQuery(f"unknown import format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
     if not src.exists():
         raise BadSource(f"{src} does not exist")
-    started = time.monotonic()
     options = {"mapping": mapping} if mapping else None
     try:
         return _import(archive, fmt, src, name, licence, replace, options, mapping, progress,
-                       phase, started)
+                       phase)
     except Exception as exc:
         if corrupt_input(exc):
             raise BadSource(f"{src}: truncated or corrupt compressed data ({exc}); nothing "
@@ -46,7 +46,7 @@ def import_source(
 
 def _import(archive: Archive, fmt: str, src: Path, name: str | None, licence: str | None,
             replace: bool, options: dict | None, mapping: dict | None, progress: Progress,
-            phase: Callable[[str], None], started: float) -> ImportReport:
+            phase: Callable[[str], None]) -> ImportReport:
     with CatalogWriter(
         archive, name=name or logical_name(src), kind=fmt, uri=str(src.absolute()),
         licence=licence, options=options, replace=replace, phase=phase,
@@ -67,5 +67,11 @@ def _import(archive: Archive, fmt: str, src: Path, name: str | None, licence: st
             from musicark.catalog.importers.mbjson import MbJsonImporter
 
             MbJsonImporter(writer).run(src, progress)
-        writer.report.seconds = time.monotonic() - started
+    # After the writer's commit: the prefix vocabulary follows the index it was built from.
+    phase("search terms")
+    began = time.monotonic()
+    refresh_terms(archive.conn)
+    took = time.monotonic() - began
+    writer.report.phases["search terms"] = took
+    writer.report.seconds += took
     return writer.report

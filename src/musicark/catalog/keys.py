@@ -104,3 +104,34 @@ class KeyResolver:
             self._old = self._young
             self._young = {}
             self.complete = False
+
+
+class HashedRowids:
+    """64-bit hashes of keys with the rowid that first held each, in sorted levels merged as
+    they grow (an LSM tree in numpy): adding n keys costs O(n log n) in all, a lookup a few
+    binary searches. Lets a fresh import find repeated keys without a unique index that is
+    updated row by row (random B-tree inserts, the slowest part of a large import)."""
+
+    def __init__(self) -> None:
+        self.levels: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, hashes: np.ndarray, rowids: np.ndarray) -> None:
+        order = np.argsort(hashes, kind="stable")
+        level = (hashes[order], rowids[order])
+        while self.levels and len(self.levels[-1][0]) <= 2 * len(level[0]):
+            old_h, old_r = self.levels.pop()
+            merged_h = np.concatenate([old_h, level[0]])
+            merged_r = np.concatenate([old_r, level[1]])
+            order = np.argsort(merged_h, kind="stable")
+            level = (merged_h[order], merged_r[order])
+        self.levels.append(level)
+
+    def candidates(self, hashes: np.ndarray) -> list[tuple[int, int]]:
+        """(position in `hashes`, rowid) for every earlier key with the same hash."""
+        found: list[tuple[int, int]] = []
+        for level_h, level_r in self.levels:
+            lo = np.searchsorted(level_h, hashes, side="left")
+            hi = np.searchsorted(level_h, hashes, side="right")
+            for pos in np.flatnonzero(hi > lo).tolist():
+                found.extend((pos, int(r)) for r in level_r[lo[pos]:hi[pos]].tolist())
+        return found

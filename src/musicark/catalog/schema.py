@@ -21,6 +21,9 @@ SECONDARY_INDEXES: dict[str, str] = {
     "artists_source": "CREATE INDEX artists_source ON artists(source_id)",
 }
 
+# The unique track-id index, which a fresh table import also builds at the end (see writer).
+TRACKS_EXT_INDEX = "CREATE UNIQUE INDEX tracks_ext ON tracks(ext_id, source_id)"
+
 MIGRATION_1 = """
 CREATE TABLE sources (
     id INTEGER PRIMARY KEY,
@@ -490,6 +493,38 @@ CREATE INDEX files_status ON files(status);
 CREATE INDEX files_verified ON files(verified_at);
 """
 
+MIGRATION_13 = """
+-- Full decode checks (`musicark verify store --decode`): when each audio file of the store was
+-- last decoded to its end, and what came of it. A side table, not columns of `files`: files
+-- is rebuilt whenever a CHECK changes (migrations 9 and 12), and a row here says nothing about
+-- the bytes (their SHA-256 outcome stays in files.verified_at and files.fixity).
+CREATE TABLE decode_checks (
+    file_id INTEGER PRIMARY KEY,  -- files.rowid
+    checked_at TEXT NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'undecodable')),
+    reason TEXT  -- the decoder's reason when undecodable
+);
+CREATE INDEX decode_checks_outcome ON decode_checks(outcome);
+"""
+
+MIGRATION_14 = """
+-- The search index's terms (catalog/terms.py): a prefix longer than the FTS prefix indexes
+-- becomes an OR of its terms, which FTS5 streams instead of merging every doclist first.
+-- `structure` is the FTS5 structure record the terms were read from: any later write to the
+-- index changes it, and search then falls back to the plain prefix query until a refresh.
+CREATE TABLE search_terms (
+    term TEXT PRIMARY KEY,
+    docs INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE search_terms_state (
+    structure BLOB
+);
+CREATE VIRTUAL TABLE temp.track_fts_vocab_14 USING fts5vocab(main, track_fts, row);
+INSERT INTO search_terms(term, docs) SELECT term, doc FROM temp.track_fts_vocab_14;
+INSERT INTO search_terms_state(structure) SELECT block FROM track_fts_data WHERE id = 10;
+DROP TABLE temp.track_fts_vocab_14;
+"""
+
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
                          MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9, MIGRATION_10,
-                         MIGRATION_11, MIGRATION_12]
+                         MIGRATION_11, MIGRATION_12, MIGRATION_13, MIGRATION_14]

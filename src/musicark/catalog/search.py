@@ -14,6 +14,7 @@ from rapidfuzz import fuzz
 
 from musicark.archive import Archive
 from musicark.catalog import ranking
+from musicark.catalog import terms as terms_of_index
 from musicark.catalog.writer import SEARCH_KEY_BITS
 from musicark.errors import BadQuery, NotInCatalog
 
@@ -207,6 +208,23 @@ def _typo_score(words: tuple[str, ...], fields: tuple, popularity: int) -> float
             + ranking.POPULARITY_WEIGHT * popularity / 100)
 
 
+def _expanded_query(archive: Archive, text: str) -> str | None:
+    """`fts_query(text)` with its last word, a prefix longer than the FTS prefix indexes,
+    written as an OR of the index's terms in its range (the same matches, streamed in
+    popularity order instead of merged whole first); None where that does not apply."""
+    words = _words(text)
+    last = words[-1] if words else ""
+    if _folded_words(last) != (last.lower(),):  # only plain letters and digits
+        return None
+    terms = terms_of_index.expand(archive.conn, last.lower())
+    if terms is None:
+        return None
+    if not terms:  # no term starts with it: nothing matches
+        return fts_query(text, prefix=False)
+    head = [_quote(w) for w in words[:-1]]
+    return " AND ".join([*head, "(" + " OR ".join(_quote(t) for t in terms) + ")"])
+
+
 def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True,
             preserved_only: bool = False) -> list[tuple[int, int, int]]:
     """(rank, search key, track rowid) of the best matches, best first. Candidates are the
@@ -221,7 +239,10 @@ def _ranked(archive: Archive, text: str, pool: int, *, prefix: bool = True,
     words = _folded_words(" ".join(_words(text)))
     # Whole words first: FTS5 streams a term's matches, but expands a prefix without a prefix
     # index (5+ letters) into a full doclist merge; a completed common word ("love") would
-    # cost tens of ms as a prefix. The prefix form runs when whole words find too few.
+    # cost tens of ms as a prefix. The prefix form runs when whole words find too few, as an
+    # OR of the prefix's terms where the vocabulary knows them (catalog.terms).
+    if prefix:
+        query = _expanded_query(archive, text) or query
     found: dict[int, str | None] = {}
     for fts in dict.fromkeys([fts_query(text, prefix=False), query]):
         found = dict(_pool(archive, fts, pool, preserved_only))

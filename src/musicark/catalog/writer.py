@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from musicark.archive import Archive, utc_now
-from musicark.catalog.keys import KeyResolver
-from musicark.catalog.schema import SECONDARY_INDEXES
+from musicark.catalog.keys import HashedRowids, KeyResolver
+from musicark.catalog.schema import SECONDARY_INDEXES, TRACKS_EXT_INDEX
 from musicark.errors import BadSource, SourceExists
 
 BATCH = 20_000
@@ -81,6 +83,7 @@ class ImportReport:
     duplicates: int = 0
     unmapped_columns: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)
 
     def bad(self, line: int, reason: str) -> None:
         self.bad_rows += 1
@@ -97,6 +100,7 @@ class ImportReport:
             "duplicates": self.duplicates,
             "unmapped_columns": list(self.unmapped_columns),
             "seconds": round(self.seconds, 3),
+            "phase_seconds": {k: round(v, 3) for k, v in self.phases.items()},
         }
 
 
@@ -116,7 +120,9 @@ class CatalogWriter:
         phase: Callable[[str], None] = lambda name: None,
     ) -> None:
         self.archive = archive
-        self.phase = phase  # told the name of each long step after the input is read
+        self._tell = phase  # told the name of each long step after the input is read
+        self._phase_name = "reading"
+        self._phase_started = self._started = time.monotonic()
         self.conn: sqlite3.Connection = archive.conn
         self.report = ImportReport(source=name, kind=kind)
         self._meta = (name, kind, uri, licence, dumps(options or {}))
@@ -124,7 +130,8 @@ class CatalogWriter:
         self._buffers: dict[str, list[tuple]] = {t: [] for t in TABLE_COLUMNS}
         self._next: dict[str, int] = {}
         self._markets: dict[str, int] = {}
-        self._dropped_indexes: list[str] = []
+        self._dropped_indexes: dict[str, str] = {}
+        self.track_ids: HashedRowids | None = None
         self._updates: dict[tuple[str, int], dict[str, Any]] = {}
         self.source_id = 0
         self.tracks = KeyResolver(lambda keys: self._lookup("tracks", keys))
@@ -132,12 +139,24 @@ class CatalogWriter:
         self.artists = KeyResolver(lambda keys: self._lookup("artists", keys))
         self._keys: dict[str, KeyResolver] = {}
 
+    def phase(self, name: str) -> None:
+        """Start a named step: the caller hears of it, the report times it."""
+        now = time.monotonic()
+        phases = self.report.phases
+        phases[self._phase_name] = phases.get(self._phase_name, 0.0) + now - self._phase_started
+        self._phase_name, self._phase_started = name, now
+        if name != "done":
+            self._tell(name)
+
     # -- transaction -----------------------------------------------------------------------
     def __enter__(self) -> CatalogWriter:
         conn = self.conn
         # 128 MiB of page cache, and a soft heap limit so index sorts stay within ~1 GiB RSS.
         conn.execute("PRAGMA cache_size = -131072")
         conn.execute("PRAGMA soft_heap_limit = 402653184")
+        # Large sorts (index builds, the search-key ORDER BY) may merge on a second core.
+        conn.execute(f"PRAGMA threads = {min(4, os.cpu_count() or 1)}")
+        self._rollback_journal = self._use_rollback_journal()
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._start()
@@ -151,6 +170,8 @@ class CatalogWriter:
             if exc_type is None:
                 self._finish()
                 self.conn.execute("COMMIT")
+                self.phase("done")
+                self.report.seconds = time.monotonic() - self._started
             else:
                 self.conn.execute("ROLLBACK")
         except BaseException:
@@ -160,7 +181,33 @@ class CatalogWriter:
         finally:
             self.conn.execute("PRAGMA cache_size = -65536")
             self.conn.execute("PRAGMA soft_heap_limit = 0")
+            self.conn.execute("PRAGMA threads = 0")
+            if self._rollback_journal:
+                self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("DROP TABLE IF EXISTS temp.import_keys")
+
+    def _use_rollback_journal(self) -> bool:
+        """Fill a catalog that has no catalog rows yet through a rollback journal, not the WAL.
+
+        SQLite journals only the pages that existed before a transaction, so every new page is
+        written once, straight into the database file, where the WAL writes it twice (to the
+        WAL, then at the checkpoint). The commit stays atomic: a killed import leaves a hot
+        journal that the next connection rolls back, cutting the file to its old size. Only
+        possible while no other connection has the catalog open; else the WAL is kept.
+        """
+        conn = self.conn
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM tracks) OR EXISTS (SELECT 1 FROM albums) "
+                        "OR EXISTS (SELECT 1 FROM artists)").fetchone()[0]:
+            return False
+        timeout = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+        except sqlite3.OperationalError:  # another connection holds the catalog open
+            mode = "wal"
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+        return mode == "delete"
 
     def _start(self) -> None:
         name, kind, uri, licence, options = self._meta
@@ -186,15 +233,15 @@ class CatalogWriter:
         if self._next["tracks"] == 1:
             for index in SECONDARY_INDEXES:
                 self.conn.execute(f"DROP INDEX IF EXISTS {index}")
-                self._dropped_indexes.append(index)
+                self._dropped_indexes[index] = SECONDARY_INDEXES[index]
 
     def _finish(self) -> None:
         self.phase("writing rows")
         self.flush()
         if self._dropped_indexes:
             self.phase("building indexes")
-        for index in self._dropped_indexes:
-            self.conn.execute(SECONDARY_INDEXES[index])
+        for statement in self._dropped_indexes.values():
+            self.conn.execute(statement)
         self.phase("building the search index")
         build_search_index(self.conn, self.source_id)
         self.phase("committing")
@@ -210,6 +257,7 @@ class CatalogWriter:
             raise BadSource(
                 f"not one of the {self.report.bad_rows:,} records could be imported, so no "
                 f"source was recorded (first: line {first.line}: {first.reason})")
+        self.report.seconds = time.monotonic() - self._started
         self.conn.execute(
             "UPDATE sources SET status = 'complete', imported_at = ?, report = ? WHERE id = ?",
             (utc_now(), dumps(self.report.as_dict()), self.source_id),
@@ -218,6 +266,17 @@ class CatalogWriter:
             "catalog.import", self._meta[0], "ok",
             {"kind": self._meta[1], "counts": counts, "bad_rows": self.report.bad_rows},
         )
+
+    def defer_track_ids(self) -> bool:
+        """On an empty catalog, build the unique track-id index once at the end (a sort)
+        instead of row by row; the importer then finds repeated ids with `track_ids` (hashes
+        and rowids) and must not insert them. Returns whether it is deferred."""
+        if not self._dropped_indexes:
+            return False
+        self.conn.execute("DROP INDEX tracks_ext")
+        self._dropped_indexes["tracks_ext"] = TRACKS_EXT_INDEX
+        self.track_ids = HashedRowids()
+        return True
 
     # -- ids and keys ----------------------------------------------------------------------
     def _lookup(self, table: str, ext_ids: list[Any]) -> dict[Any, int]:
@@ -389,16 +448,15 @@ def search_rows_sql(source_param: str = "?") -> str:
     Inserts and deletes of the contentless FTS table both use this one query, so a delete
     always passes back exactly the values that were indexed.
     """
+    # Artist names come from a correlated subquery, read in credit order along the primary
+    # key (track_rowid, position): cheaper than grouping every credit of the source first.
     return f"""
-        SELECT {SEARCH_KEY_SQL}, t.name, a.names, al.name
+        SELECT {SEARCH_KEY_SQL}, t.name,
+               (SELECT group_concat(ar.name, ' ') FROM track_artists ta
+                  JOIN artists ar ON ar.rowid = ta.artist_rowid
+                 WHERE ta.track_rowid = t.rowid),
+               al.name
           FROM tracks t
-          LEFT JOIN (SELECT track_rowid, group_concat(name, ' ') AS names
-                       FROM (SELECT ta.track_rowid, ar.name FROM track_artists ta
-                               JOIN artists ar ON ar.rowid = ta.artist_rowid
-                              WHERE ta.track_rowid IN (SELECT rowid FROM tracks
-                                                        WHERE source_id = {source_param})
-                              ORDER BY ta.track_rowid, ta.position)
-                      GROUP BY track_rowid) a ON a.track_rowid = t.rowid
           LEFT JOIN albums al ON al.rowid = t.album_rowid
          WHERE t.source_id = {source_param}
     """

@@ -34,6 +34,7 @@ from musicark.errors import BadQuery
 @app.command()
 @handle_errors
 def init(
+    ctx: typer.Context,
     directory: Annotated[Path | None, typer.Argument(
         help="Directory to create the archive in (or give --archive).", show_default=False)
     ] = None,
@@ -44,6 +45,13 @@ def init(
 
     Example: musicark init ~/archive
     """
+    source = ctx.get_parameter_source("archive_dir")
+    given = source is not None and source.name == "COMMANDLINE"  # not $MUSICARK_ARCHIVE
+    if directory is not None and archive_dir is not None and given and (
+            directory.resolve() != archive_dir.resolve()):
+        # two different places on one command line: neither wins silently
+        raise BadQuery(f"two places given: {directory} and --archive {archive_dir}; "
+                       "give one")
     target = directory or archive_dir
     if target is None:
         raise BadQuery("say where to create the archive: musicark init DIRECTORY")

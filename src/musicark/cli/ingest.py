@@ -40,6 +40,10 @@ def ingest(
     provenance: Annotated[str | None, typer.Option(help="Where these files came from.")] = None,
     no_fingerprint: Annotated[bool, typer.Option("--no-fingerprint",
                                                  help="Skip Chromaprint.")] = False,
+    decode_check: Annotated[bool, typer.Option(
+        "--decode-check", help="Decode every frame of every file (slow) instead of the "
+        "structure check: every packet demuxed, Ogg page and FLAC frame CRCs, MP3 frame "
+        "counts, declared vs demuxed length. `musicark verify --decode` does it later.")] = False,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -64,7 +68,8 @@ def ingest(
 
         report = run_ingest(
             arc, paths, link=link, workers=workers, dask=dask, licence=licence,
-            provenance=provenance, fingerprint=not no_fingerprint, progress=step,
+            provenance=provenance, fingerprint=not no_fingerprint, decode_check=decode_check,
+            progress=step,
             counted=lambda total: bar.update(task, total=total, description="ingesting"),
             phase=lambda name: phase(bar, task, name),
         )

@@ -181,6 +181,30 @@ def listens_rematch(
         out.print(_match_line(report))
 
 
+@listens_app.command("forget")
+@handle_errors
+def listens_forget(
+    source: Annotated[str, typer.Argument(help="The listens source to forget (see listens "
+                                          "stats).", show_default=False)],
+    archive: ArchiveOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Forget a listens source: its counts and file records, so its files can be imported
+    again (e.g. with the right --map). Plans made before keep their figures.
+
+    Example: musicark listens forget lastfm-2019
+    """
+    from musicark.listens.forget import forget_source
+
+    report = forget_source(Archive.locate(archive), source)
+    if as_json:
+        print_json(report)
+    else:
+        out.print(f"forgot listens source {safe_line(report['source'])}: "
+                  f"{report['files']:,} files, {report['listens']:,} listens, "
+                  f"{report['items']:,} listened items no other source has")
+
+
 @listens_app.command("stats")
 @handle_errors
 def listens_stats(

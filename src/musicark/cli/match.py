@@ -51,7 +51,11 @@ def match(
     if report is not None and (report.is_dir() or not report.parent.is_dir()):
         # refused before matching, so that no run's review list is lost
         raise BadQuery(f"--report {report}: not a file in an existing folder")
-    result = match_files(Archive.locate(archive), rematch=rematch).as_dict()
+    located = Archive.locate(archive)
+    if report is not None and located.owns(report):
+        raise BadQuery(f"--report {report}: that is one of the archive's own files; "
+                       "write the report elsewhere")
+    result = match_files(located, rematch=rematch).as_dict()
     if report is not None:
         _write_report(report, {k: result[k] for k in ("ambiguous", "unmatched")})
     if as_json:

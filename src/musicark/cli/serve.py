@@ -28,6 +28,11 @@ def serve(
         min=0.5, max=3600,
         help="Seconds a client has to send a request's line and headers, and again its body; "
              "slower requests get 408 and are closed.")] = 10.0,
+    cache_seconds: Annotated[float, typer.Option(
+        min=0, max=86400,
+        help="Seconds an identical search or lookup may be answered from memory while the "
+             "catalog is unchanged (any catalog change drops the cache); 0 turns it off.")
+    ] = 60.0,
     record_plays: Annotated[bool, typer.Option(
         help="Append Subsonic scrobbles to ARCHIVE/plays.jsonl (never to the catalog).")
     ] = False,
@@ -46,7 +51,7 @@ def serve(
 
     from musicark.errors import BadConfig
     from musicark.serve import create_app
-    from musicark.serve.app import RECORD_PLAYS_ENV, SERVE_ENV
+    from musicark.serve.app import CACHE_ENV, RECORD_PLAYS_ENV, SERVE_ENV
     from musicark.serve.protocol import TIMEOUT_ENV, timed_protocol
     from musicark.serve.subsonic.users import Users
 
@@ -58,7 +63,8 @@ def serve(
     if not loopback and not Users(located.path).all():
         raise BadConfig(f"refusing to serve the Subsonic API on {host} with no user: add one "
                         "with `musicark user add NAME` (or bind 127.0.0.1)")
-    web = create_app(located.path, record_plays=record_plays)  # fails once on a bad archive
+    # Fails once, here, on a bad archive.
+    web = create_app(located.path, record_plays=record_plays, cache_seconds=cache_seconds)
     if not loopback:
         err.print(f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can "
                   "read and stream the whole archive", highlight=False)
@@ -73,6 +79,7 @@ def serve(
         os.environ[SERVE_ENV] = str(located.path)
         os.environ[TIMEOUT_ENV] = str(request_timeout)
         os.environ[RECORD_PLAYS_ENV] = "1" if record_plays else "0"
+        os.environ[CACHE_ENV] = str(cache_seconds)
         uvicorn.run("musicark.serve.app:from_environment", factory=True, workers=workers,
                     host=host, port=port, log_level="warning",
                     http="musicark.serve.protocol:TimedProtocol")

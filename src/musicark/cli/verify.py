@@ -89,6 +89,14 @@ def _render(report, as_json: bool) -> None:
                       highlight=False)
         if len(report.problems) > SHOWN:
             out.print(f"  ... and {len(report.problems) - SHOWN:,} more (--json lists all)")
+        notes = report.notes
+        if "decoded" in notes or "store.decoded" in notes:
+            prefix = "" if "decoded" in notes else "store."
+            audio, spent = notes[prefix + "audio_seconds"], notes[prefix + "decode_seconds"]
+            speed = f", {audio / spent:,.0f}× real time per worker" if spent else ""
+            out.print(f"  decoded {notes[prefix + 'decoded']:,} audio files "
+                      f"({audio / 3600:,.2f} h of audio{speed}): "
+                      f"{notes[prefix + 'undecodable']:,} undecodable")
         for key in ("skipped", "stopped_by", "store.stopped_by"):
             if report.notes.get(key):
                 out.print(f"  note: {key}: {safe_line(report.notes[key])}", highlight=False)
@@ -116,6 +124,9 @@ def verify(
     ] = None,
     max_time: Annotated[str | None, typer.Option(
         help="Store: stop after this long, e.g. 2h (the next run continues).")] = None,
+    decode: Annotated[bool, typer.Option(
+        "--decode", help="Store: also decode every audio file to its end (the slow speed; "
+        "its own rotation, oldest decode check first).")] = False,
     workers: WorkersOpt = None,
     dask: DaskOpt = None,
     archive: ArchiveOpt = None,
@@ -123,13 +134,26 @@ def verify(
 ) -> None:
     """Check fixity: store files against their SHA-256 and size, release shards as BagIt
     bags and against their torrents, the catalog's integrity. Exit 0 all good, 1 damage
-    found, 2 could not run.
+    (or undecodable audio) found, 2 could not run.
+
+    Two speeds for the store. The default reads every byte once and checks its SHA-256 (at
+    the speed of the disk): it proves the bytes are the ones ingested. --decode also decodes
+    every audio frame, as `ingest --decode-check` does, many times slower: it finds audio
+    that was broken when it came in (ingest checks structure by default), reported as
+    "undecodable" with the decoder's reason; such a file keeps its status (its bytes are
+    intact, nothing can repair it). Both are scrubs: budgets per run, killed runs resume.
 
     Example: musicark verify store --older-than 90d --max-time 2h
+
+    Example: musicark verify store --decode --sample 1% --max-time 6h
     """
     from musicark.verify.report import parse_bytes, parse_duration, parse_fraction
     from musicark.verify.store import ScrubOptions
 
+    if bag is not None and decode:
+        from musicark.errors import BadQuery
+
+        raise BadQuery("--decode decodes the store's audio: it does not apply to --bag")
     if bag is not None:
         from musicark.verify.shard import validate_bag
         from musicark.verify.torrent import BadTorrent, load_expectations
@@ -148,7 +172,8 @@ def verify(
         older_than=parse_duration(older_than) if older_than else None,
         sample=parse_fraction(sample) if sample else None,
         max_bytes=parse_bytes(max_bytes) if max_bytes else None,
-        max_time=parse_duration(max_time) if max_time else None)
+        max_time=parse_duration(max_time) if max_time else None,
+        decode=decode)
     from musicark.verify.run import run_verify
 
     with progress_bar(bytes_=True) as bar:

@@ -109,12 +109,18 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
     by_sha = {row[1]: row for row in todo}
     calls = ((str(archive.store_path), sha, row[2], row[3]) for sha, row in by_sha.items())
     with Store(archive.store_path).writing():
-        for done, result in enumerate(fan_out(encode_opus, calls, workers=workers, dask=dask),
-                                      1):
+        for done, result in enumerate(fan_out(encode_opus, calls, workers=workers, dask=dask,
+                                              on_crash=_encoder_crashed), 1):
             _record(archive, by_sha[result.input_sha], result, report)
             progress(done, len(todo))
     archive.record_event("derive.run", str(plan_id), "ok", report.as_dict())
     return report
+
+
+def _encoder_crashed(args: tuple, why: str) -> Encoded:
+    """An input whose encode killed its worker (a decoder crash) fails alone; the run goes
+    on, and the next run tries it again."""
+    return Encoded(args[1], False, f"the encoder crashed ({why})")
 
 
 def _undamaged(archive: Archive, rows: list, report: DeriveReport) -> list:

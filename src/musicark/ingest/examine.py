@@ -50,13 +50,18 @@ def path_text(raw: bytes) -> tuple[str, bool]:
 
 
 def examine(raw_path: bytes, store_root: str, link: bool = False,
-            fingerprint: bool = True) -> FileResult:
-    """Probe, decode-check, fingerprint, tag-read and store one file; never raises.
+            fingerprint: bool = True, check: str = "structure",
+            sync_dir: bool = True, crashed: str | None = None) -> FileResult:
+    """Probe, check (`check`: "structure" or "decode", see probe.py), fingerprint, tag-read
+    and store one file; never raises. `sync_dir=False`: the caller syncs the store before
+    recording the result (see Store.put).
 
     Only regular files are read: a device, FIFO or socket is quarantined by its path. A file
     with any sign of audio (magic, container, extension) is stored even when FFmpeg cannot
     open it; only a file with no sign at all is skipped as not audio. A file that changes
-    while it is read is reported as such, whatever its bytes looked like meanwhile."""
+    while it is read is reported as such, whatever its bytes looked like meanwhile.
+    `crashed` says how a worker died examining this file before (see musicark.runner): the
+    file is then stored and quarantined with that reason, without opening it as audio again."""
     text, utf8 = path_text(raw_path)
     try:
         st = os.stat(raw_path)
@@ -89,8 +94,10 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
     problems: list[str] = []
     if st.st_size == 0:
         problems.append("empty file")
+    elif crashed is not None:
+        problems.append(f"the decoder crashed ({crashed})")
     else:
-        _inspect(path, fingerprint, result, problems, sign)
+        _inspect(path, fingerprint, check, result, problems, sign)
     if (why := _changed(raw_path, st)) is not None:
         return _changed_result(result, why)
     if result.status == "skipped":
@@ -100,7 +107,8 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
         # must not be quarantined because of it.
         result.path_note = "file name is not valid UTF-8 (recorded with \\x escapes)"
     try:
-        result.sha256, result.size = Store(Path(store_root)).put(path, link=link, scanned=st)
+        result.sha256, result.size = Store(Path(store_root)).put(
+            path, link=link, scanned=st, sync_dir=sync_dir)
     except SourceChanged as exc:
         return _changed_result(result, exc.why)
     except NotRegularFile as exc:
@@ -132,11 +140,11 @@ def _changed_result(result: FileResult, why: str) -> FileResult:
     return result
 
 
-def _inspect(path: Path, fingerprint: bool, result: FileResult, problems: list[str],
-             sign: str | None) -> None:
-    """Stream facts, decode check, fingerprint and tags, into `result` and `problems`."""
+def _inspect(path: Path, fingerprint: bool, check: str, result: FileResult,
+             problems: list[str], sign: str | None) -> None:
+    """Stream facts, integrity check, fingerprint and tags, into `result` and `problems`."""
     try:
-        facts = probe(path, fingerprint=fingerprint)
+        facts = probe(path, fingerprint=fingerprint, check=check)
         result.facts = {"container": facts.container, "codec": facts.codec,
                         "bitrate": facts.bitrate, "sample_rate": facts.sample_rate,
                         "channels": facts.channels, "duration_ms": facts.duration_ms}

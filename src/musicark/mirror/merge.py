@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from musicark.catalog import terms
 from musicark.catalog.writer import SEARCH_KEY_SQL
 
 ENTITIES = (  # table, its mapped columns (column → the mapping table of its target)
@@ -197,6 +198,7 @@ def merge_catalog(conn: sqlite3.Connection) -> dict[str, int]:
         merge_entity(conn, table, mappings, filled)
     merge_links(conn)
     index_tracks(conn, "SELECT new FROM m_tracks WHERE fresh > 0")
+    terms.rebuild(conn)  # the prefix vocabulary follows the index (catalog.terms)
     merge_plans(conn)
     return {t: conn.execute(f"SELECT count(*) FROM main.{t}").fetchone()[0] - n
             for t, n in before.items()}

@@ -10,8 +10,10 @@ headers of serve/middleware.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -26,6 +28,7 @@ from musicark.archive import Archive
 from musicark.catalog.schema import MIGRATIONS
 from musicark.errors import BadConfig, BadQuery, DamagedFile, MusicarkError, NotInCatalog
 from musicark.serve import api, pages, subsonic
+from musicark.serve.cache import TTL, ResponseCache
 from musicark.serve.damage import DamageLog
 from musicark.serve.deps import Archives
 from musicark.serve.middleware import SecureResponses
@@ -34,6 +37,7 @@ from musicark.serve.queries import PreservedTracks
 log = logging.getLogger("musicark.serve")
 SERVE_ENV = "MUSICARK_SERVE_ARCHIVE"
 RECORD_PLAYS_ENV = "MUSICARK_SERVE_RECORD_PLAYS"
+CACHE_ENV = "MUSICARK_SERVE_CACHE_SECONDS"
 STATUS = {NotInCatalog: 404, BadQuery: 400, DamagedFile: 409}
 MAX_BODY = 1024 * 1024  # the one body the API takes, a lookup of 1,000 ids, is ~210 kB
 
@@ -41,16 +45,31 @@ MAX_BODY = 1024 * 1024  # the one body the API takes, a lookup of 1,000 ids, is 
 class ArchiveApp(FastAPI):
     """FastAPI with SecureResponses around its whole middleware stack, outside even the
     layers that answer a 500 or a too-large body themselves, so that no response leaves
-    without the security headers."""
+    without the security headers; inside it, the cache of recent searches and lookups."""
 
     def build_middleware_stack(self):  # noqa: ANN201 - Starlette's ASGI app type
-        return SecureResponses(super().build_middleware_stack())
+        cache = ResponseCache(super().build_middleware_stack(), self.state.archives,
+                              ttl=self.state.cache_seconds)
+        self.state.response_cache = cache
+        return SecureResponses(cache)
 
 
-def create_app(path: Path | str, *, record_plays: bool = False) -> FastAPI:
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """What a serving process does when it starts: begin the Subsonic snapshot in the
+    background (an app only built, as `serve --workers N` builds one in the parent process
+    to check the archive, never starts one)."""
+    app.state.subsonic.library.warm()
+    yield
+
+
+def create_app(path: Path | str, *, record_plays: bool = False,
+               cache_seconds: float = TTL) -> FastAPI:
     """The app for the archive at `path` (whose schema must be current: `Archive.open(path)`
     upgrades it; `musicark serve` does that before serving). `record_plays`: Subsonic
-    scrobbles are appended to ARCHIVE/plays.jsonl (never to the catalog)."""
+    scrobbles are appended to ARCHIVE/plays.jsonl (never to the catalog). `cache_seconds`:
+    how long an identical search or lookup may be answered from memory while the catalog is
+    unchanged (serve/cache.py; 0 turns the cache off)."""
     archive = Archive.open(path, readonly=True)  # fails early on a missing archive
     name, catalog = archive.settings.name, archive.catalog_path
     version, wanted = db.schema_version(archive.conn), len(MIGRATIONS)
@@ -62,10 +81,11 @@ def create_app(path: Path | str, *, record_plays: bool = False) -> FastAPI:
                      description="Read-only API of a musicark archive: search, lookups, "
                                  "tracks, files, statistics, random tracks and releases.",
                      openapi_url="/api/v1/openapi.json", docs_url=None, redoc_url=None,
-                     max_body_size=MAX_BODY)
+                     max_body_size=MAX_BODY, lifespan=lifespan)
     # No Swagger UI: it loads its scripts from a CDN, and an archive's pages must work
     # offline and tell no third party who reads them. /api lists the operations instead.
     app.state.archives = Archives(Path(path))
+    app.state.cache_seconds = cache_seconds
     app.state.archive_name = name
     app.state.preserved = PreservedTracks()
     app.state.art = pages.ArtCache()
@@ -73,7 +93,8 @@ def create_app(path: Path | str, *, record_plays: bool = False) -> FastAPI:
     app.state.damage = DamageLog(catalog)
     app.include_router(api.router)
     app.include_router(pages.router)
-    subsonic.mount(app, Path(path), record_plays=record_plays)
+    subsonic.mount(app, Path(path), record_plays=record_plays,
+                   cache_seconds=cache_seconds)
     app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
 
     def is_api(request: Request) -> bool:
@@ -129,4 +150,5 @@ def from_environment() -> FastAPI:
     """App factory for multi-process serving (`musicark serve --workers N`): each worker
     process builds its own app for the archive named in $MUSICARK_SERVE_ARCHIVE."""
     return create_app(os.environ[SERVE_ENV],
-                      record_plays=os.environ.get(RECORD_PLAYS_ENV) == "1")
+                      record_plays=os.environ.get(RECORD_PLAYS_ENV) == "1",
+                      cache_seconds=float(os.environ.get(CACHE_ENV) or TTL))

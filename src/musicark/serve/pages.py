@@ -183,12 +183,17 @@ def torrent(archive: ThreadArchiveDep, release: Annotated[str, PathParam(max_len
 
 
 class ArtCache:
-    """Embedded cover art by file SHA-256 (None cached too: most files have none)."""
+    """Embedded cover art by file SHA-256 (None cached too: most files have none), oldest
+    out first, capped in count and in bytes: pictures are up to many MB each, so a count
+    alone let a process hold gigabytes. A picture over a quarter of the cap is served but
+    not kept."""
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 512, max_bytes: int = 32 << 20) -> None:
         self._lock = threading.Lock()
         self._items: dict[str, tuple[bytes, str] | None] = {}
         self._size = size
+        self._max_bytes = max_bytes
+        self._bytes = 0
 
     def get(self, archive: Archive, sha256: str) -> tuple[bytes, str] | None:
         with self._lock:
@@ -199,11 +204,22 @@ class ArtCache:
         except Exception:  # noqa: BLE001 - unknown or withdrawn files have no art
             return None
         found = cover_art(path)
+        weight = len(found[0]) if found else 0
+        if weight > self._max_bytes // 4:
+            return found
         with self._lock:
-            if len(self._items) >= self._size:
-                self._items.pop(next(iter(self._items)))
-            self._items[sha256] = found
+            if sha256 not in self._items:
+                while self._items and (len(self._items) >= self._size
+                                       or self._bytes + weight > self._max_bytes):
+                    old = self._items.pop(next(iter(self._items)))
+                    self._bytes -= len(old[0]) if old else 0
+                self._items[sha256] = found
+                self._bytes += weight
         return found
+
+    @property
+    def held_bytes(self) -> int:
+        return self._bytes
 
 
 class ChartCache:

@@ -20,6 +20,7 @@ EXTRA = "extra"  # a file that no manifest or ledger row accounts for
 INVALID = "invalid"  # a file that cannot be parsed (bagit.txt, a torrent, JSON, a database)
 MISMATCH = "mismatch"  # two records that must agree do not (files.jsonl vs the manifest, ...)
 UNSUPPORTED = "unsupported"  # valid, but not checkable by musicark (fetch.txt)
+UNDECODABLE = "undecodable"  # the bytes match their SHA-256 but the audio does not decode
 WARNING = "warning"  # worth knowing, not damage (a writable store file, a .part leftover)
 
 

@@ -25,6 +25,9 @@ def run_verify(archive_path: Path, what: str = "all", options: ScrubOptions | No
                progress: Progress = lambda stage, done, total: None) -> Report:
     if what not in SCOPES:
         raise BadQuery(f"verify what? {what!r} (one of {', '.join(SCOPES)})")
+    if options is not None and options.decode and what not in ("all", "store"):
+        raise BadQuery(f"--decode decodes the store's audio: use it with `verify store` or "
+                       f"`verify all`, not `verify {what}`")
     if isinstance(dask, str):  # one connection for every stage and shard, not one each
         from distributed import Client
 
@@ -52,8 +55,9 @@ def run_verify(archive_path: Path, what: str = "all", options: ScrubOptions | No
         if what == "catalog":
             return report
         if what in ("all", "store"):
+            stage = "store (decoding)" if options is not None and options.decode else "store"
             report.merge(verify_store(archive, options, workers=workers, dask=dask,
-                                      progress=lambda d, t: progress("store", d, t)))
+                                      progress=lambda d, t: progress(stage, d, t)))
         if what in ("all", "releases"):
             total = release_bytes(archive)
             done = 0

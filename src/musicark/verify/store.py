@@ -5,6 +5,10 @@ first; `older_than`, `sample` and the byte and time budgets make each run a slic
 store; every outcome is committed in small batches, so a killed run loses at most a second of
 work, and the next run with the same options resumes its scrub (files verified since that
 scrub started are not read again). Reading fans out to worker processes or a Dask cluster.
+
+With `decode` (the slow speed, `verify store --decode`), each audio file whose bytes are good
+is also decoded to its end (musicark.verify.decode), and the rotation follows the decode
+checks: audio files decode-checked longest ago first, other files by their last SHA-256 check.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from musicark.archive import Archive, utc_now
 from musicark.ingest.store import Store
 from musicark.runner import fan_out
 from musicark.verify.damage import record_outcome
+from musicark.verify.decode import AUDIO_SQL, UNDECODABLE, Decoded, decode_file, record_decode
 from musicark.verify.report import CHECKSUM, MISSING, SIZE, UNREADABLE, WARNING, Report
 
 BATCH_BYTES = 64 << 20  # files per worker task up to this many bytes
@@ -39,6 +44,7 @@ class ScrubOptions:
     max_bytes: int | None = None  # budgets: stop after this many bytes or seconds
     max_time: float | None = None
     walk: bool = True  # also look for orphans, .part leftovers and writable files
+    decode: bool = False  # also decode every audio file to its end (the slow speed)
 
 
 def check_file(path: str, sha256: str, size: int | None) -> tuple[str | None, str | None, int]:
@@ -72,6 +78,36 @@ def check_batch(store_root: str, items: list[tuple[str, int | None]]) -> list[tu
     return [(sha, *check_file(str(store.path_for(sha)), sha, size)) for sha, size in items]
 
 
+def check_decode_batch(store_root: str, items: list[tuple[str, int | None, bool]]
+                       ) -> list[tuple]:
+    """Worker task of a decode run: the SHA-256 check, then (audio files whose bytes are
+    good) the full decode; [(sha256, kind, detail, bytes read, Decoded or None)]."""
+    store = Store(Path(store_root))
+    out = []
+    for sha, size, audio in items:
+        path = str(store.path_for(sha))
+        kind, detail, nbytes = check_file(path, sha, size)
+        out.append((sha, kind, detail, nbytes,
+                    decode_file(path) if audio and kind is None else None))
+    return out
+
+
+def _one_per_file(args: tuple) -> list[tuple]:
+    store_root, items = args
+    return [(store_root, [item]) for item in items]
+
+
+def _decoder_crashed(args: tuple, why: str) -> list[tuple]:
+    """A file whose decode killed its worker (a decoder crash on crafted input) is
+    undecodable with that reason; its bytes are checked here, where nothing is decoded."""
+    store_root, [(sha, size, audio)] = args
+    path = str(Store(Path(store_root)).path_for(sha))
+    kind, detail, nbytes = check_file(path, sha, size)
+    decoded = (Decoded(UNDECODABLE, f"the decoder crashed ({why})", 0, 0.0)
+               if audio and kind is None else None)
+    return [(sha, kind, detail, nbytes, decoded)]
+
+
 def stamp(at: datetime | None = None) -> str:
     """A UTC timestamp with microseconds: scrubs compare `verified_at` with their own start,
     and two runs may start within the same second."""
@@ -88,7 +124,10 @@ def _start_run(archive: Archive, options: ScrubOptions) -> tuple[int, str, bool]
     """The scrub this run belongs to: the last unfinished one with the same selection, or a
     new one. Returns (id, started_at, resumed)."""
     conn = archive.conn
-    key = json.dumps({"older_than": options.older_than, "sample": options.sample})
+    selection = {"older_than": options.older_than, "sample": options.sample}
+    if options.decode:  # a decode scrub is its own rotation (keys of plain scrubs unchanged)
+        selection["decode"] = True
+    key = json.dumps(selection)
     row = conn.execute("SELECT id, started_at, options, finished_at FROM fixity_runs "
                        "ORDER BY id DESC LIMIT 1").fetchone()
     if row and row[3] is None and row[2] == key:
@@ -104,27 +143,39 @@ def _start_run(archive: Archive, options: ScrubOptions) -> tuple[int, str, bool]
     return run, now, False
 
 
+# When a file was last checked, for the rotation. A decode run goes by the decode check for
+# audio files whose bytes were good when last read (bytes found damaged are not decoded: they
+# count as checked when their SHA-256 was), by the SHA-256 check for every other file.
+DUE_DECODE = (f"CASE WHEN {AUDIO_SQL} AND coalesce(f.fixity, 'ok') = 'ok' "
+              "THEN d.checked_at ELSE f.verified_at END")
+FROM_DECODE = "files f LEFT JOIN decode_checks d ON d.file_id = f.rowid"
+
+
 def _select(archive: Archive, options: ScrubOptions, run: int, started: str) -> tuple[int, int]:
     """Number the files this run reads, in scrub order, in a temporary table (on disk:
     memory stays flat at 10 M files); returns (files, bytes)."""
     conn = archive.conn
-    where = ["sha256 IS NOT NULL", "status != 'absent'",  # absent: known, not held here
-             "(verified_at IS NULL OR verified_at < :started)"]
+    due, source, audio = ((DUE_DECODE, FROM_DECODE, AUDIO_SQL) if options.decode
+                          else ("f.verified_at", "files f", "0"))
+    where = ["f.sha256 IS NOT NULL", "f.status != 'absent'",  # absent: known, not held here
+             f"({due} IS NULL OR {due} < :started)"]
     params: dict = {"started": started}
     if options.older_than is not None:
-        where.append("(verified_at IS NULL OR verified_at < :cutoff)")
+        where.append(f"({due} IS NULL OR {due} < :cutoff)")
         params["cutoff"] = _shift(started, options.older_than)
     limit = ""
     if options.sample is not None:
         target = conn.execute("SELECT target FROM fixity_runs WHERE id = ?", (run,)).fetchone()[0]
-        done = conn.execute("SELECT count(*) FROM files WHERE verified_at >= ?",
+        done = conn.execute(f"SELECT count(*) FROM {source} WHERE {due} >= ?",
                             (started,)).fetchone()[0]
         limit = f" LIMIT {max(0, int(target) - done)}"
     conn.execute("DROP TABLE IF EXISTS temp.scrub_todo")
-    conn.execute("CREATE TEMP TABLE scrub_todo (n INTEGER PRIMARY KEY, file INTEGER NOT NULL)")
+    conn.execute("CREATE TEMP TABLE scrub_todo (n INTEGER PRIMARY KEY, file INTEGER NOT NULL, "
+                 "audio INTEGER NOT NULL)")
     conn.execute(
-        f"INSERT INTO scrub_todo(file) SELECT rowid FROM files WHERE {' AND '.join(where)} "
-        f"ORDER BY verified_at IS NOT NULL, verified_at, rowid{limit}", params)
+        f"INSERT INTO scrub_todo(file, audio) SELECT f.rowid, {audio} FROM {source} "
+        f"WHERE {' AND '.join(where)} ORDER BY {due} IS NOT NULL, {due}, f.rowid{limit}",
+        params)
     count, nbytes = conn.execute("SELECT count(*), coalesce(sum(f.size), 0) FROM scrub_todo t "
                                  "JOIN files f ON f.rowid = t.file").fetchone()
     return count, nbytes
@@ -133,24 +184,25 @@ def _select(archive: Archive, options: ScrubOptions, run: int, started: str) -> 
 PAGE = 10_000
 
 
-def _todo(conn) -> Iterator[tuple[str, int | None]]:
+def _todo(conn) -> Iterator[tuple[str, int | None, bool]]:
     last = 0
     while True:
-        page = conn.execute("SELECT t.n, f.sha256, f.size FROM scrub_todo t JOIN files f "
-                            "ON f.rowid = t.file WHERE t.n > ? ORDER BY t.n LIMIT ?",
-                            (last, PAGE)).fetchall()
+        page = conn.execute("SELECT t.n, f.sha256, f.size, t.audio FROM scrub_todo t "
+                            "JOIN files f ON f.rowid = t.file WHERE t.n > ? ORDER BY t.n "
+                            "LIMIT ?", (last, PAGE)).fetchall()
         if not page:
             return
         last = page[-1][0]
-        for _, sha, size in page:
-            yield sha, size
+        for _, sha, size, audio in page:
+            yield sha, size, bool(audio)
 
 
 def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
                  workers: int | None = None, dask: str | object | None = None,
                  progress: Callable[[int, int], None] = lambda done, total: None) -> Report:
     """Scrub the store (see the module docstring); damage flips a file's status to 'damaged'
-    and records a "fixity" event. The report lists every damaged file by path."""
+    and records a "fixity" event. The report lists every damaged file by path, and with
+    `options.decode` every undecodable audio file with the decoder's reason."""
     options = options or ScrubOptions()
     conn = archive.conn
     store = Store(archive.store_path)
@@ -161,19 +213,20 @@ def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
     if options.max_bytes is not None:
         total = min(total, options.max_bytes)
     report.notes.update({"run": run, "resumed": resumed, "selected": selected})
+    decoding = {"decoded": 0, "undecodable": 0, "audio_seconds": 0.0, "decode_seconds": 0.0}
     submitted = {"bytes": 0, "stopped": None}
 
     def calls() -> Iterator[tuple]:
-        batch: list[tuple[str, int | None]] = []
+        batch: list[tuple] = []
         nbytes = 0
-        for sha, size in _todo(conn):
+        for sha, size, audio in _todo(conn):
             if options.max_bytes is not None and submitted["bytes"] >= options.max_bytes:
                 submitted["stopped"] = "max_bytes"
                 break
             if options.max_time is not None and time.monotonic() - began >= options.max_time:
                 submitted["stopped"] = "max_time"
                 break
-            batch.append((sha, size))
+            batch.append((sha, size, audio) if options.decode else (sha, size))
             nbytes += size or 0
             submitted["bytes"] += size or 0
             if nbytes >= BATCH_BYTES or len(batch) >= BATCH_FILES:
@@ -186,14 +239,18 @@ def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
     last_commit = time.monotonic()
     done_bytes = 0
     try:
-        for results in fan_out(check_batch, calls(), workers=workers, dask=dask):
+        crash = {"split": _one_per_file, "on_crash": _decoder_crashed} if options.decode else {}
+        worker = check_decode_batch if options.decode else check_batch
+        for results in fan_out(worker, calls(), workers=workers, dask=dask, **crash):
             pending.extend(results)
-            for sha, kind, detail, nbytes in results:
+            for sha, kind, detail, nbytes, *decoded in results:
                 report.files += 1
                 report.bytes += nbytes
                 done_bytes += nbytes
                 if kind is not None:
                     report.add("store", str(store.path_for(sha)), kind, detail, sha)
+                if decoded and decoded[0] is not None:
+                    _count_decode(report, decoding, str(store.path_for(sha)), sha, decoded[0])
             progress(min(done_bytes, total) if total else done_bytes, total)
             if time.monotonic() - last_commit >= COMMIT_SECONDS:
                 _commit(conn, pending)
@@ -207,13 +264,28 @@ def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
     report.notes["finished"] = finished
     report.notes["stopped_by"] = submitted["stopped"]
     report.notes["remaining"] = selected - report.files
+    if options.decode:
+        decoding["audio_seconds"] = round(decoding["audio_seconds"], 3)
+        decoding["decode_seconds"] = round(decoding["decode_seconds"], 3)
+        report.notes.update(decoding)
     if options.walk:
         _walk(archive, store, report)
     report.seconds = time.monotonic() - began
     archive.record_event("fixity.run", "store", "damage" if report.damaged else "ok",
                          {"run": run, "files": report.files, "bytes": report.bytes,
-                          "damage": len(report.damaged), "finished": finished})
+                          "damage": len(report.damaged), "finished": finished,
+                          **({"decode": decoding} if options.decode else {})})
     return report
+
+
+def _count_decode(report: Report, decoding: dict, path: str, sha: str,
+                  decoded: Decoded) -> None:
+    decoding["decoded"] += 1
+    decoding["audio_seconds"] += decoded.audio_ms / 1000
+    decoding["decode_seconds"] += decoded.seconds
+    if decoded.outcome == UNDECODABLE:
+        decoding["undecodable"] += 1
+        report.add("store", path, UNDECODABLE, decoded.reason or "does not decode", sha)
 
 
 def _commit(conn, results: list[tuple]) -> None:
@@ -222,8 +294,10 @@ def _commit(conn, results: list[tuple]) -> None:
     now = stamp()
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for sha, kind, detail, _ in results:
+        for sha, kind, detail, _, *decoded in results:
             record_outcome(conn, sha, kind, detail, now, by="verify store", verified=True)
+            if decoded and decoded[0] is not None:
+                record_decode(conn, sha, decoded[0], now)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

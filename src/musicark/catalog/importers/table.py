@@ -97,6 +97,7 @@ class TableImporter:
     # -- entry -----------------------------------------------------------------------------
     def run(self, path: Path, progress: Progress = no_progress) -> None:
         fmt = table_format(path, self.format)
+        self.w.defer_track_ids()
         reader = {"csv": self._delimited, "tsv": self._delimited, "jsonl": self._jsonl,
                   "parquet": self._parquet}[fmt]
         seen: dict[str, None] = {}
@@ -317,16 +318,25 @@ class TableImporter:
             "listens": _list(values.get("listens")), "markets_rowid": markets,
             "extra": extra, "diff": itertools.repeat(None),
         }
-        before = w.conn.total_changes
-        w.conn.executemany(
-            f"INSERT OR IGNORE INTO tracks({', '.join(TRACK_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(TRACK_COLUMNS))})",
-            zip(*(cols[c] for c in TRACK_COLUMNS), strict=False),
-        )
+        rows = zip(*(cols[c] for c in TRACK_COLUMNS), strict=False)
         rejected: list[tuple[int, str]] = []
         inserted = np.ones(n, bool)
-        if w.conn.total_changes - before < n:
-            rejected = self._duplicates(values["track_id"].to_pylist(), rowids, inserted)
+        if w.track_ids is not None:  # fresh catalog: repeated ids are found before inserting
+            if isinstance(cols["ext_id"], list):
+                rejected = self._repeated_ids(cols["ext_id"], rowids, inserted)
+            w.conn.executemany(
+                f"INSERT INTO tracks({', '.join(TRACK_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(TRACK_COLUMNS))})",
+                itertools.compress(rows, inserted.tolist()) if rejected else rows,
+            )
+        else:
+            before = w.conn.total_changes
+            w.conn.executemany(
+                f"INSERT OR IGNORE INTO tracks({', '.join(TRACK_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(TRACK_COLUMNS))})", rows,
+            )
+            if w.conn.total_changes - before < n:
+                rejected = self._duplicates(values["track_id"].to_pylist(), rowids, inserted)
         if artist_flat is not None and len(artist_flat.rows):
             ok = inserted[artist_flat.rows]
             w.conn.executemany(
@@ -336,6 +346,33 @@ class TableImporter:
             )
         self._features(values, rowids, inserted)
         return rejected
+
+    def _repeated_ids(self, ids: list[str | None], rowids: np.ndarray,
+                      inserted: np.ndarray) -> list[tuple[int, str]]:
+        """Rows whose track_id an earlier batch already brought (fresh imports, where the
+        unique index is built at the end): hashes find candidates, their rows confirm."""
+        seen = self.w.track_ids
+        assert seen is not None
+        present = np.array([i for i, x in enumerate(ids) if x is not None], np.int64)
+        hashes = np.fromiter((hash(ids[i]) for i in present.tolist()), np.int64, len(present))
+        candidates = seen.candidates(hashes)
+        rejected = []
+        if candidates:
+            earlier: dict[int, str] = {}
+            wanted = sorted({rowid for _, rowid in candidates})
+            for chunk in range(0, len(wanted), 900):
+                part = wanted[chunk:chunk + 900]
+                earlier.update(self.w.conn.execute(
+                    f"SELECT rowid, ext_id FROM tracks WHERE rowid IN "
+                    f"({','.join('?' * len(part))})", part).fetchall())
+            for pos, rowid in candidates:
+                i = int(present[pos])
+                if inserted[i] and earlier.get(rowid) == ids[i]:
+                    inserted[i] = False
+                    rejected.append((i, f"duplicate track_id {ids[i]!r}"))
+        kept = inserted[present] if len(present) else np.zeros(0, bool)
+        seen.add(hashes[kept], rowids[present[kept]])
+        return sorted(rejected)
 
     def _duplicates(self, ids: list[str | None], rowids: np.ndarray,
                     inserted: np.ndarray) -> list[tuple[int, str]]:

@@ -14,10 +14,14 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 
-def mount(app: FastAPI, archive_path: Path, *, record_plays: bool = False) -> None:
-    """Serve the Subsonic API of the archive at `archive_path` under /rest/ in `app`."""
+def mount(app: FastAPI, archive_path: Path, *, record_plays: bool = False,
+          cache_seconds: float = 60.0) -> None:
+    """Serve the Subsonic API of the archive at `archive_path` under /rest/ in `app`
+    (`cache_seconds`: how long a repeated search or album list may be answered from memory
+    while the catalog and the library snapshot are unchanged; 0: never)."""
     from musicark.serve.subsonic.call import SubsonicState
     from musicark.serve.subsonic.router import router
 
-    app.state.subsonic = SubsonicState(archive_path, record_plays=record_plays)
+    app.state.subsonic = SubsonicState(archive_path, record_plays=record_plays,
+                                       cache_seconds=cache_seconds)
     app.include_router(router)

@@ -190,8 +190,8 @@ def _recent_albums(call: Call) -> list[int]:
 
 def _album_ids(call: Call, kind: str, size: int, offset: int) -> list[int]:
     snap = call.snap
-    if kind == "random":
-        ids = list(snap.albums)
+    if kind == "random":  # from the sorted list as it is: copying 218 k ids cost ~2 ms
+        ids = snap.album_ids
         return random.SystemRandom().sample(ids, min(size, len(ids)))
     if kind in ("starred",):
         return []

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from musicark.errors import MusicarkError
+from musicark.serve.cache import CACHE_HEADER, catalog_version
 from musicark.serve.subsonic import browsing, media, search
 from musicark.serve.subsonic.auth import authenticate
 from musicark.serve.subsonic.call import Call
@@ -31,6 +32,10 @@ MAX_FORM_BYTES = 1 << 16
 Handler = Callable[[Call], dict[str, Any] | Response]
 METHODS: dict[str, Handler] = {**browsing.METHODS, **search.METHODS, **media.METHODS}
 PUBLIC = {"getOpenSubsonicExtensions"}  # OpenSubsonic: answered without authentication
+CACHED = {"search2", "search3", "getAlbumList", "getAlbumList2"}
+UNCACHED_LISTS = {"random", "recent"}  # drawn afresh; from the plays log, not the catalog
+CREDENTIALS = {"u", "p", "t", "s", "apiKey", "c", "v"}
+HIT, MISS = ({CACHE_HEADER.decode(): state} for state in ("hit", "miss"))
 
 
 def _format(params: list[tuple[str, str]]) -> str:
@@ -58,6 +63,12 @@ async def rest(request: Request, method: str) -> Response:
         handler = METHODS.get(name)
         if handler is None:
             raise SubsonicError(GENERIC, f"unknown or unsupported method: {name[:80]!r}")
+        key = _cache_key(request, call, name)
+        version_seen = call.state.recent.version
+        if key is not None:
+            found = call.state.recent.get(key)
+            if found is not None:
+                return Response(found[1], media_type=found[0], headers=HIT)
         result = await run_in_threadpool(handler, call)
     except SubsonicError as exc:
         return render_error(exc, fmt)
@@ -69,4 +80,23 @@ async def rest(request: Request, method: str) -> Response:
                             fmt)
     if isinstance(result, Response):
         return result
-    return render(result, fmt)
+    response = render(result, fmt)
+    if key is not None and call.state.recent.version == version_seen:
+        call.state.recent.put(key, (response.media_type, response.body), len(response.body))
+        response.headers.update(MISS)
+    return response
+
+
+def _cache_key(request: Request, call: Call, name: str) -> tuple | None:
+    """What a search or album list answer depends on besides the catalog and the snapshot:
+    the method and its parameters without the caller's credentials and client name (token
+    clients send a fresh salt with every request). None for what is not cached: other
+    methods, random and recently played lists, and before the first snapshot."""
+    recent = call.state.recent
+    if recent.ttl <= 0 or name not in CACHED or call.get("type") in UNCACHED_LISTS:
+        return None
+    snapshot = call.state.library.current()
+    if snapshot is None:
+        return None
+    recent.at((catalog_version(request.app.state.archives), id(snapshot)))
+    return (name, tuple(sorted((k, v) for k, v in call.params if k not in CREDENTIALS)))
