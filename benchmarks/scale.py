@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from run import CLI_SQL, WORK, queries, synth  # noqa: E402
-from serve import LUA, free_port, wrk  # noqa: E402
+from serve import LUA, serve  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MUSICARK = [sys.executable, "-m", "musicark"]
@@ -393,8 +393,12 @@ def stage_export(tracks: int) -> dict:
 
 def stage_serve(tracks: int, seconds: int, connections: int, workers: int) -> dict:
     """wrk against the JSON API (search and lookup, serve.py's mix) and the web search page,
-    one server with `workers` processes, each load warmed for 5 s first."""
+    each on a fresh server (serve.py's `serve`: warmed 5 s, then measured) with the response
+    cache off, so every request reaches the catalog; then the API with the default cache."""
     archive = WORK / f"archive-{tracks}"
+    from musicark.archive import Archive
+
+    Archive.open(archive).close()  # schema upgrades, before serving read-only
     api, web = [], []
     for kind, q in queries(archive, 2000, seed=3):
         if kind in ("isrc", "upc"):
@@ -402,67 +406,16 @@ def stage_serve(tracks: int, seconds: int, connections: int, workers: int) -> di
         else:
             api.append("/api/v1/search?" + urllib.parse.urlencode({"q": q, "limit": 20}))
             web.append("/search?" + urllib.parse.urlencode({"q": q}))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    start = time.perf_counter()
-    server = subprocess.Popen([*MUSICARK, "serve", str(archive), "--port", str(port),
-                               "--workers", str(workers)], stdout=subprocess.DEVNULL)
     out: dict = {"workers": workers, "connections": connections, "seconds_each": seconds}
-    try:
-        wait_until_up(url, server)
-        out["startup_seconds"] = round(time.perf_counter() - start, 2)
-        with tempfile.TemporaryDirectory(dir=WORK) as tmp:
-            for name, paths in (("api", api), ("web", web)):
-                listing = Path(tmp, f"{name}.txt")
-                listing.write_text("\n".join(paths) + "\n")
-                script = Path(tmp, f"{name}.lua")
-                script.write_text(LUA % listing)
-                wrk(url, script, 5, connections)
-                cpu = tree_cpu_seconds(server.pid)
-                measured = wrk(url, script, seconds, connections)
-                # Server CPU per request: what a request costs without the machine's queue.
-                requests = measured["requests_per_s"] * seconds
-                measured["server_cpu_ms_per_request"] = round(
-                    (tree_cpu_seconds(server.pid) - cpu) * 1000 / max(requests, 1), 2)
-                out[name] = {"paths": len(paths), **measured}
-    finally:
-        server.terminate()
-        _, _, usage = os.wait4(server.pid, 0)
-    out["server_peak_rss_mib"] = usage.ru_maxrss // 1024
+    with tempfile.TemporaryDirectory(dir=WORK) as tmp:
+        for name, paths, cache in (("api", api, 0), ("web", web, 0), ("api_cached", api, 60)):
+            listing = Path(tmp, f"{name}.txt")
+            listing.write_text("\n".join(paths) + "\n")
+            script = Path(tmp, f"{name}.lua")
+            script.write_text(LUA % listing)
+            out[name] = {"paths": len(paths), "cache_seconds": cache,
+                         **serve(archive, workers, cache, script, seconds, connections)}
     return out
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process and all its descendants (from /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    stats: dict[int, tuple[int, float]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        total += stats.get(current, (0, 0.0))[1]
-        todo += [p for p, (parent, _) in stats.items() if parent == current]
-    return total
-
-
-def wait_until_up(url: str, server: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if server.poll() is not None:
-            raise SystemExit(f"musicark serve exited with {server.returncode}")
-        try:
-            urllib.request.urlopen(url + "/api/v1/openapi.json", timeout=2)
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 # -- the run ------------------------------------------------------------------------------
