@@ -310,7 +310,7 @@ def search_workload(archive: Path, per_kind: int, seed: int) -> list[tuple[str, 
             out["word"].append(q.split()[0])
             out["prefix_5plus"] += [w[:rng.randint(5, len(w) - 1)] for w in q.split()
                                     if len(w) >= 6]
-        elif kind == "prefix":
+        elif kind.startswith("prefix"):  # run.py names 5+ letters "prefix5+"
             out["prefix_5plus" if len(q) >= 5 else "prefix_2_4"].append(q)
         else:
             out[kind].append(q)

@@ -124,8 +124,9 @@ def size_rows(results: dict) -> list:
     largest = max(results["sizes"], key=int)
     sizes = results["sizes"][largest].get("sizes", {})
     rows = [("database file", ("sizes", "db_bytes"))]
-    rows += [(f"table {name}", ("sizes", "tables", name)) for name in sizes.get("tables", {})]
-    rows += [(f"index {name}", ("sizes", "indexes", name)) for name in sizes.get("indexes", {})]
+    for kind in ("tables", "indexes"):  # what holds at least 1 MiB at the largest size
+        rows += [(f"{kind[:-1].replace('indexe', 'index')} {name}", ("sizes", kind, name))
+                 for name, size in sizes.get(kind, {}).items() if size >= 2**20]
     rows += [("sqlite3 CLI reference DB", ("reference_import", "db_bytes")),
              ("peak disk during catalog import", ("import", "peak_disk_bytes"))]
     return rows
