@@ -204,6 +204,10 @@ def main() -> None:
           f" KiB); k: time ∝ tracks^k -->\n")
     print("### Whole-catalog stages (wall seconds)\n")
     print(table(results, BATCH, human_seconds, ""))
+    cpu_rows = [(label, (path[0], "cpu_seconds")) for label, path in BATCH]
+    if any(series(results, path) for _, path in cpu_rows):
+        print("\n### Whole-catalog stages (CPU seconds, where measured)\n")
+        print(table(results, cpu_rows, human_seconds, ""))
     print("\n### Requests (milliseconds)\n")
     print(table(results, REQUESTS, lambda v: f"{v:.2f}", "ms"))
     print("\n### Requests: CPU time (milliseconds; the machine's queue left out)\n")
