@@ -120,9 +120,9 @@ def table(results: dict, rows: list, fmt, unit: str) -> str:
 
 
 def size_rows(results: dict) -> list:
-    """DB, then every table and index of the largest size, as dig paths."""
-    largest = max(results["sizes"], key=int)
-    sizes = results["sizes"][largest].get("sizes", {})
+    """DB, then every table and index of the largest size measured, as dig paths."""
+    measured = [n for n, stages in results["sizes"].items() if "sizes" in stages]
+    sizes = results["sizes"][max(measured, key=int)]["sizes"] if measured else {}
     rows = [("database file", ("sizes", "db_bytes"))]
     for kind in ("tables", "indexes"):  # what holds at least 1 MiB at the largest size
         rows += [(f"{kind[:-1].replace('indexe', 'index')} {name}", ("sizes", kind, name))
