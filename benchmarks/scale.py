@@ -287,7 +287,11 @@ def stage_sizes(tracks: int) -> dict:
     fts = [name for name, _, _, sql in master if sql and "VIRTUAL TABLE" in sql.upper()]
     tables: dict[str, int] = {}
     indexes: dict[str, int] = {}
-    for name, size in conn.execute("SELECT name, pgsize FROM dbstat WHERE aggregate = 1"):
+    page = conn.execute("PRAGMA page_size").fetchone()[0]
+    # pageno is the page count in aggregate mode; SQLite 3.40's aggregate pgsize is a 32-bit
+    # sum that wraps above 2 GiB (the 4 GB tracks table of 50 M came out negative).
+    for name, pages in conn.execute("SELECT name, pageno FROM dbstat WHERE aggregate = 1"):
+        size = pages * page
         owner = next((f for f in fts if name.startswith(f + "_")), None)
         if owner:
             tables[owner] = tables.get(owner, 0) + size
