@@ -56,6 +56,7 @@ def timed(cmd: list[str], **kwargs) -> tuple[float, int]:
 
 def synth(tracks: int) -> Path:
     csv = WORK / f"synthetic-{tracks}.csv"
+    WORK.mkdir(parents=True, exist_ok=True)
     if not csv.exists():
         print(f"synthesizing {tracks:,} tracks ...", flush=True)
         subprocess.run([sys.executable, "-m", "musicark", "synth", "catalog", "--tracks",

@@ -64,6 +64,14 @@ def test_synth_audio_into_a_file_is_one_clear_error(tmp_path: Path) -> None:
         write_audio(tmp_path / "afile", 1)
 
 
+def test_synth_catalog_into_a_missing_folder_is_one_clear_error(tmp_path: Path) -> None:
+    """It was an internal error (FileNotFoundError on its temporary file)."""
+    from musicark.synth import write_catalog
+
+    with pytest.raises(BadQuery, match="no such directory"):
+        write_catalog(tmp_path / "missing" / "c.csv", 10)
+
+
 @pytest.mark.parametrize("size", [math.nan, -1.0, 0.0])
 def test_seed_plan_refuses_a_budget_that_is_not_positive(size: float) -> None:
     with pytest.raises(BadQuery, match="--max-tb must be positive"):

@@ -232,6 +232,8 @@ def write_catalog(
         raise BadQuery(f"unknown synthetic format {fmt!r}; use one of {', '.join(FORMATS)}")
     if tracks < 0:
         raise BadQuery("tracks must not be negative")
+    if not out.parent.is_dir():
+        raise BadQuery(f"{out.parent}: no such directory to write the catalog in")
     synth = CatalogSynth(seed)
     tmp = out.with_name(f".{out.name}.partial")
     written = 0
