@@ -2,8 +2,8 @@
 completion order to the one writer. Memory stays flat: only a bounded window is in flight.
 
 A worker that dies (a decoder's segfault on a crafted file, the OOM killer) breaks the whole
-local pool. The calls that were in flight are then run again one at a time, each in a pool
-of its own, so the one that kills its worker is found: `split` may cut it into smaller calls
+local pool. The calls that were in flight are then run again one at a time, each in a
+process of its own, so the one that kills its worker is found: `split` may cut it into smaller calls
 (a batch into single files) to narrow it down further, and `on_crash` turns the call that
 still dies alone into a result ("worker died: ..."). Without `on_crash` the run stops with
 WorkerCrashed naming the call. Either way the rest of the run goes on or resumes: a file
