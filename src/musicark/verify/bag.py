@@ -25,6 +25,7 @@ from musicark.verify.bagtext import (
     decode_path,
     is_junk,
     look_alikes,
+    not_text,
     stray_percent,
     tag_lines,
 )
@@ -149,9 +150,8 @@ def _parse_manifest(layout: BagLayout, rel: str, algorithm: str, report: Report,
                 if not same:
                     continue
             entries[path] = checksum
-    except UnicodeDecodeError as exc:
-        report.add("bag", where, INVALID,
-                   f"not {layout.encoding} text: {exc.reason} at byte {exc.start}")
+    except UnicodeError as exc:
+        report.add("bag", where, INVALID, not_text(layout.encoding, exc))
     except OSError as exc:
         report.add("bag", where, UNREADABLE, f"cannot read: {exc.strerror or exc}")
     if strays:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from musicark.verify.bagtext import clean_path, tag_lines
+from musicark.verify.bagtext import clean_path, not_text, tag_lines
 from musicark.verify.report import INVALID, UNREADABLE
 
 _LINE = re.compile(r"(\S+)[ \t]+(\S+)[ \t]+(.+)")
@@ -66,8 +66,8 @@ def read_fetch(path: Path, encoding: str, manifests: dict[str, dict[str, str]],
                 say(INVALID, f"line {number}: {problem}")
                 continue
             entries[rel] = Fetch(url, None if length == "-" else int(length), rel)
-    except UnicodeDecodeError as exc:
-        say(INVALID, f"not {encoding} text: {exc.reason} at byte {exc.start}")
+    except UnicodeError as exc:
+        say(INVALID, not_text(encoding, exc))
     except OSError as exc:
         say(UNREADABLE, f"cannot read: {exc.strerror or exc}")
     return entries

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from musicark.verify.bagtext import tag_lines
+from musicark.verify.bagtext import not_text, tag_lines
 from musicark.verify.report import INVALID, UNREADABLE, UNSUPPORTED, WARNING
 
 # (kind, detail) → the report; the caller knows the file.
@@ -19,6 +19,7 @@ _VERSION = re.compile(r"(\d{1,9})\.(\d{1,9})")
 # whitespace. Bags older than 1.0 may put more whitespace around the colon.
 _ELEMENT = re.compile(r"([^:\s](?:[^:]*[^:\s])?):[ \t](.*)", re.S)
 _ELEMENT_OLD = re.compile(r"([^:\s](?:[^:]*[^:\s])?)[ \t]*:[ \t]*(.*)", re.S)
+_DECLARED = re.compile(r"([^:\s]+):[ \t](\S+)")  # 2.1.1: 'BagIt-Version: M.N', no more
 ONCE = ("Payload-Oxum",)  # 2.2.2: MUST NOT be repeated
 SHOULD_BE_ONCE = ("Bagging-Date", "Bag-Size", "Bag-Group-Identifier", "Bag-Count")
 
@@ -57,7 +58,7 @@ def read_declaration(path: Path, say: Say) -> tuple[str, str] | None:
     expected = ["BagIt-Version", "Tag-File-Character-Encoding"]
     for number, line in enumerate(lines, 1):
         m = _ELEMENT_OLD.fullmatch(line)
-        if m and strict and not _ELEMENT.fullmatch(line):
+        if m and strict and not _DECLARED.fullmatch(line):
             say(INVALID, f"line {number} has stray whitespace: {line[:80]!r} (RFC 8493 "
                 "2.1.1: exactly 'Label: value')")
         if m and number <= 2 and m.group(1) != expected[number - 1]:
@@ -74,10 +75,13 @@ def read_declaration(path: Path, say: Say) -> tuple[str, str] | None:
         say(INVALID, "Tag-File-Character-Encoding is missing")
     encoding = values.get("Tag-File-Character-Encoding", "UTF-8")
     try:
-        return version, codecs.lookup(encoding).name
+        codec = codecs.lookup(encoding)
     except LookupError:
+        codec = None
+    if codec is None or not getattr(codec, "_is_text_encoding", True):  # zlib, rot13, hex...
         say(UNSUPPORTED, f"unknown Tag-File-Character-Encoding {encoding[:40]!r}")
         return version, "utf-8"
+    return version, codec.name
 
 
 def read_info(path: Path, encoding: str, old: bool, say: Say) -> dict[str, list[str]]:
@@ -114,8 +118,8 @@ def read_info(path: Path, encoding: str, old: bool, say: Say) -> dict[str, list[
                 continue
             label = m.group(1)
             info.setdefault(label, []).append(m.group(2))
-    except UnicodeDecodeError as exc:
-        say(INVALID, f"not {encoding} text: {exc.reason} at byte {exc.start}")
+    except UnicodeError as exc:
+        say(INVALID, not_text(encoding, exc))
     except OSError as exc:
         say(UNREADABLE, f"cannot read: {exc.strerror or exc}")
     for name in ONCE + SHOULD_BE_ONCE:

@@ -26,7 +26,7 @@ JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db", "ehthumbs.db", "desktop.ini", 
 def tag_lines(path: Path, encoding: str, limit: int = LINE_LIMIT
               ) -> Iterator[tuple[int, str | None]]:
     """(line number, text) for each line of a tag file, line endings removed; a line longer
-    than `limit` characters comes back as None. Raises OSError, UnicodeDecodeError."""
+    than `limit` characters comes back as None. Raises OSError, UnicodeError."""
     decoder = codecs.getincrementaldecoder(encoding)()
     number, held, skipping = 0, "", False
     with open(path, "rb") as fh:
@@ -55,6 +55,13 @@ def tag_lines(path: Path, encoding: str, limit: int = LINE_LIMIT
                 break
     if held and not skipping:
         yield number + 1, held if len(held) <= limit else None
+
+
+def not_text(encoding: str, exc: UnicodeError) -> str:
+    """One line for a tag file its declared encoding cannot read (a UTF-16 file without its
+    byte order mark raises a bare UnicodeError, with no position)."""
+    where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
+    return f"not {encoding} text: {getattr(exc, 'reason', None) or exc}{where}"
 
 
 def decode_path(text: str) -> str:
