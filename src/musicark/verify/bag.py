@@ -140,7 +140,7 @@ def _parse_manifest(layout: BagLayout, rel: str, algorithm: str, report: Report,
             if problem:
                 report.add("bag", where, INVALID, f"line {number}: {problem}")
                 continue
-            strays += stray_percent(raw)
+            strays += "%" in raw and stray_percent(raw)
             checksum = checksum.lower()
             if path in entries:
                 same = entries[path] == checksum
