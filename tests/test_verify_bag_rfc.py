@@ -227,6 +227,21 @@ def test_2_1_3_unsafe_paths_are_invalid(tmp_path: Path, path: str) -> None:
     assert report.bytes == 1 + 1 + sum(f.stat().st_size for f in tags)  # outside.txt unread
 
 
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("data/a.txt", "data/a.txt"), ("./data/a.txt", "data/a.txt"),
+    ("data//sub/./a.txt", "data/sub/a.txt"), ("data/.hidden", "data/.hidden"),
+    ("data/a%0Ab%25", "data/a\nb%"), ("data/...", "data/..."),
+    ("/etc/hostname", None), ("data/../x", None), ("..", None), ("./", None), ("", None),
+    ("data/a\0", None), ("data/a%2F..%2F..", "data/a%2F..%2F.."), ("data/sub/", "data/sub"),
+])
+def test_2_1_3_path_normalisation(raw: str, clean: str | None) -> None:
+    """'%2F' is not a separator (only CR, LF and % are encoded): the name keeps it."""
+    from musicark.verify.bagtext import clean_path
+
+    path, unsafe = clean_path(raw)
+    assert (path if unsafe is None else None) == clean, unsafe
+
+
 def test_2_1_3_a_payload_manifest_lists_only_files_in_data(tmp_path: Path) -> None:
     bag = make_bag(tmp_path / "bag", {"a.txt": b"a", "sub/b.txt": b"b"})
     with open(bag / "manifest-sha256.txt", "a") as fh:
