@@ -79,7 +79,7 @@ def clean_path(raw: str) -> tuple[str, str | None]:
     (raw, why it is refused). './' and doubled slashes name the same file (RFC 3986
     dot-segments, POSIX path resolution); '..' is refused even when it stays inside, as
     what it resolves to depends on links the bag may hold."""
-    if ("%" not in raw and "\0" not in raw and "//" not in raw and "/." not in "/" + raw
+    if (raw and "%" not in raw and "\0" not in raw and "//" not in raw and "/." not in "/" + raw
             and not raw.startswith("/") and not raw.endswith("/")):
         return raw, None  # the common case, already clean (no dot or empty segment)
     path = decode_path(raw)
