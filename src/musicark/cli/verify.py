@@ -139,8 +139,10 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check fixity: store files against their SHA-256 and size, release shards as BagIt
-    bags and against their torrents, the catalog's integrity. Exit 0 all good, 1 damage
-    (or undecodable audio) found, 2 could not run.
+    bags and against their torrents, the catalog's integrity; or any BagIt bag (--bag) to
+    the letter of RFC 8493. Exit 0 all good (warnings go to stderr), 1 damage, undecodable
+    audio, or a bag invalid or incomplete (files fetch.txt names, not fetched: musicark
+    downloads nothing), 2 could not run.
 
     Two speeds for the store. The default reads every byte once and checks its SHA-256 (at
     the speed of the disk): it proves the bytes are the ones ingested. --decode also decodes
