@@ -458,6 +458,17 @@ def test_2_4_md5_only_manifests_are_a_warning(tmp_path: Path) -> None:
     assert "only md5 checksums" in result.stderr and "only md5" not in result.stdout
 
 
+def test_2_4_one_manifest_per_algorithm_and_unknown_ones(tmp_path: Path) -> None:
+    bag = make_bag(tmp_path / "bag", {"a.txt": b"a"})
+    (bag / "manifest-SHA256.txt").write_text(f"{'0' * 64}  data/a.txt\n")
+    (bag / "manifest-whirlpool9.txt").write_text(f"{'0' * 64}  data/a.txt\n")
+    retag(bag)
+    report = check(bag)
+    assert kinds(report, "manifest-SHA256.txt") == [INVALID], details(report)
+    assert kinds(report, "manifest-whirlpool9.txt") == ["unsupported"]
+    assert not kinds(report, "data/a.txt")  # the one sha256 manifest read is the good one
+
+
 # 3 Complete and valid bags
 
 def test_3_every_payload_file_in_every_payload_manifest(tmp_path: Path) -> None:

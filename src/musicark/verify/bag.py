@@ -185,16 +185,22 @@ def inspect_bag(root: Path, report: Report) -> BagLayout | None:
     if "bag-info.txt" in layout.tags:
         layout.info = read_info(root / "bag-info.txt", layout.encoding, layout.old,
                                 say("bag-info.txt"))
-    for rel in sorted(layout.tags):
+    for rel in sorted(layout.tags, key=lambda r: (r != r.lower(), r)):  # lowercase first
         m = re.fullmatch(r"(tag)?manifest-([A-Za-z0-9]+)\.txt", rel)
         if not m:
             continue
         algorithm = m.group(2).lower()
-        if algorithm not in hashlib.algorithms_available:
+        try:  # listed by hashlib is not always usable (an OpenSSL without ripemd160)
+            hashlib.new(algorithm)
+        except ValueError:
             report.add("bag", layout.name(rel), UNSUPPORTED,
                        f"unknown checksum algorithm {algorithm!r}")
             continue
         target = layout.tag_manifests if m.group(1) else layout.manifests
+        if algorithm in target:  # manifest-SHA256.txt beside manifest-sha256.txt
+            report.add("bag", layout.name(rel), INVALID,
+                       f"a second {m.group(1) or ''}manifest for {algorithm} (not read)")
+            continue
         target[algorithm] = _parse_manifest(layout, rel, algorithm, report,
                                             payload=not m.group(1))
     if not layout.manifests:
