@@ -589,3 +589,36 @@ def test_2_1_1_an_encoding_that_is_not_a_text_encoding(tmp_path: Path, encoding:
     bag = make_bag(tmp_path / "bag", {"a.txt": b"a"}, declaration=declaration)
     report = check(bag)
     assert kinds(report, "bagit.txt") == ["unsupported"], details(report)
+
+
+def test_a_data_directory_that_is_a_link_out_of_the_bag_is_not_followed(tmp_path: Path
+                                                                        ) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "a.txt").write_bytes(b"a")
+    bag = make_bag(tmp_path / "bag", {"a.txt": b"a"})
+    (bag / "data" / "a.txt").unlink()
+    (bag / "data").rmdir()
+    (bag / "data").symlink_to(outside)
+    report = check(bag)
+    assert sorted(kinds(report, "data")) == [INVALID, MISSING], details(report)
+    assert kinds(report, "data/a.txt") == [MISSING, MISSING]
+    tags = [f for f in bag.iterdir() if f.is_file() and not f.name.startswith("tagmanifest-")]
+    assert report.bytes == sum(f.stat().st_size for f in tags)  # nothing read through it
+    assert not theirs_valid(bag)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1 << 20])
+def test_tag_lines_end_at_lf_cr_and_crlf_whatever_the_read_size(tmp_path: Path, chunk: int,
+                                                                monkeypatch) -> None:
+    """Lines are cut as they are read: a CRLF split between two reads is one line end, and
+    a line past the limit is reported (None) and skipped, never held whole."""
+    from musicark.verify import bagtext
+
+    monkeypatch.setattr(bagtext, "CHUNK", chunk)
+    text = "a\r\nb\rc\n\x0cd\u2028e\r\n" + "x" * 50 + "\nf\r\r\n" + "y" * 30 + "\r"
+    path = tmp_path / "tags.txt"
+    path.write_bytes(text.encode("utf-8"))
+    got = list(bagtext.tag_lines(path, "utf-8", limit=20))
+    assert got == [(1, "a"), (2, "b"), (3, "c"), (4, "\x0cd\u2028e"), (5, None), (6, "f"),
+                   (7, ""), (8, None)]
