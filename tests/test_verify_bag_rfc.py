@@ -622,3 +622,20 @@ def test_tag_lines_end_at_lf_cr_and_crlf_whatever_the_read_size(tmp_path: Path, 
     got = list(bagtext.tag_lines(path, "utf-8", limit=20))
     assert got == [(1, "a"), (2, "b"), (3, "c"), (4, "\x0cd\u2028e"), (5, None), (6, "f"),
                    (7, ""), (8, None)]
+
+
+def test_a_folder_that_cannot_be_listed_is_reported(tmp_path: Path, monkeypatch) -> None:
+    """os.walk skips a folder it cannot list without a word (tests run as root, where mode
+    000 does not stop a read: the refusal is simulated)."""
+    bag = make_bag(tmp_path / "bag", {"a.txt": b"a", "locked/b.txt": b"b"})
+    real = os.scandir
+
+    def scandir(path):
+        if Path(path) == bag / "data" / "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    report = check(bag)
+    assert kinds(report, "data/locked") == ["unreadable"], details(report)
+    assert "cannot list this folder: Permission denied" in details(report)

@@ -81,9 +81,15 @@ class BagLayout:
 def _walk(root: Path, report: Report) -> tuple[dict[str, int], dict[str, int], set[str]]:
     """Regular files by place (payload or tag), and the paths of everything else: a symlink
     (it may point outside the bag, at /dev/zero or at a directory), a FIFO (reading it would
-    block forever), a device. Those are reported, never followed or read."""
+    block forever), a device. Those are reported, never followed or read; so is a folder
+    that cannot be listed (os.walk would skip it in silence)."""
     payload, tags, irregular = {}, {}, set()
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unlisted(exc: OSError) -> None:
+        report.add("bag", str(exc.filename), UNREADABLE,
+                   f"cannot list this folder: {exc.strerror or exc} (its files are not checked)")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlisted):
         dirnames.sort()
         for name in sorted(filenames) + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
             path = Path(dirpath, name)
