@@ -21,6 +21,7 @@ from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import sha256_file
 from musicark.release import ReleaseOptions, create_release, withdraw
 from musicark.synth_audio import write_audio
+from musicark.verify.shard import validate_bag
 from torrent_peers import transfer
 
 OPTIONS = ReleaseOptions(buckets="50,20,0", max_files=8)
@@ -54,6 +55,8 @@ def test_shards_are_valid_bags_and_tampering_is_caught(base: Path, tmp_path: Pat
     for shard in _shards(release):
         bag = bagit.Bag(str(shard))
         bag.validate()
+        ours = validate_bag(shard, workers=1)  # and ours, to the letter: not even a warning
+        assert not ours.problems, [p.line() for p in ours.problems]
         lines = [json.loads(x) for x in (shard / "files.jsonl").read_text().splitlines()]
         assert {x["path"] for x in lines} == set(bag.payload_entries())
         for x in lines:  # payload files are hardlinks into the store

@@ -31,6 +31,14 @@ def test_components_are_portable(hostile: str) -> None:
     assert not any(c in out for c in ':*?"<>|')
 
 
+def test_a_percent_sign_never_reaches_a_release_name() -> None:
+    """RFC 8493 writes '%' as %25 in manifests and bagit-python does not decode it: a shard
+    holding '100% Pure' failed bagit-python's validation."""
+    parts = track_path("popularity-3", artist="50% Off", album="100% Pure", album_id="x1",
+                       year="1999", disc=1, number=1, discs=1, title="%25 %0A", ext="flac")
+    assert "%" not in "/".join(parts)
+
+
 def test_long_names_are_cut_on_character_boundaries_keeping_the_extension() -> None:
     parts = track_path("popularity-3", artist="夢" * 200, album="Ä" * 300, album_id="x1",
                        year="1999", disc=2, number=7, discs=2, title="ł" * 400, ext="flac")

@@ -82,13 +82,19 @@ def _render(report, as_json: bool) -> None:
         out.print(f"{data['scope']}: {data['files']:,} files, {data['bytes'] / 1e9:,.3f} GB "
                   f"read in {data['seconds']:,.1f} s{rate}: {verdict}"
                   + (f", {data['warnings']:,} warnings" if data["warnings"] else ""))
-        for problem in report.problems[:SHOWN]:
-            style = "dim" if not problem.damage else "red"
-            out.print(f"  [{style}]{problem.kind}[/{style}] {safe_line(problem.path)}: "
-                      f"{safe_line(problem.detail)}",
-                      highlight=False)
-        if len(report.problems) > SHOWN:
-            out.print(f"  ... and {len(report.problems) - SHOWN:,} more (--json lists all)")
+        for shown, console in ((report.damaged, out), (
+                [p for p in report.problems if not p.damage], err)):  # warnings: stderr
+            for problem in shown[:SHOWN]:
+                style = "dim" if not problem.damage else "red"
+                console.print(f"  [{style}]{problem.kind}[/{style}] {safe_line(problem.path)}: "
+                              f"{safe_line(problem.detail)}", highlight=False)
+            if len(shown) > SHOWN:
+                console.print(f"  ... and {len(shown) - SHOWN:,} more (--json lists all)")
+        if notes_fetch := report.notes.get("fetch"):
+            known = sum(f["length"] or 0 for f in notes_fetch)
+            out.print(f"  incomplete: {len(notes_fetch):,} files to fetch ({known:,} bytes "
+                      "known) as fetch.txt says; musicark does not download: fetch them, "
+                      "then verify again")
         notes = report.notes
         if "decoded" in notes or "store.decoded" in notes:
             prefix = "" if "decoded" in notes else "store."
@@ -133,8 +139,10 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Check fixity: store files against their SHA-256 and size, release shards as BagIt
-    bags and against their torrents, the catalog's integrity. Exit 0 all good, 1 damage
-    (or undecodable audio) found, 2 could not run.
+    bags and against their torrents, the catalog's integrity; or any BagIt bag (--bag) to
+    the letter of RFC 8493. Exit 0 all good (warnings go to stderr), 1 damage, undecodable
+    audio, or a bag invalid or incomplete (files fetch.txt names, not fetched: musicark
+    downloads nothing), 2 could not run.
 
     Two speeds for the store. The default reads every byte once and checks its SHA-256 (at
     the speed of the disk): it proves the bytes are the ones ingested. --decode also decodes

@@ -1,9 +1,10 @@
 """Release paths: `<bucket>/<A>/<AB>/<artist>/<year> <album> (<id>)/<NN> <artist> - <title>.<ext>`.
 
 Every component is made portable (no separators or characters Windows forbids, no control
-characters, no reserved device names, no leading dot or trailing dot/space) and at most
-255 bytes of UTF-8 (NFC). Collisions, including ones that differ only in case, get a
-deterministic " (2)", " (3)", ... suffix in the order of the items' sort keys.
+characters, no '%': RFC 8493 has manifests write it %25, which bagit-python does not decode;
+no reserved device names, no leading dot or trailing dot/space) and at most 255 bytes of
+UTF-8 (NFC). Collisions, including ones that differ only in case, get a deterministic
+" (2)", " (3)", ... suffix in the order of the items' sort keys.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import unicodedata
 from collections.abc import Sequence
 
 MAX_COMPONENT = 255
-_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_FORBIDDEN = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*%]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
              *(f"COM{i}" for i in range(10)), *(f"LPT{i}" for i in range(10))}
 

@@ -19,7 +19,8 @@ UNREADABLE = "unreadable"  # the file could not be read (I/O error, permissions)
 EXTRA = "extra"  # a file that no manifest or ledger row accounts for
 INVALID = "invalid"  # a file that cannot be parsed (bagit.txt, a torrent, JSON, a database)
 MISMATCH = "mismatch"  # two records that must agree do not (files.jsonl vs the manifest, ...)
-UNSUPPORTED = "unsupported"  # valid, but not checkable by musicark (fetch.txt)
+UNSUPPORTED = "unsupported"  # not checkable by musicark (an unknown algorithm, BagIt 2.x)
+INCOMPLETE = "incomplete"  # a holey bag: a payload file fetch.txt says to fetch is not here yet
 UNDECODABLE = "undecodable"  # the bytes match their SHA-256 but the audio does not decode
 WARNING = "warning"  # worth knowing, not damage (a writable store file, a .part leftover)
 
