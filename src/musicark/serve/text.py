@@ -10,7 +10,9 @@ clean case, nearly every response, costs one regex scan.
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -54,3 +56,17 @@ def json_bytes(content: Any) -> bytes:
         return orjson.dumps(content)
     except orjson.JSONEncodeError:
         return orjson.dumps(_utf8_safe(content))
+
+
+# An absolute path of two or more parts: what is left of one once the archive is named.
+_ABSOLUTE = re.compile(r"(?<![\w.:/~-])/(?:[^\s/'\"]+/)+[^\s/'\",;:)]*")
+
+
+def public_message(message: str, archive: Path) -> str:
+    """An error message fit for a client: the archive's folder is written `ARCHIVE` and
+    any other absolute path `<path>`, so no response tells where the server keeps files
+    (the server log keeps the full message)."""
+    for root in sorted({str(archive), os.path.realpath(archive)}, key=len, reverse=True):
+        if len(root) > 1:
+            message = message.replace(root, "ARCHIVE")
+    return _ABSOLUTE.sub("<path>", message)
