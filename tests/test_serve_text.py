@@ -5,12 +5,17 @@ API and pages still answer 200 with valid UTF-8."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+import musicark
 from musicark.archive import Archive
 from musicark.serve import create_app
 from musicark.serve.subsonic.responses import render
@@ -81,3 +86,20 @@ def test_json_api_and_pages_serve_rows_holding_them(served) -> None:
         text = page.content.decode("utf-8")  # strict: valid UTF-8
         assert not NOT_XML.search(text), url
     assert "tag \ufffd title" in client.get(f"/track/{track}").text
+
+
+def test_show_prints_a_row_holding_a_lone_surrogate(served) -> None:
+    """`musicark show`, a table and --json, on a real UTF-8 stdout (not a test runner's)."""
+    client, track, _ = served
+    path = client.app.state.archives.path
+    env = {**os.environ, "PYTHONPATH": str(Path(musicark.__file__).parents[1]),
+           "PYTHONIOENCODING": "utf-8"}
+    for extra in ([], ["--json"]):
+        result = subprocess.run([sys.executable, "-m", "musicark", "show", f"track:{track}",
+                                 "-a", str(path), *extra], capture_output=True, env=env,
+                                timeout=120, check=False)
+        assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
+        text = result.stdout.decode("utf-8")  # strict
+        assert "\\ud800" in text, extra
+        if extra:
+            assert json.loads(text)["extra"] == {"note": "lone \ud800 surrogate"}

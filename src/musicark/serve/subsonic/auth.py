@@ -97,7 +97,7 @@ class Logins:
         name = get("u")
         user = None if get("apiKey") is not None else (
             name if name in accounts else UNKNOWN_USER)
-        wait = self.throttle.wait(user, address)
+        wait = self.throttle.wait(user, address) if _has_credentials(get) else 0.0
         if wait > 0:
             raise SubsonicError(WRONG_CREDENTIALS, "too many failed logins: try again in "
                                 f"{math.ceil(wait)} s")
@@ -114,6 +114,14 @@ class Logins:
             raise
         self.throttle.succeeded(found)
         return found
+
+
+def _has_credentials(get: Callable[[str], str | None]) -> bool:
+    """Whether the request tries a login at all (else it is error 10, not a guess)."""
+    if get("apiKey") is not None:
+        return True
+    return get("u") is not None and (
+        get("p") is not None or (get("t") is not None and get("s") is not None))
 
 
 def _passwords(p: str) -> list[str]:

@@ -7,7 +7,9 @@ client by its /64, which one host usually holds whole) must wait 1 s, then 2, 4.
 checked at all. Failures are forgotten `FORGET` seconds after the last one; a success clears
 its user name's entry (not its address's: an attacker holding one account of their own
 must not wash out their address's failures). At most `MAX_ADDRESSES` addresses are kept,
-least recently failed out first; user entries are bounded by the accounts.
+least recently failed out first; user entries are bounded by the accounts. Loopback
+callers have no address entry: behind a reverse proxy on the same host every caller is
+127.0.0.1, and one guesser would lock everybody out; their user names are still throttled.
 
 `RecentTokens`: a token+salt pair (`t`, `s`) that logged in is remembered for `WINDOW`
 seconds with the address that first sent it; the same pair from another address is a
@@ -30,6 +32,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from musicark.serve.loopback import is_loopback_address
 
 log = logging.getLogger("musicark.serve.subsonic")
 FREE = 3
@@ -104,14 +108,16 @@ class LoginThrottle:
         """Seconds before a login of `user` from `address` may be checked (0: now)."""
         now = self.clock()
         with self._lock:
-            by_address = self._addresses.wait(client_key(address), now)
+            by_address = 0.0 if is_loopback_address(address) else self._addresses.wait(
+                client_key(address), now)
             by_user = self._users.wait(user, now) if user is not None else 0.0
         return max(by_address, by_user)
 
     def failed(self, user: str | None, address: str | None) -> None:
         now = self.clock()
         with self._lock:
-            strikes = self._addresses.fail(client_key(address), now)
+            strikes = _Strikes() if is_loopback_address(address) else self._addresses.fail(
+                client_key(address), now)
             if user is not None:
                 by_user = self._users.fail(user, now)
                 strikes = max(strikes, by_user, key=lambda s: s.until)
