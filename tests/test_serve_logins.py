@@ -263,3 +263,12 @@ def test_password_stdin_is_one_line(tmp_path: Path, built: Path, given: str,
         assert Users(built).all()["dave"].password == "pw"
     else:
         assert "dave" not in Users(built).all() or Users(built).all()["dave"].password == "pw"
+
+
+def test_worker_processes_get_the_flag_from_the_environment(path: Path, monkeypatch) -> None:
+    from musicark.serve.app import OPEN_SUBSONIC_ENV, SERVE_ENV, from_environment
+
+    monkeypatch.setenv(SERVE_ENV, str(path))
+    for value, expected in (("1", True), ("0", False), ("", False)):
+        monkeypatch.setenv(OPEN_SUBSONIC_ENV, value)
+        assert from_environment().state.subsonic.logins.open_access is expected
