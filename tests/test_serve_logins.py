@@ -164,6 +164,7 @@ def test_serve_checks_users_and_the_flag_at_start(path: Path, monkeypatch) -> No
 
 def test_failed_logins_back_off_per_user_and_per_address(path: Path, caplog) -> None:
     Users(path).add("bob", "bobpw")
+    key = Users(path).new_key(USER)
     web = create_app(path)
     clock = Clock()
     web.state.subsonic.logins.throttle.clock = clock
@@ -182,6 +183,7 @@ def test_failed_logins_back_off_per_user_and_per_address(path: Path, caplog) -> 
     clock.now -= throttle.CAP
     assert "too many" in _call(at["10.0.0.3"], u=USER, p=PASSWORD)["error"]["message"]
     assert _error(_call(at["10.0.0.3"], u="bob", p="bobpw")) is None
+    assert _error(_call(at["10.0.0.3"], apiKey=key)) is None  # keys: by address only
     assert "too many" in _call(at["10.0.0.2"], u="bob", p="bobpw")["error"]["message"]
     clock.now += throttle.CAP
     assert _error(_call(at["10.0.0.3"], u=USER, p=PASSWORD)) is None
