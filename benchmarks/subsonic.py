@@ -239,7 +239,7 @@ def measure(archive: Path, real: list[int], args: argparse.Namespace, cache_seco
     started = time.perf_counter()
     server = subprocess.Popen([sys.executable, "-m", "musicark", "serve", str(archive),
                                "--port", str(port), "--workers", str(args.workers),
-                               "--cache-seconds", str(cache_seconds)],
+                               "--cache-seconds", str(cache_seconds), "--open-subsonic"],
                               stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -22,6 +22,7 @@ from musicark.archive import Archive
 from musicark.ingest.store import Store
 from musicark.serve import create_app
 from musicark.serve.art import cover_art
+from musicark.serve.subsonic.throttle import LoginThrottle
 from musicark.serve.subsonic.users import Users
 from serve_fixture import WITH_ART, build
 
@@ -174,6 +175,13 @@ def test_wrong_password_is_code_40_with_http_200(sonic) -> None:
         assert error is not None and error.get("code") == "40"
     missing = httpx.get(f"{sonic['url']}/rest/ping", params={"f": "json"}).json()
     assert missing["subsonic-response"]["error"]["code"] == 10
+    # Four failures for alice: her logins now wait (test_serve_logins.py); the next tests
+    # log in as her, so the throttle is started afresh.
+    throttled = httpx.get(f"{sonic['url']}/rest/ping", params={
+        "u": USER, "p": PASSWORD, "f": "json"}).json()["subsonic-response"]
+    assert "too many failed logins" in throttled["error"]["message"]
+    sonic["app"].state.subsonic.logins.throttle = LoginThrottle()
+    assert sonic["conn"].ping()
 
 
 def test_songs_are_the_tracks_with_files_and_carry_every_field(sonic) -> None:

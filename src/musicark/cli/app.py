@@ -112,12 +112,16 @@ def handle_errors(func):
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    # A lone surrogate (from a `\ud800` escape in stored JSON) cannot be written as UTF-8:
+    # it goes out as the same JSON escape, which reads back to the same string.
+    sys.stdout.write(SURROGATE.sub(_escape, text) + "\n")
 
 
-# C0 (but newline: a multi-line cell is harmless), DEL, C1, and the bidirectional overrides
-# that make a name display as another.
-CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# C0 (but newline: a multi-line cell is harmless), DEL, C1, the bidirectional overrides
+# that make a name display as another, and lone surrogates (no terminal encoding has them).
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def safe_text(value: Any) -> Any:

@@ -36,6 +36,11 @@ def serve(
     record_plays: Annotated[bool, typer.Option(
         help="Append Subsonic scrobbles to ARCHIVE/plays.jsonl (never to the catalog).")
     ] = False,
+    open_subsonic: Annotated[bool, typer.Option(
+        "--open-subsonic",
+        help="While the archive has no Subsonic user, let apps on this machine use the "
+             "Subsonic API without a login (loopback --host only). Without it and without "
+             "a user, every Subsonic login is refused.")] = False,
 ) -> None:
     """Serve the web UI (search, browse, play, stats, radio, releases), the JSON API
     under /api/v1 (listed at /api; OpenAPI at /api/v1/openapi.json) and the Subsonic API
@@ -51,7 +56,8 @@ def serve(
 
     from musicark.errors import BadConfig
     from musicark.serve import create_app
-    from musicark.serve.app import CACHE_ENV, RECORD_PLAYS_ENV, SERVE_ENV
+    from musicark.serve.app import CACHE_ENV, OPEN_SUBSONIC_ENV, RECORD_PLAYS_ENV, SERVE_ENV
+    from musicark.serve.loopback import is_loopback_host
     from musicark.serve.protocol import TIMEOUT_ENV, timed_protocol
     from musicark.serve.subsonic.users import Users
 
@@ -59,12 +65,22 @@ def serve(
     # --archive and $MUSICARK_ARCHIVE (which Typer cannot tell apart).
     located = Archive.locate(directory or archive)
     located.close()
-    loopback = host in ("127.0.0.1", "localhost", "::1")
-    if not loopback and not Users(located.path).all():
+    loopback = is_loopback_host(host)  # 127.0.0.0/8, ::1, names resolving only to them
+    users = Users(located.path).all()  # a broken users file stops here (BadConfig)
+    if open_subsonic and not loopback:
+        raise BadConfig(f"--open-subsonic is for loopback addresses only, not {host}: add "
+                        "a user with `musicark user add NAME` instead")
+    if not loopback and not users:
         raise BadConfig(f"refusing to serve the Subsonic API on {host} with no user: add one "
                         "with `musicark user add NAME` (or bind 127.0.0.1)")
     # Fails once, here, on a bad archive.
-    web = create_app(located.path, record_plays=record_plays, cache_seconds=cache_seconds)
+    web = create_app(located.path, record_plays=record_plays, cache_seconds=cache_seconds,
+                     open_subsonic=open_subsonic)
+    if not users:
+        err.print("note: no Subsonic user, so " + (
+            "any app on this machine may use the Subsonic API without a login"
+            if open_subsonic else "every Subsonic login is refused (musicark user add "
+            "NAME, or --open-subsonic on loopback)"), highlight=False)
     if not loopback:
         err.print(f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can "
                   "read and stream the whole archive", highlight=False)
@@ -80,6 +96,7 @@ def serve(
         os.environ[TIMEOUT_ENV] = str(request_timeout)
         os.environ[RECORD_PLAYS_ENV] = "1" if record_plays else "0"
         os.environ[CACHE_ENV] = str(cache_seconds)
+        os.environ[OPEN_SUBSONIC_ENV] = "1" if open_subsonic else "0"
         uvicorn.run("musicark.serve.app:from_environment", factory=True, workers=workers,
                     host=host, port=port, log_level="warning",
                     http="musicark.serve.protocol:TimedProtocol")

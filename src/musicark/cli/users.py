@@ -10,6 +10,7 @@ import typer
 
 from musicark.archive import Archive
 from musicark.cli.app import ArchiveOpt, JsonOpt, app, handle_errors, out, print_json
+from musicark.errors import BadQuery
 
 user_app = typer.Typer(help="Manage the accounts Subsonic apps log in with (musicark serve "
                             "answers the Subsonic API under /rest/).", no_args_is_help=True)
@@ -24,9 +25,17 @@ def _users(archive_opt):
     return Users(located.path)
 
 
+MAX_PASSWORD = 4096
+
+
 def _password(from_stdin: bool) -> str:
+    """The password: stdin's one line (its line end removed; a second line is refused by
+    Users.add, never dropped), or asked twice on the terminal."""
     if from_stdin:
-        return sys.stdin.readline().rstrip("\r\n")
+        given = sys.stdin.read(MAX_PASSWORD + 3)
+        if len(given) > MAX_PASSWORD + 2:
+            raise BadQuery(f"a password is at most {MAX_PASSWORD} characters")
+        return given.removesuffix("\n").removesuffix("\r")
     return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
@@ -36,7 +45,8 @@ def add(
     name: Annotated[str, typer.Argument(help="User name (letters, digits, _ . @ -).")],
     archive: ArchiveOpt = None,
     password_stdin: Annotated[bool, typer.Option(
-        "--password-stdin", help="Read the password from the first line of stdin.")] = False,
+        "--password-stdin", help="Read the password from stdin: one line (a second line "
+        "is refused).")] = False,
     replace: Annotated[bool, typer.Option(help="Set a new password for an existing user.")]
     = False,
     json_out: JsonOpt = False,
@@ -60,16 +70,18 @@ def add(
 @user_app.command("list")
 @handle_errors
 def list_users(archive: ArchiveOpt = None, json_out: JsonOpt = False) -> None:
-    """List the Subsonic users (names only).
+    """List the Subsonic users (names only). With none, `musicark serve` refuses every
+    Subsonic login (or, with --open-subsonic on loopback, needs none).
 
     Example: musicark user list
     """
-    names = sorted(_users(archive).all())
+    names = sorted(_users(archive).all())  # a broken users file: exit 8, logins refused
     if json_out:
         print_json(names)
     else:
-        out.print("\n".join(names) if names else "no users: the Subsonic API is open on "
-                  "loopback only", highlight=False)
+        out.print("\n".join(names) if names else "no users: every Subsonic login is refused "
+                  "(a server started with --open-subsonic on a loopback address lets any "
+                  "app on this machine in)", highlight=False)
 
 
 @user_app.command("remove")

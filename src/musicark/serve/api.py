@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import FileResponse, Response
 from pydantic import StringConstraints
@@ -23,15 +22,17 @@ from musicark.serve.deps import (
     thread_archive_dep,
 )
 from musicark.serve.middleware import StoreFileResponse
+from musicark.serve.text import json_bytes
 
 
 class JSON(Response):
-    """Handlers return this directly: orjson, no per-request model serialization."""
+    """Handlers return this directly: orjson, no per-request model serialization (and a
+    lone surrogate from stored JSON sent as U+FFFD: serve/text.py)."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return json_bytes(content)
 
 
 router = APIRouter(prefix="/api/v1", tags=["api"], default_response_class=JSON)

@@ -4,8 +4,8 @@
 catalog is opened read-only (one connection per server thread); the app has no endpoint
 that writes (its one write is the fixity event of a damaged file it finds: serve/damage.py).
 Library errors become JSON (under /api) or an HTML page with the right 4xx status; anything
-unexpected is a 500 with no stack trace in the response. Every response carries the security
-headers of serve/middleware.py.
+unexpected is a 500 with no stack trace in the response; no error names a server path
+(serve/text.py). Every response carries the security headers of serve/middleware.py.
 """
 
 from __future__ import annotations
@@ -33,11 +33,13 @@ from musicark.serve.damage import DamageLog
 from musicark.serve.deps import Archives
 from musicark.serve.middleware import SecureResponses
 from musicark.serve.queries import PreservedTracks
+from musicark.serve.text import public_message
 
 log = logging.getLogger("musicark.serve")
 SERVE_ENV = "MUSICARK_SERVE_ARCHIVE"
 RECORD_PLAYS_ENV = "MUSICARK_SERVE_RECORD_PLAYS"
 CACHE_ENV = "MUSICARK_SERVE_CACHE_SECONDS"
+OPEN_SUBSONIC_ENV = "MUSICARK_SERVE_OPEN_SUBSONIC"
 STATUS = {NotInCatalog: 404, BadQuery: 400, DamagedFile: 409}
 MAX_BODY = 1024 * 1024  # the one body the API takes, a lookup of 1,000 ids, is ~210 kB
 
@@ -64,12 +66,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(path: Path | str, *, record_plays: bool = False,
-               cache_seconds: float = TTL) -> FastAPI:
+               cache_seconds: float = TTL, open_subsonic: bool = False) -> FastAPI:
     """The app for the archive at `path` (whose schema must be current: `Archive.open(path)`
     upgrades it; `musicark serve` does that before serving). `record_plays`: Subsonic
     scrobbles are appended to ARCHIVE/plays.jsonl (never to the catalog). `cache_seconds`:
     how long an identical search or lookup may be answered from memory while the catalog is
-    unchanged (serve/cache.py; 0 turns the cache off)."""
+    unchanged (serve/cache.py; 0 turns the cache off). `open_subsonic`: while the archive
+    has no Subsonic user, callers from a loopback address use the Subsonic API without a
+    login (otherwise, and always with a broken users file, every login is refused)."""
     archive = Archive.open(path, readonly=True)  # fails early on a missing archive
     name, catalog = archive.settings.name, archive.catalog_path
     version, wanted = db.schema_version(archive.conn), len(MIGRATIONS)
@@ -94,7 +98,7 @@ def create_app(path: Path | str, *, record_plays: bool = False,
     app.include_router(api.router)
     app.include_router(pages.router)
     subsonic.mount(app, Path(path), record_plays=record_plays,
-                   cache_seconds=cache_seconds)
+                   cache_seconds=cache_seconds, open_access=open_subsonic)
     app.mount("/static", StaticFiles(directory=pages.HERE / "static"), name="static")
 
     def is_api(request: Request) -> bool:
@@ -102,6 +106,7 @@ def create_app(path: Path | str, *, record_plays: bool = False,
 
     def error(request: Request, status: int, message: str,
               headers: dict[str, str] | None = None) -> Response:
+        message = public_message(message, request.app.state.archives.path)
         if is_api(request):
             response: Response = JSONResponse({"error": message, "status": status},
                                               status_code=status)
@@ -151,4 +156,5 @@ def from_environment() -> FastAPI:
     process builds its own app for the archive named in $MUSICARK_SERVE_ARCHIVE."""
     return create_app(os.environ[SERVE_ENV],
                       record_plays=os.environ.get(RECORD_PLAYS_ENV) == "1",
-                      cache_seconds=float(os.environ.get(CACHE_ENV) or TTL))
+                      cache_seconds=float(os.environ.get(CACHE_ENV) or TTL),
+                      open_subsonic=os.environ.get(OPEN_SUBSONIC_ENV) == "1")

@@ -11,7 +11,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, RangeNotSatisfiable
+
+from musicark.serve.ranges import Unsatisfiable, byte_ranges
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -88,7 +90,16 @@ class SecureResponses:
 
 class StoreFileResponse(FileResponse):
     """A FileResponse that answers a HEAD (routed as GET) from the file's metadata instead
-    of reading the whole file for a body that is thrown away."""
+    of reading the whole file for a body that is thrown away, and reads `Range` as RFC 9110
+    says (serve/ranges.py): an unknown unit or an invalid range is ignored (200, the whole
+    file), 416 only when no range of the set is satisfiable."""
+
+    @classmethod
+    def _parse_range_header(cls, http_range: str, file_size: int) -> list[tuple[int, int]]:
+        try:
+            return byte_ranges(http_range, file_size) or []  # []: Starlette sends it all
+        except Unsatisfiable:
+            raise RangeNotSatisfiable(file_size) from None
 
     async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
                        send: Callable[[Message], Awaitable[None]]) -> None:

@@ -21,9 +21,11 @@ from musicark.serve.api import stream, with_preservation
 from musicark.serve.art import cover_art
 from musicark.serve.deps import ID_MAX, SHA256_PATTERN, archive_dep, thread_archive_dep
 from musicark.serve.middleware import StoreFileResponse
+from musicark.serve.text import html_value
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.finalize = html_value  # no character XML forbids reaches a page (serve/text.py)
 router = APIRouter(include_in_schema=False)
 ArchiveDep = Annotated[Archive, Depends(archive_dep)]
 ThreadArchiveDep = Annotated[Archive, Depends(thread_archive_dep)]

@@ -15,13 +15,14 @@ if TYPE_CHECKING:
 
 
 def mount(app: FastAPI, archive_path: Path, *, record_plays: bool = False,
-          cache_seconds: float = 60.0) -> None:
+          cache_seconds: float = 60.0, open_access: bool = False) -> None:
     """Serve the Subsonic API of the archive at `archive_path` under /rest/ in `app`
     (`cache_seconds`: how long a repeated search or album list may be answered from memory
-    while the catalog and the library snapshot are unchanged; 0: never)."""
+    while the catalog and the library snapshot are unchanged; 0: never; `open_access`:
+    with no account, callers from a loopback address are let in without a login)."""
     from musicark.serve.subsonic.call import SubsonicState
     from musicark.serve.subsonic.router import router
 
     app.state.subsonic = SubsonicState(archive_path, record_plays=record_plays,
-                                       cache_seconds=cache_seconds)
+                                       cache_seconds=cache_seconds, open_access=open_access)
     app.include_router(router)

@@ -10,20 +10,20 @@ from fastapi import Request
 
 from musicark.archive import Archive
 from musicark.serve.cache import TTL, Recent
-from musicark.serve.subsonic.auth import Accounts
+from musicark.serve.subsonic.auth import Logins
 from musicark.serve.subsonic.library import Library, Snapshot
 from musicark.serve.subsonic.responses import GENERIC, MISSING, SubsonicError
 
 
 class SubsonicState:
-    """Per app: the accounts, the library snapshot and where plays are logged."""
+    """Per app: the logins, the library snapshot and where plays are logged."""
 
     def __init__(self, archive_path: Path, *, record_plays: bool = False,
-                 cache_seconds: float = TTL) -> None:
+                 cache_seconds: float = TTL, open_access: bool = False) -> None:
         self.archive_path = Path(archive_path)
         # Recent answers of searches and album lists (router.py): same catalog, same snapshot.
         self.recent = Recent(cache_seconds)
-        self.accounts = Accounts(self.archive_path)
+        self.logins = Logins(self.archive_path, open_access=open_access)
         # Built on first use, or in the background when the server starts (the app's
         # lifespan): not here, where the parent of `serve --workers N` would build one too.
         self.library = Library(self.archive_path / "catalog.sqlite")

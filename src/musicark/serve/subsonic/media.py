@@ -9,11 +9,12 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from musicark.archive import utc_now
 from musicark.errors import NotInCatalog
 from musicark.serve import queries
+from musicark.serve.middleware import StoreFileResponse
 from musicark.serve.subsonic import entries
 from musicark.serve.subsonic.entries import FORMATS, LOSSLESS, parse_id
 from musicark.serve.subsonic.responses import GENERIC, NOT_FOUND, SubsonicError
@@ -45,9 +46,9 @@ def _song_file(call: Call) -> tuple[int, dict[str, Any], Any]:
 
 def _original(file: dict[str, Any], path, *, attachment: str | None = None) -> Response:
     media_type = FORMATS.get(file["codec"], ("", "application/octet-stream"))[1]
-    return FileResponse(path, media_type=media_type, filename=attachment,
-                        headers={"Cache-Control": "private, max-age=31536000, immutable",
-                                 "X-Content-Type-Options": "nosniff"})
+    return StoreFileResponse(path, media_type=media_type, filename=attachment,
+                             headers={"Cache-Control": "private, max-age=31536000, immutable",
+                                      "X-Content-Type-Options": "nosniff"})
 
 
 def _target(call: Call, file: dict[str, Any]) -> tuple[str, int] | None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-import orjson
 from fastapi.responses import Response
 
 from musicark import __version__
+from musicark.serve.text import json_bytes, xml_text
 
 PROTOCOL = "1.16.1"
 NAMESPACE = "http://subsonic.org/restapi"
@@ -39,16 +39,11 @@ def _scalar(value: Any) -> str:
     return str(value)
 
 
-def _xml_text(text: str) -> str:
-    # XML 1.0 cannot carry most control characters, even escaped: tags do contain them.
-    return "".join(c if c >= " " or c in "\t\n\r" else "\ufffd" for c in text)
-
-
 def _element(name: str, node: Any, out: list[str]) -> None:
     if not isinstance(node, dict):
-        out.append(f"<{name}>{escape(_xml_text(_scalar(node)))}</{name}>")
+        out.append(f"<{name}>{escape(xml_text(_scalar(node)))}</{name}>")
         return
-    attrs = "".join(f" {k}={quoteattr(_xml_text(_scalar(v)))}" for k, v in node.items()
+    attrs = "".join(f" {k}={quoteattr(xml_text(_scalar(v)))}" for k, v in node.items()
                     if v is not None and not isinstance(v, dict | list) and k != "value")
     children: list[str] = []
     for key, value in node.items():
@@ -57,7 +52,7 @@ def _element(name: str, node: Any, out: list[str]) -> None:
         elif isinstance(value, list):
             for item in value:
                 _element(key, item, children)
-    text = escape(_xml_text(_scalar(node["value"]))) if node.get("value") is not None else ""
+    text = escape(xml_text(_scalar(node["value"]))) if node.get("value") is not None else ""
     if children or text:
         out.append(f"<{name}{attrs}>{text}{''.join(children)}</{name}>")
     else:
@@ -81,7 +76,7 @@ def render(payload: dict[str, Any], fmt: str, status: str = "ok") -> Response:
     """The response for `payload` (the members beside status/version) as XML or JSON."""
     body = {**_envelope(status), **payload}
     if fmt == "json":
-        return Response(orjson.dumps({"subsonic-response": _strip_none(body)}),
+        return Response(json_bytes({"subsonic-response": _strip_none(body)}),
                         media_type="application/json")
     out: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>']
     _element("subsonic-response", {"xmlns": NAMESPACE, **body}, out)

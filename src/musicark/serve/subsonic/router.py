@@ -15,7 +15,6 @@ from starlette.concurrency import run_in_threadpool
 from musicark.errors import MusicarkError
 from musicark.serve.cache import CACHE_HEADER, catalog_version
 from musicark.serve.subsonic import browsing, media, search
-from musicark.serve.subsonic.auth import authenticate
 from musicark.serve.subsonic.call import Call
 from musicark.serve.subsonic.responses import (
     GENERIC,
@@ -23,6 +22,7 @@ from musicark.serve.subsonic.responses import (
     render,
     render_error,
 )
+from musicark.serve.text import public_message
 
 log = logging.getLogger("musicark.serve.subsonic")
 router = APIRouter(include_in_schema=False)
@@ -59,7 +59,8 @@ async def rest(request: Request, method: str) -> Response:
     call = Call(request, params, fmt)
     try:
         if name not in PUBLIC:
-            call.user = authenticate(call.get, call.state.accounts.all())
+            call.user = call.state.logins.check(
+                call.get, request.client.host if request.client else None)
         handler = METHODS.get(name)
         if handler is None:
             raise SubsonicError(GENERIC, f"unknown or unsupported method: {name[:80]!r}")
@@ -72,8 +73,9 @@ async def rest(request: Request, method: str) -> Response:
         result = await run_in_threadpool(handler, call)
     except SubsonicError as exc:
         return render_error(exc, fmt)
-    except MusicarkError as exc:
-        return render_error(SubsonicError(GENERIC, str(exc)), fmt)
+    except MusicarkError as exc:  # never a server path in what a client reads
+        message = public_message(str(exc), call.state.archive_path)
+        return render_error(SubsonicError(GENERIC, message), fmt)
     except Exception:
         log.exception("internal error in Subsonic %s", name)
         return render_error(SubsonicError(GENERIC, "internal error (logged on the server)"),

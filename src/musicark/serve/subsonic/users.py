@@ -24,7 +24,9 @@ from musicark.config import CONFIG_NAME
 from musicark.errors import BadConfig, BadQuery, NotInCatalog
 
 USERS_FILE = "subsonic-users.json"
-NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+NAME_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}\Z")
+SHA256_RE = re.compile(r"[0-9a-f]{64}\Z")
+CLOSED = "the server refuses every Subsonic login until this is fixed"
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,27 @@ class User:
 
 def _private(path: Path) -> None:
     mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        raise BadConfig(f"{path} is not a regular file; {CLOSED}")
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise BadConfig(f"{path} holds Subsonic passwords but group or others may read it "
-                        f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}")
+                        f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}; {CLOSED}")
+
+
+def _users_problem(users: object) -> str | None:
+    """What makes `users` (the file's "users" member) not a map of accounts, or None."""
+    if not isinstance(users, dict):
+        return '"users" is not an object'
+    for name, item in users.items():
+        if not NAME_RE.match(name):
+            return f"{name[:70]!r} is not a user name"
+        if not isinstance(item, dict) or not isinstance(item.get("password"), str) \
+                or not item["password"]:
+            return f"user {name!r} has no password"
+        key = item.get("api_key_sha256")
+        if key is not None and not (isinstance(key, str) and SHA256_RE.match(key)):
+            return f"user {name!r} has a malformed api_key_sha256"
+    return None
 
 
 def key_hash(key: str) -> str:
@@ -54,15 +74,24 @@ class Users:
         self.config = Path(archive_path) / CONFIG_NAME
 
     def _file(self) -> dict[str, dict]:
-        if not self.path.exists():
+        """The accounts `musicark user add` wrote; {} when there is no file. Anything else
+        that is not exactly such a file (unreadable, not JSON, wrong shapes, an empty
+        password) is BadConfig: the server then refuses every login, never opens up."""
+        try:
+            _private(self.path)
+        except FileNotFoundError:
             return {}
-        _private(self.path)
+        except OSError as exc:
+            raise BadConfig(f"{self.path}: cannot read the users file ({exc.strerror}); "
+                            f"{CLOSED}") from exc
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
             users = data["users"]
-            assert isinstance(users, dict)
-        except (OSError, ValueError, KeyError, AssertionError) as exc:
-            raise BadConfig(f"{self.path}: not a users file ({exc})") from exc
+            problem = _users_problem(users)
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+            problem = str(exc.strerror if isinstance(exc, OSError) else exc)
+        if problem:
+            raise BadConfig(f"{self.path}: not a users file ({problem}); {CLOSED}")
         return users
 
     def _from_config(self) -> dict[str, str]:
@@ -70,20 +99,21 @@ class Users:
             data = tomllib.loads(self.config.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             return {}  # Settings.load reports a broken musicark.toml
-        users = data.get("subsonic", {}).get("users", {})
+        subsonic = data.get("subsonic", {})
+        users = subsonic.get("users", {}) if isinstance(subsonic, dict) else subsonic
         if not users:
             return {}
         _private(self.config)
         if not isinstance(users, dict) or not all(
-                isinstance(v, str) and NAME_RE.match(k) for k, v in users.items()):
+                isinstance(v, str) and v and NAME_RE.match(k) for k, v in users.items()):
             raise BadConfig(f"{self.config}: [subsonic.users] maps user names to "
-                            "password strings")
+                            f"non-empty password strings; {CLOSED}")
         return users
 
     def all(self) -> dict[str, User]:
         found = {name: User(name, password) for name, password in self._from_config().items()}
         for name, item in self._file().items():
-            found[name] = User(name, str(item.get("password", "")), item.get("api_key_sha256"))
+            found[name] = User(name, item["password"], item.get("api_key_sha256"))
         return found
 
     def _write(self, users: dict[str, dict]) -> None:
@@ -103,6 +133,8 @@ class Users:
             raise BadQuery("a user name is 1-64 letters, digits or _ . @ -")
         if not password:
             raise BadQuery("the password must not be empty")
+        if "\n" in password or "\r" in password:
+            raise BadQuery("a password is one line: it must not hold a line break")
         users = self._file()
         if name in users and not replace:
             raise BadQuery(f"user {name!r} exists (use --replace to set a new password)")
@@ -131,4 +163,4 @@ class Users:
 def token_matches(password: str, salt: str, token: str) -> bool:
     """The Subsonic token check: t == md5(password + salt), compared in constant time."""
     expected = hashlib.md5((password + salt).encode("utf-8")).hexdigest()  # noqa: S324
-    return hmac.compare_digest(expected, token.lower())
+    return hmac.compare_digest(expected.encode(), token.lower().encode("utf-8", "replace"))
