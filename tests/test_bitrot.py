@@ -154,20 +154,27 @@ def _tagged_copy(archive: Archive) -> tuple[int, str, list[Path]]:
 
 def test_a_deleted_store_file_comes_back_from_the_archive_s_own_release(
         base: Path, tmp_path: Path) -> None:
-    """Issue #25: with a store object deleted and its release hardlink intact, repair used
-    to ask for a magnet link; the release copy is an independent copy now (another inode)."""
+    """Issue #25: with store objects deleted and a release hardlink intact, repair used to
+    ask for a magnet link; the release copy is an independent copy now (another inode), and
+    the original, which only that copy can rebuild, comes back in a second pass."""
     arc = copy_archive(base, tmp_path / "a")
     before = hashes(arc)
     with Archive.open(arc) as archive:
         rowid, sha, copies = _tagged_copy(archive)
+        original = archive.conn.execute(
+            "SELECT i.sha256 FROM derivations d JOIN files i ON i.rowid = d.input_file "
+            "WHERE d.output_file = ?", (rowid,)).fetchone()[0]
         assert copies and all(c.stat().st_nlink == 2 for c in copies)
-        Store(arc / "store").path_for(sha).unlink()
+        store = Store(arc / "store")
+        store.path_for(original).unlink()
+        store.path_for(sha).unlink()
         result = repair(archive)
     assert result.exit_code == 0, result.as_dict()
-    assert result.unrepaired == [] and len(result.repaired) == 1
-    assert result.repaired[0]["how"] == f"release copy {copies[0].relative_to(arc)}"
-    restored = Store(arc / "store").path_for(sha)
-    assert restored.stat().st_ino == copies[0].stat().st_ino  # linked back, no byte copy
+    assert result.unrepaired == []
+    how = {r["sha256"]: r["how"] for r in result.repaired}
+    assert how[sha] == f"release copy {copies[0].relative_to(arc)}"
+    assert how[original].startswith("restore patch"), how
+    assert store.path_for(sha).stat().st_ino == copies[0].stat().st_ino  # linked back
     assert hashes(arc) == before
     assert run_verify(arc, workers=1).exit_code == 0
 

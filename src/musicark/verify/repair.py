@@ -229,39 +229,61 @@ def relink(archive: Archive, rowid: int, sha256: str) -> list[str]:
 def repair_store(archive: Archive, sources: list[Path] | None = None, *,
                  report: RepairReport | None = None,
                  progress: Callable[[int, int], None] = lambda d, t: None) -> RepairReport:
+    """Repair every damaged store file. Files left unrepaired get another pass while the
+    previous pass repaired something: a file restored from a release copy may be what
+    rebuilds another (an original from its tagged copy and restore patch)."""
     report = report or RepairReport()
-    conn = archive.conn
     targets = damaged_files(archive)
     finder = Sources(list(sources or []), {s for _, _, s in targets if s is not None})
+    pending, done = targets, 0
     with Store(archive.store_path).writing():
-        for n, (rowid, sha, size) in enumerate(targets, 1):
-            result = repair_store_file(archive, rowid, sha, size, finder)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        while pending:
+            retry = []
+            for rowid, sha, size in pending:
+                result = repair_store_file(archive, rowid, sha, size, finder)
                 if result["how"] is None:
-                    kind, detail = size_damage(Store(archive.store_path).path_for(sha), size) \
-                        or ("checksum", "bytes differ from their SHA-256")
-                    record_outcome(conn, sha, kind, detail, stamp(), by="repair")
-                    report.unrepaired.append({
-                        "sha256": sha, "file": rowid,
-                        "reason": "no good copy in the archive's own releases or the --from "
-                                  "sources, and no rebuild from the archive's own files",
-                        "torrents": carriers(conn, rowid, sha)})
-                else:
-                    record_outcome(conn, sha, None, None, stamp(), by="repair", verified=True)
-                    conn.execute("INSERT INTO events(at, kind, subject, outcome, detail) "
-                                 "VALUES (?, 'repair', ?, 'ok', json_object('how', ?, "
-                                 "'moved_to', ?))", (stamp(), sha, result["how"],
-                                                     result["moved_to"]))
-                    report.repaired.append({**result, "file": rowid})
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            if result["how"] is not None:
+                    retry.append((rowid, sha, size))
+                    continue
+                _record(archive, report, rowid, sha, size, result)
                 report.relinked.extend(relink(archive, rowid, sha))
-            progress(n, len(targets))
+                done += 1
+                progress(done, len(targets))
+            if len(retry) == len(pending):  # nothing more came back: these stay damaged
+                for rowid, sha, size in retry:
+                    _record(archive, report, rowid, sha, size, None)
+                    done += 1
+                    progress(done, len(targets))
+                break
+            pending = retry
     return report
+
+
+def _record(archive: Archive, report: RepairReport, rowid: int, sha: str, size: int | None,
+            result: dict[str, Any] | None) -> None:
+    """Commit one file's outcome (a repair, or None: still damaged) on its own."""
+    conn = archive.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if result is None:
+            kind, detail = size_damage(Store(archive.store_path).path_for(sha), size) \
+                or ("checksum", "bytes differ from their SHA-256")
+            record_outcome(conn, sha, kind, detail, stamp(), by="repair")
+            report.unrepaired.append({
+                "sha256": sha, "file": rowid,
+                "reason": "no good copy in the archive's own releases or the --from "
+                          "sources, and no rebuild from the archive's own files",
+                "torrents": carriers(conn, rowid, sha)})
+        else:
+            record_outcome(conn, sha, None, None, stamp(), by="repair", verified=True)
+            conn.execute("INSERT INTO events(at, kind, subject, outcome, detail) "
+                         "VALUES (?, 'repair', ?, 'ok', json_object('how', ?, "
+                         "'moved_to', ?))", (stamp(), sha, result["how"],
+                                             result["moved_to"]))
+            report.repaired.append({**result, "file": rowid})
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def purge_damaged(archive: Archive) -> int:
