@@ -532,16 +532,19 @@ MIGRATION_15 = """
 -- looked like audio stay in file_paths (reason set, no file): reruns skip those.
 -- Paths (here and in file_paths) are TEXT when their bytes are UTF-8, else a BLOB of the
 -- bytes (ingest/paths.py); the Python step of this migration rekeys escaped paths.
+-- ingest_runs.paths: a JSON list of the given paths, as shown; outcome: ok or interrupted,
+-- NULL while running (or killed). ingest_skips.path: TEXT or BLOB, as file_paths.path.
+-- (No comments inside the statements: catalog restore re-creates these tables from them.)
 CREATE TABLE IF NOT EXISTS ingest_runs (
     id INTEGER PRIMARY KEY,
     started_at TEXT NOT NULL,
     finished_at TEXT,
-    paths TEXT NOT NULL,  -- JSON list of the given paths, as shown
-    outcome TEXT  -- ok | interrupted; NULL while running (or killed)
+    paths TEXT NOT NULL,
+    outcome TEXT
 );
 CREATE TABLE IF NOT EXISTS ingest_skips (
     run_id INTEGER NOT NULL REFERENCES ingest_runs(id),
-    path NOT NULL,  -- TEXT or BLOB, as file_paths.path
+    path NOT NULL,
     kind TEXT NOT NULL,
     reason TEXT NOT NULL,
     PRIMARY KEY (run_id, path)
