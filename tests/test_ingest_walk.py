@@ -148,15 +148,21 @@ def test_names_differing_only_by_an_undecodable_byte_are_two_paths(
     _song(testdata, Path(os.fsdecode(raw)))
     literal = src / "y\\xff.ogg"  # a backslash, an x, two letters
     literal.write_bytes(b"OggS" + bytes(200))  # another file
+    fifo = os.path.join(os.fsencode(src), b"z\xfe.ogg")
+    os.mkfifo(fifo)
     first = ingest(archive, [src], workers=1)
-    assert (first.ingested, first.quarantined.total(), first.duplicates) == (1, 1, 0)
+    assert (first.ingested, first.quarantined.total(), first.duplicates) == (1, 2, 0)
     rows = archive.conn.execute("SELECT path, file_rowid FROM file_paths").fetchall()
     assert sorted(p for p, _ in rows if isinstance(p, str)) == [str(literal)]
-    assert [p for p, _ in rows if isinstance(p, bytes)] == [raw]
-    assert len({f for _, f in rows}) == 2
+    assert sorted(p for p, _ in rows if isinstance(p, bytes)) == [raw, fifo]
+    assert len({f for _, f in rows}) == 3
+    [skip] = list_skipped(archive)
+    assert (skip["path"], skip["path_hex"]) == (str(src / "z\\xfe.ogg"), fifo.hex())
+    assert json.dumps(archive.events())  # events name paths as text
     again = ingest(archive, [src], workers=1)
-    assert (again.unchanged, again.examined) == (2, 0)
-    listed = list_files(archive)  # shown alike; --json tells them apart by path_hex
+    assert (again.unchanged, again.examined) == (2, 1)  # the FIFO is tried again
+    listed = list_files(archive, status="quarantined")[:1] + list_files(archive, status="ok")
+    assert "y" in Path(listed[0]["path"]).name  # shown alike; path_hex tells them apart
     assert {r["path"] for r in listed} == {str(literal)}
     assert {r.get("path_hex") for r in listed} == {None, raw.hex()}
 

@@ -173,7 +173,7 @@ class Ledger:
                 ).lastrowid
             self.conn.execute(
                 "INSERT INTO events(at, kind, subject, outcome, detail) VALUES (?,?,?,?,?)",
-                (now, "file.ingest", r.sha256 or r.path, r.status if new else "duplicate",
+                (now, "file.ingest", r.sha256 or shown(r.path), r.status if new else "duplicate",
                  json.dumps({"path": shown(r.path), "reason": r.reason}, ensure_ascii=False)),
             )
         before = self.conn.execute("SELECT file_rowid FROM file_paths WHERE path = ?",
