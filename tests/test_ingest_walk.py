@@ -67,6 +67,7 @@ def test_an_unreadable_folder_is_reported_with_its_reason_and_exit_code(
         run = _cli("ingest", str(src), "--archive", str(arc), "--workers", "1")
         assert run.returncode == 9, (run.stdout, run.stderr)
         assert "1 paths not walked or read (1 unwalkable)" in run.stderr
+        assert "0 not audio, 1 not walked or read" in run.stdout
         assert f"{src / 'locked'}: folder not walked: Permission denied" in run.stderr
         assert "Traceback" not in run.stderr
         listed = _skipped(arc)

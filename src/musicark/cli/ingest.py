@@ -85,7 +85,9 @@ def ingest(
     out.print(f"ingested {data['ingested']:,} files ({data['bytes'] / 1e6:,.1f} MB) in "
               f"{data['seconds']:.1f} s; {data['duplicates']:,} exact duplicates, "
               f"{data['unchanged']:,} unchanged since the last run, "
-              f"{data['skipped_not_audio']:,} not audio")
+              f"{data['skipped_not_audio']:,} not audio"
+              + (f", {data['not_walked_or_read']:,} not walked or read"
+                 if data["not_walked_or_read"] else ""))
     if data["archive_folder_not_ingested"]:
         out.print(f"the archive's own folder {safe_line(data['archive_folder_not_ingested'])} "
                   "was not ingested", highlight=False)
