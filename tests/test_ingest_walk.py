@@ -79,6 +79,11 @@ def test_an_unreadable_folder_is_reported_with_its_reason_and_exit_code(
         assert "is not readable" in again.stderr and "Traceback" not in again.stderr
     finally:
         (src / "locked").chmod(0o755)
+    unknown = subprocess.run([sys.executable, "-m", "musicark", "ledger", "--skipped", "--run",
+                              "99", "--archive", str(arc)], capture_output=True, text=True,
+                             timeout=120)
+    assert unknown.returncode == 7 and "no ingest run 99" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
     with Archive.open(arc) as opened:
         runs = list_runs(opened)
         assert [(r["run"], r["not_walked_or_read"]) for r in runs] == [(1, 1)]
