@@ -2,9 +2,10 @@
 
 A path that is valid UTF-8 (nearly all) is kept as TEXT, readable by any SQLite tool; any
 other is kept as a BLOB of its raw bytes. SQLite never finds a TEXT equal to a BLOB, so
-`y\\xff.ogg` (the byte 0xFF) and a file literally named `y\\\\xff.ogg` (a backslash) are two
-keys. Text escapes (`\\xNN`, the form used before migration 15) made them one key: the
-second file was never stored and reruns called both unchanged. See docs/decisions.md.
+`y<0xFF>.ogg` (the raw byte, shown as `y\\xff.ogg`) and a file literally named `y\\xff.ogg`
+(backslash, x, f, f) are two keys. Text escapes (`\\xNN`, the form used before migration
+15) made them one key: the second file was never stored and reruns called both unchanged.
+See docs/decisions.md.
 """
 
 from __future__ import annotations
