@@ -16,7 +16,7 @@ from fixity_fixture import build, copy_archive, flip, hashes, truncate
 from musicark.archive import Archive
 from musicark.ingest.store import Store
 from musicark.verify.catalog_restore import restore_catalog
-from musicark.verify.repair import repair
+from musicark.verify.repair import release_copies, repair
 from musicark.verify.run import run_verify
 
 
@@ -118,6 +118,11 @@ def test_a_store_file_with_no_rebuild_comes_from_the_second_archive(
     for sha in (original, tagged):  # the original and its tagged copy: no way to rebuild
         store.path_for(sha).unlink()
     with Archive.open(arc) as archive:
+        rowid = archive.conn.execute("SELECT rowid FROM files WHERE sha256 = ?",
+                                     (tagged,)).fetchone()[0]
+        for copy in release_copies(archive, rowid, tagged):  # nor a copy in the archive
+            copy.unlink()
+    with Archive.open(arc) as archive:
         alone = repair(archive)
         assert alone.exit_code == 1
         stuck = {u["sha256"]: u for u in alone.unrepaired}
@@ -135,6 +140,62 @@ def test_a_store_file_with_no_rebuild_comes_from_the_second_archive(
                                     ).fetchone()[0] == 0
     assert run_verify(arc, workers=1).exit_code == 0
     assert hashes(arc) == before
+
+
+def _tagged_copy(archive: Archive) -> tuple[int, str, list[Path]]:
+    """The tagged copy of an original that has no other rebuild: rowid, SHA-256 and its
+    copies in the archive's own release (hardlinks of the store file)."""
+    original, rowid, sha = archive.conn.execute("""
+        SELECT i.sha256, o.rowid, o.sha256 FROM derivations d
+          JOIN files i ON i.rowid = d.input_file JOIN files o ON o.rowid = d.output_file
+         WHERE d.kind = 'tagged' AND i.codec = 'aac' ORDER BY i.rowid""").fetchone()
+    return rowid, sha, release_copies(archive, rowid, sha)
+
+
+def test_a_deleted_store_file_comes_back_from_the_archive_s_own_release(
+        base: Path, tmp_path: Path) -> None:
+    """Issue #25: with store objects deleted and a release hardlink intact, repair used to
+    ask for a magnet link; the release copy is an independent copy now (another inode), and
+    the original, which only that copy can rebuild, comes back in a second pass."""
+    arc = copy_archive(base, tmp_path / "a")
+    before = hashes(arc)
+    with Archive.open(arc) as archive:
+        rowid, sha, copies = _tagged_copy(archive)
+        original = archive.conn.execute(
+            "SELECT i.sha256 FROM derivations d JOIN files i ON i.rowid = d.input_file "
+            "WHERE d.output_file = ?", (rowid,)).fetchone()[0]
+        assert copies and all(c.stat().st_nlink == 2 for c in copies)
+        store = Store(arc / "store")
+        store.path_for(original).unlink()
+        store.path_for(sha).unlink()
+        result = repair(archive)
+    assert result.exit_code == 0, result.as_dict()
+    assert result.unrepaired == []
+    how = {r["sha256"]: r["how"] for r in result.repaired}
+    assert how[sha] == f"release copy {copies[0].relative_to(arc)}"
+    assert how[original].startswith("restore patch"), how
+    assert store.path_for(sha).stat().st_ino == copies[0].stat().st_ino  # linked back
+    assert hashes(arc) == before
+    assert run_verify(arc, workers=1).exit_code == 0
+
+
+def test_a_release_copy_with_other_bytes_is_not_used(base: Path, tmp_path: Path) -> None:
+    """A candidate from the releases is hashed before use, like any other."""
+    arc = copy_archive(base, tmp_path / "a")
+    with Archive.open(arc) as archive:
+        rowid, sha, copies = _tagged_copy(archive)
+        original = archive.conn.execute(
+            "SELECT i.sha256 FROM derivations d JOIN files i ON i.rowid = d.input_file "
+            "WHERE d.output_file = ?", (rowid,)).fetchone()[0]
+        store = Store(arc / "store")
+        store.path_for(original).unlink()  # no rebuild of the tagged copy either
+        store.path_for(sha).unlink()
+        for copy in copies:
+            flip(copy)  # its only copy left, rotten
+        result = repair(archive, releases=False)
+    stuck = {u["sha256"]: u for u in result.unrepaired}
+    assert sha in stuck and stuck[sha]["torrents"], result.as_dict()
+    assert not store.path_for(sha).exists()
 
 
 def _catalog_flip(catalog: Path) -> None:
@@ -166,6 +227,8 @@ def test_a_damaged_catalog_is_found_and_rebuilt_from_the_release_snapshot(
     restored = restore_catalog(arc, "r1")
     assert restored["releases_recorded_again"][0]["release"] == "r1"
     assert any("event log" in line for line in restored["lacks"])
+    with Archive.open(arc) as archive:  # private to this machine: not shipped, made anew
+        assert archive.conn.execute("SELECT count(*) FROM ingest_runs").fetchone() == (0,)
     after = run_verify(arc, workers=1)
     assert after.exit_code == 0, [p.line() for p in after.problems]
     assert after.notes["releases.releases"] == 1  # the release is checked again, from its records

@@ -18,6 +18,7 @@ import pytest
 from musicark.archive import Archive
 from musicark.ingest.dedup import groups
 from musicark.ingest.ledger import list_files
+from musicark.ingest.paths import shown
 from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import Store, sha256_file
 
@@ -27,9 +28,11 @@ AUDIO_SHORTER_THAN_CONTAINER = {"sample_length.oggtheora"}
 
 
 def _by_path(arc: Archive) -> dict[str, tuple]:
-    return {Path(p).name if "/mutagen/" in p else p: tuple(row) for p, *row in arc.conn.execute(
+    rows = arc.conn.execute(
         "SELECT p.path, f.status, f.reason, f.codec, f.sample_rate, f.channels, f.duration_ms, "
-        "f.sha256 FROM file_paths p LEFT JOIN files f ON f.rowid = p.file_rowid")}
+        "f.sha256 FROM file_paths p LEFT JOIN files f ON f.rowid = p.file_rowid")
+    return {Path(shown(p)).name if "/mutagen/" in shown(p) else shown(p): tuple(row)
+            for p, *row in rows}
 
 
 def test_shared_audio_is_ingested_or_quarantined(archive: Archive, testdata: Path) -> None:
@@ -130,7 +133,7 @@ def test_duplicates_hostile_names_and_bad_files(archive: Archive, testdata: Path
     rows = _by_path(archive)
     latin = str(src / "caf\\xe9-latin1.mp3")
     assert rows[latin][-1] == original
-    note = archive.conn.execute("SELECT note FROM file_paths WHERE path = ?", (latin,))
+    note = archive.conn.execute("SELECT note FROM file_paths WHERE path = ?", (weird,))
     assert "not valid UTF-8" in note.fetchone()[0]
     assert report.path_notes
     assert rows[str(src / "truncated.mp3")][0] == "quarantined"

@@ -65,9 +65,10 @@ def test_devices_fifos_and_sockets_are_not_read(tmp_path: Path, testdata: Path) 
         took = time.monotonic() - started
     finally:
         server.close()
-    assert run.returncode == 0, run.stderr
+    assert run.returncode == 9, run.stderr  # 9: some paths were not read (listed)
     report = json.loads(run.stdout)
     assert report["quarantined_by_reason"] == {"not a regular file": 4}
+    assert report["not_walked_or_read_by_kind"] == {"special": 4}
     assert took < 60
     with Archive.open(arc) as opened:
         rows = _rows(opened)
@@ -83,8 +84,9 @@ def test_devices_fifos_and_sockets_are_not_read(tmp_path: Path, testdata: Path) 
         before = opened.conn.execute("SELECT count(*) FROM files").fetchone()[0]
     again = _cli("ingest", str(src), "--archive", str(arc), "--workers", "1", timeout=120,
                  preexec_fn=_limit_file_size)
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 9, again.stderr
     assert "not a regular file" in again.stdout
+    assert "4 paths not walked or read (4 special)" in again.stderr
     with Archive.open(arc) as opened:
         assert opened.conn.execute("SELECT count(*) FROM files").fetchone()[0] == before
 

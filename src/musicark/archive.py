@@ -23,6 +23,12 @@ def _migrations() -> list[str]:
     return MIGRATIONS
 
 
+def _migrate(conn) -> None:
+    from musicark.catalog.schema import MIGRATION_STEPS
+
+    db.migrate(conn, _migrations(), MIGRATION_STEPS)
+
+
 def utc_now() -> str:
     """ISO 8601 UTC timestamp with seconds precision, as stored in every table."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -57,7 +63,7 @@ class Archive:
                            ) from exc
         settings = Settings(name=name or path.name)
         conn = db.connect(path / CATALOG_NAME)
-        db.migrate(conn, _migrations())
+        _migrate(conn)
         archive = cls(path, settings, conn)
         archive.record_event("archive.init", str(path), "ok", {"schema": len(_migrations())})
         tmp = path / (CONFIG_NAME + ".tmp")
@@ -91,7 +97,7 @@ class Archive:
                 raise CatalogDamaged(f"{catalog} holds no musicark catalog; restore it from "
                                      "a backup or a release's metadata snapshot")
             if not readonly:
-                db.migrate(conn, _migrations())
+                _migrate(conn)
         except sqlite3.DatabaseError as exc:
             damage = user_error(exc)
             if damage is None:

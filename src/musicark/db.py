@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 
@@ -50,8 +50,11 @@ def schema_version(conn: sqlite3.Connection) -> int:
     return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
-def migrate(conn: sqlite3.Connection, migrations: Sequence[str]) -> int:
-    """Apply every migration newer than the database's `user_version`, each atomically."""
+def migrate(conn: sqlite3.Connection, migrations: Sequence[str],
+            steps: Mapping[int, Callable[[sqlite3.Connection], object]] | None = None) -> int:
+    """Apply every migration newer than the database's `user_version`, each atomically;
+    `steps[version]`, where given, runs in the same transaction after that version's SQL
+    (for a change SQL cannot make, such as decoding stored paths)."""
     current = schema_version(conn)
     for version, script in enumerate(migrations, start=1):
         if version <= current:
@@ -60,6 +63,8 @@ def migrate(conn: sqlite3.Connection, migrations: Sequence[str]) -> int:
         try:
             for statement in split_sql(script):
                 conn.execute(statement)
+            if steps and version in steps:
+                steps[version](conn)
             conn.execute(f"PRAGMA user_version = {version}")
             conn.execute("COMMIT")
         except BaseException:

@@ -525,6 +525,43 @@ INSERT INTO search_terms_state(structure) SELECT block FROM track_fts_data WHERE
 DROP TABLE temp.track_fts_vocab_14;
 """
 
+MIGRATION_15 = """
+-- Ingest runs and the paths each run did not walk or read (a folder it could not list, an
+-- unreadable, vanished or special file, the archive's own folder...), with the reason:
+-- `musicark ledger --skipped` lists them per run. Paths not stored because nothing in them
+-- looked like audio stay in file_paths (reason set, no file): reruns skip those.
+-- Paths (here and in file_paths) are TEXT when their bytes are UTF-8, else a BLOB of the
+-- bytes (ingest/paths.py); the Python step of this migration rekeys escaped paths.
+-- ingest_runs.paths: a JSON list of the given paths, as shown; outcome: ok or interrupted,
+-- NULL while running (or killed). ingest_skips.path: TEXT or BLOB, as file_paths.path.
+-- (No comments inside the statements: catalog restore re-creates these tables from them.)
+CREATE TABLE IF NOT EXISTS ingest_runs (
+    id INTEGER PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    paths TEXT NOT NULL,
+    outcome TEXT
+);
+CREATE TABLE IF NOT EXISTS ingest_skips (
+    run_id INTEGER NOT NULL REFERENCES ingest_runs(id),
+    path NOT NULL,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    PRIMARY KEY (run_id, path)
+) WITHOUT ROWID;
+"""
+
+
+def _rekey_paths(conn) -> None:
+    from musicark.ingest.paths import rekey_escaped_paths
+
+    rekey_escaped_paths(conn)
+
+
+# Python steps run after a migration's SQL, in its transaction (same version number).
+MIGRATION_STEPS = {15: _rekey_paths}
+
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
                          MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9, MIGRATION_10,
-                         MIGRATION_11, MIGRATION_12, MIGRATION_13, MIGRATION_14]
+                         MIGRATION_11, MIGRATION_12, MIGRATION_13, MIGRATION_14,
+                         MIGRATION_15]

@@ -15,9 +15,11 @@ from musicark.cli.app import (
     Table,
     WorkersOpt,
     app,
+    err,
     handle_errors,
     out,
     print_json,
+    safe_line,
 )
 from musicark.cli.progress import phase, progress_bar, reporter
 from musicark.errors import BadQuery
@@ -52,7 +54,10 @@ def ingest(
     Every file with a sign of audio (magic bytes, container or extension) is stored, as ok
     or quarantined with the reason; files with no sign are skipped as not audio and listed
     by `musicark ledger --skipped`. Devices, FIFOs and sockets are never read (quarantined by
-    path). Rerunning continues where a killed or interrupted run stopped.
+    path). Every path that could not be walked or read (a folder that cannot be listed, an
+    unreadable, vanished or special file) is named on stderr and kept for `musicark ledger
+    --skipped`; the exit code is then 9. The archive's own folder is never ingested.
+    Rerunning continues where a killed or interrupted run stopped.
 
     Example: musicark ingest ~/rips --licence CC-BY-4.0
     """
@@ -76,12 +81,19 @@ def ingest(
     data = report.as_dict()
     if as_json:
         print_json(data)
-        return
+        raise typer.Exit(report.exit_code)
     out.print(f"ingested {data['ingested']:,} files ({data['bytes'] / 1e6:,.1f} MB) in "
               f"{data['seconds']:.1f} s; {data['duplicates']:,} exact duplicates, "
               f"{data['unchanged']:,} unchanged since the last run, "
-              f"{data['skipped_not_audio']:,} not audio")
-    if data["skipped_not_audio"]:
+              f"{data['skipped_not_audio']:,} not audio"
+              + (f", {data['not_walked_or_read']:,} not walked or read"
+                 if data["not_walked_or_read"] else ""))
+    if data["archive_folder_not_ingested"]:
+        out.print(f"the archive's own folder {safe_line(data['archive_folder_not_ingested'])} "
+                  "was not ingested", highlight=False)
+    if data["symlinked_folders_not_followed"]:
+        out.print(f"{data['symlinked_folders_not_followed']:,} symlinked folders not followed")
+    if data["skipped_not_audio"] or data["symlinked_folders_not_followed"]:
         out.print("see the paths not stored with: musicark ledger --skipped")
     out.print(f"matched {data['matched_to_catalog']:,} files to catalog tracks; "
               f"{data['near_duplicates']:,} sound like a file already held")
@@ -91,6 +103,16 @@ def ingest(
             table.add_row(reason, f"{n:,}")
         out.print(table)
         out.print("see them with: musicark ledger --status quarantined")
+    if report.not_walked:
+        kinds = ", ".join(f"{n:,} {kind}" for kind, n in report.not_walked.most_common())
+        err.print(f"[yellow]{data['not_walked_or_read']:,} paths not walked or read[/yellow] "
+                  f"({kinds}):", highlight=False)
+        for line in report.samples:
+            err.print(f"  {safe_line(line)}", highlight=False)
+        more = data["not_walked_or_read"] - len(report.samples)
+        err.print(f"  {'... ' + format(more, ',') + ' more; ' if more else ''}all of them: "
+                  f"musicark ledger --skipped", highlight=False)
+        raise typer.Exit(report.exit_code)
 
 
 @app.command()
@@ -99,31 +121,45 @@ def ledger(
     status: Annotated[str | None, typer.Option(
         help="ok, quarantined, withdrawn, damaged or absent (known, not held).")] = None,
     skipped: Annotated[bool, typer.Option("--skipped", help="List the paths ingest did not "
-                                          "store (no sign of audio), with the reason.")] = False,
+                                          "store, with the reason: those the latest run (or "
+                                          "--run N) could not walk or read or left out, "
+                                          "then those with no sign of audio.")] = False,
+    run: Annotated[int | None, typer.Option("--run", help="With --skipped: this ingest "
+                                            "run's paths (see --runs).")] = None,
+    runs: Annotated[bool, typer.Option("--runs", help="List ingest runs, latest first, "
+                                       "with how many paths each did not walk or read.")
+                    ] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows (1-10000).")] = 50,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List files in the ledger, with their status, reason and facts; with --skipped, the
-    paths ingest did not store because nothing in them looked like audio.
+    paths ingest did not store (not walked, not read, or nothing in them looked like audio);
+    with --runs, the ingest runs.
 
     Example: musicark ledger --status quarantined
     """
-    from musicark.ingest.ledger import list_files, list_skipped
+    from musicark.ingest.ledger import list_files, list_runs, list_skipped
 
     arc = Archive.locate(archive, readonly=True)
+    if (skipped or runs) and status is not None:
+        raise BadQuery("--skipped and --runs list paths and runs, not files: drop --status")
+    if run is not None and not skipped:
+        raise BadQuery("--run goes with --skipped")
+    if runs:
+        _print_runs(list_runs(arc, limit=limit), as_json)
+        return
     if skipped:
-        if status is not None:
-            raise BadQuery("--skipped lists paths without a ledger file: drop --status")
-        rows = list_skipped(arc, limit=limit)
+        rows = list_skipped(arc, run=run, limit=limit)
         if as_json:
             print_json(rows)
             return
-        table = Table("size", title="skipped: not stored", title_justify="left")
+        table = Table("size", "kind", title="skipped: not stored", title_justify="left")
         table.add_column("path", overflow="fold", ratio=3)
         table.add_column("reason", overflow="fold", ratio=2)
         for r in rows:
-            table.add_row(f"{(r['size'] or 0) / 1e6:.1f} MB", r["path"], r["reason"])
+            size = "" if r["size"] is None else f"{r['size'] / 1e6:.1f} MB"
+            table.add_row(size, r["kind"], r["path"], r["reason"])
         out.print(table)
         return
     rows = list_files(arc, status=status, limit=limit)
@@ -138,4 +174,17 @@ def ledger(
         table.add_row(str(r["rowid"]), r["status"], r["codec"] or "",
                       "" if length is None else f"{length // 60000}:{length // 1000 % 60:02d}",
                       f"{(r['size'] or 0) / 1e6:.1f} MB", r["path"] or "", r["reason"] or "")
+    out.print(table)
+
+
+def _print_runs(rows: list[dict], as_json: bool) -> None:
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("run", "started", "outcome", "not walked or read",
+                  title="ingest runs", title_justify="left")
+    table.add_column("paths", overflow="fold")
+    for r in rows:
+        table.add_row(str(r["run"]), r["started_at"], r["outcome"] or "(running or killed)",
+                      f"{r['not_walked_or_read']:,}", ", ".join(r["paths"]))
     out.print(table)

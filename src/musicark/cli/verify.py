@@ -216,7 +216,9 @@ def repair(
     as_json: JsonOpt = False,
 ) -> None:
     """Put good bytes back for every damaged or missing file that verify flagged: from
-    --from copies, or rebuilt from the archive's own files (restore patches, tags, Opus).
+    the archive's own release copies that are not the damaged inode, from --from copies,
+    or rebuilt from the archive's own files (restore patches, tags, Opus); every candidate
+    must hash to the recorded SHA-256.
     Damaged bytes go to store/damaged/. Exit 0 all repaired, 1 some left, 2 could not run.
 
     Example: musicark verify store; musicark repair --from /mnt/mirror

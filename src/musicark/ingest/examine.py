@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from musicark.ingest import tags as tagging
+from musicark.ingest.paths import UTF8_NOTE, path_key
 from musicark.ingest.probe import BadAudio, NotAudio, probe
 from musicark.ingest.sniff import read_sign
 from musicark.ingest.store import (
@@ -28,7 +29,7 @@ from musicark.ingest.store import (
 
 @dataclass
 class FileResult:
-    path: str  # text form; undecodable bytes shown as \\xNN
+    path: str | bytes  # the ledger key: text when UTF-8, else the bytes (ingest/paths.py)
     status: str  # ok | quarantined | skipped
     reason: str | None = None
     path_note: str | None = None  # a problem of the path, not of the content
@@ -39,14 +40,6 @@ class FileResult:
     fingerprint: bytes | None = None
     tags: dict[str, list[str]] | None = None
     common: dict[str, Any] | None = None
-
-
-def path_text(raw: bytes) -> tuple[str, bool]:
-    """The path as text for the ledger, and whether it was valid UTF-8."""
-    try:
-        return raw.decode("utf-8"), True
-    except UnicodeDecodeError:
-        return raw.decode("utf-8", "backslashreplace"), False
 
 
 def examine(raw_path: bytes, store_root: str, link: bool = False,
@@ -62,14 +55,14 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
     while it is read is reported as such, whatever its bytes looked like meanwhile.
     `crashed` says how a worker died examining this file before (see musicark.runner): the
     file is then stored and quarantined with that reason, without opening it as audio again."""
-    text, utf8 = path_text(raw_path)
+    key = path_key(raw_path)
     try:
         st = os.stat(raw_path)
     except OSError as exc:
         reason = "symlink loop" if exc.errno == errno.ELOOP else \
             f"cannot stat: {exc.strerror or exc}"
-        return FileResult(text, "quarantined", reason)
-    result = FileResult(text, "ok", size=st.st_size, mtime_ns=st.st_mtime_ns)
+        return FileResult(key, "quarantined", reason)
+    result = FileResult(key, "ok", size=st.st_size, mtime_ns=st.st_mtime_ns)
     if not stat.S_ISREG(st.st_mode):
         result.status, result.reason = "quarantined", \
             f"not a regular file ({file_kind(st.st_mode)}); not read"
@@ -102,10 +95,10 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
         return _changed_result(result, why)
     if result.status == "skipped":
         return result
-    if not utf8:
+    if isinstance(key, bytes):
         # The name is the path's problem, not the content's: the same bytes under a good name
         # must not be quarantined because of it.
-        result.path_note = "file name is not valid UTF-8 (recorded with \\x escapes)"
+        result.path_note = UTF8_NOTE
     try:
         result.sha256, result.size = Store(Path(store_root)).put(
             path, link=link, scanned=st, sync_dir=sync_dir)

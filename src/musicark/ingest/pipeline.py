@@ -12,8 +12,8 @@ import json
 import os
 import re
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +21,14 @@ from pathlib import Path
 from musicark.archive import Archive, utc_now
 from musicark.errors import BadQuery, Interrupted, MusicarkError
 from musicark.ingest.dedup import group_new_files
-from musicark.ingest.examine import FileResult, examine, path_text
+from musicark.ingest.examine import FileResult, examine
+from musicark.ingest.paths import path_key, shown
 from musicark.ingest.store import Store
+from musicark.ingest.walk import Skip, unread, walk
 from musicark.runner import fan_out
 
 COMMIT_EVERY = 200
+SAMPLES = 20  # paths not walked or read named in the report (all: `ledger --skipped`)
 
 
 class IngestBusy(MusicarkError):
@@ -49,6 +52,26 @@ class IngestReport:
     near_duplicates: int = 0
     matched: int = 0
     check: str = "structure"
+    run: int | None = None
+    not_walked: Counter = field(default_factory=Counter)  # failures, by kind
+    archive_folder: str | None = None  # the archive's own folder, when a path held it
+    symlinked_folders: int = 0
+    samples: list[str] = field(default_factory=list)  # the first paths not walked or read
+
+    @property
+    def exit_code(self) -> int:
+        """9 when some path could not be walked or read (see docs/ingest.md), else 0."""
+        return 9 if self.not_walked else 0
+
+    def skipped_path(self, skip: Skip) -> None:
+        if skip.failed:
+            self.not_walked[skip.kind] += 1
+            if len(self.samples) < SAMPLES:
+                self.samples.append(f"{skip.kind}: {skip.line()}")
+        elif skip.kind == "archive":
+            self.archive_folder = self.archive_folder or shown(skip.path)
+        else:
+            self.symlinked_folders += 1
 
     def as_dict(self) -> dict:
         return {
@@ -64,6 +87,13 @@ class IngestReport:
             "path_notes": dict(self.path_notes),
             "near_duplicates": self.near_duplicates,
             "matched_to_catalog": self.matched,
+            "run": self.run,
+            "not_walked_or_read": sum(self.not_walked.values()),
+            "not_walked_or_read_by_kind": dict(self.not_walked.most_common()),
+            "not_walked_or_read_first": self.samples,
+            "archive_folder_not_ingested": self.archive_folder,
+            "symlinked_folders_not_followed": self.symlinked_folders,
+            "exit_code": self.exit_code,
         }
 
 
@@ -71,26 +101,6 @@ def reason_kind(reason: str) -> str:
     """The kind of a quarantine reason, for summaries: 'tags too large (2,080,052
     characters); ...' → 'tags too large'."""
     return re.sub(r"\s*\(.*?\)", "", reason.split(";")[0].split(":")[0]).strip()
-
-
-def walk(paths: Iterable[Path]) -> Iterator[bytes]:
-    """Every file under the given paths, as absolute normalized bytes paths (any name
-    survives), in a stable order: `rips`, `./rips/` and `/home/me/rips` give the same paths,
-    so a rerun from another directory finds them unchanged. Symlinks are kept in the path
-    (not resolved); symlinked directories are not followed, symlinked files are."""
-    seen: set[bytes] = set()
-    for top in paths:
-        raw = os.path.abspath(os.fsencode(top))
-        if raw in seen:
-            continue
-        seen.add(raw)
-        if not os.path.isdir(raw):
-            yield raw
-            continue
-        for root, dirs, files in os.walk(raw, followlinks=False):
-            dirs.sort()
-            for name in sorted(files):
-                yield os.path.join(root, name)
 
 
 class Ledger:
@@ -105,10 +115,13 @@ class Ledger:
         self.pending = 0
 
     def known(self, raw: bytes) -> bool:
-        """True when the path was recorded with the size and mtime it has now."""
-        text, _ = path_text(raw)
+        """True when the path was recorded with the size and mtime it has now. A path
+        quarantined without content (unreadable, special) is never known: each run tries
+        it again and reports it again."""
         row = self.conn.execute(
-            "SELECT size, mtime_ns FROM file_paths WHERE path = ?", (text,)).fetchone()
+            "SELECT p.size, p.mtime_ns FROM file_paths p LEFT JOIN files f ON "
+            "f.rowid = p.file_rowid WHERE p.path = ? AND (p.file_rowid IS NULL OR "
+            "f.sha256 IS NOT NULL)", (path_key(raw),)).fetchone()
         if row is None:
             return False
         try:
@@ -160,8 +173,8 @@ class Ledger:
                 ).lastrowid
             self.conn.execute(
                 "INSERT INTO events(at, kind, subject, outcome, detail) VALUES (?,?,?,?,?)",
-                (now, "file.ingest", r.sha256 or r.path, r.status if new else "duplicate",
-                 json.dumps({"path": r.path, "reason": r.reason}, ensure_ascii=False)),
+                (now, "file.ingest", r.sha256 or shown(r.path), r.status if new else "duplicate",
+                 json.dumps({"path": shown(r.path), "reason": r.reason}, ensure_ascii=False)),
             )
         before = self.conn.execute("SELECT file_rowid FROM file_paths WHERE path = ?",
                                    (r.path,)).fetchone()
@@ -185,6 +198,13 @@ class Ledger:
             self.commit()
         return new
 
+    def skip(self, run: int, skip: Skip) -> None:
+        """Record a path this run did not walk or read, with why."""
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("INSERT OR REPLACE INTO ingest_skips(run_id, path, kind, reason) "
+                          "VALUES (?,?,?,?)", (run, skip.path, skip.kind, skip.reason))
+
     def commit(self) -> None:
         if self.conn.in_transaction:
             self.before_commit()
@@ -198,6 +218,7 @@ def _interrupted(archive: Archive, store: Store, report: IngestReport, started: 
     objects that workers finished but the ledger had not recorded yet (a rerun of the same
     ingest examines their paths again and adopts them, as content it already holds)."""
     report.seconds = time.monotonic() - started
+    _end_run(archive, report.run, "interrupted")
     unrecorded = store.unrecorded(archive.conn)
     archive.record_event("ingest.run", ", ".join(map(os.path.abspath, paths)), "interrupted",
                          {**report.as_dict(), "store_objects_without_ledger_row": unrecorded})
@@ -256,10 +277,18 @@ def ingest(
         local = dask is None
         ledger = Ledger(archive, licence, provenance,
                         before_commit=store.sync if local else lambda: None)
-        counted(sum(1 for _ in walk(paths)))
+        report.run = _start_run(archive, paths)
+        skips: deque[Skip] = deque()  # paths not walked or read, recorded by this writer
+        counted(sum(1 for _ in walk(paths, own=archive.path)))
+
+        def drain() -> None:
+            while skips:
+                skip = skips.popleft()
+                report.skipped_path(skip)
+                ledger.skip(report.run, skip)
 
         def todo() -> Iterator[bytes]:
-            for raw in walk(paths):
+            for raw in walk(paths, own=archive.path, skipped=skips.append):
                 if ledger.known(raw):
                     report.unchanged += 1
                 else:
@@ -274,6 +303,9 @@ def ingest(
                 for result in results:
                     report.examined += 1
                     new = ledger.record(result)
+                    if result.status == "quarantined" and result.sha256 is None:
+                        skips.append(unread(result.path, result.reason))
+                    drain()
                     if result.path_note:
                         report.path_notes[result.path_note] += 1
                     if result.status == "skipped":
@@ -287,6 +319,7 @@ def ingest(
                         report.bytes += result.size or 0
                     progress(report.examined + report.unchanged, result)
             finally:
+                drain()
                 ledger.commit()
             phase("grouping near-duplicates")
             report.near_duplicates = group_new_files(archive)["grouped"]
@@ -302,9 +335,25 @@ def ingest(
                 archive.conn.execute("ROLLBACK")
             raise _interrupted(archive, store, report, started, paths) from None
     report.seconds = time.monotonic() - started
+    _end_run(archive, report.run, "ok")
     archive.record_event("ingest.run", ", ".join(map(os.path.abspath, paths)), "ok",
                          report.as_dict())
     return report
+
+
+def _start_run(archive: Archive, paths: list[Path]) -> int:
+    """A row for this run, committed first: the paths it skips are kept under its id."""
+    given = [shown(path_key(os.path.abspath(os.fsencode(p)))) for p in paths]
+    with archive.conn:
+        return archive.conn.execute(
+            "INSERT INTO ingest_runs(started_at, paths) VALUES (?, ?)",
+            (utc_now(), json.dumps(given, ensure_ascii=False))).lastrowid
+
+
+def _end_run(archive: Archive, run: int | None, outcome: str) -> None:
+    with archive.conn:
+        archive.conn.execute("UPDATE ingest_runs SET finished_at = ?, outcome = ? "
+                             "WHERE id = ?", (utc_now(), outcome, run))
 
 
 def _crashed(args: tuple, why: str) -> FileResult:

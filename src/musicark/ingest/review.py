@@ -15,6 +15,7 @@ from musicark.catalog.search import resolve, summaries
 from musicark.db import transaction
 from musicark.errors import BadQuery, NotInCatalog
 from musicark.ingest.match import MARGIN, THRESHOLD, _fuzzy
+from musicark.ingest.paths import shown
 from musicark.release.withdraw import SHA256
 
 LOW_SCORE = 0.9  # automatic links below this are shown for review
@@ -53,7 +54,8 @@ def _file_facts(archive: Archive, rowid: int) -> dict[str, Any]:
         "SELECT path FROM file_paths WHERE file_rowid = ? ORDER BY seen_at DESC LIMIT 1",
         (rowid,)).fetchone()
     tags = json.loads(common) if common else {}
-    return {"file": rowid, "sha256": sha, "path": path[0] if path else None, "status": status,
+    return {"file": rowid, "sha256": sha, "path": shown(path[0]) if path else None,
+            "status": status,
             "title": tags.get("title"), "artists": tags.get("artists"),
             "album": tags.get("album"), "duration_ms": duration}
 

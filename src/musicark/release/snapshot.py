@@ -1,9 +1,9 @@
 """The catalog snapshot shipped with a release: `catalog.sqlite.zst`.
 
 A copy of the catalog without what is private to the operator's machine (the paths files
-were found at, the event log, source file locations) or cheap to rebuild (fingerprint
-terms), compressed with zstd (multi-threaded zstd output does not depend on the thread
-count, so the same catalog gives the same bytes).
+were found at and those ingest runs skipped, the event log, source file locations) or cheap
+to rebuild (fingerprint terms), compressed with zstd (multi-threaded zstd output does not
+depend on the thread count, so the same catalog gives the same bytes).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import zstandard
 
 LEVEL = 12
 PRIVATE = ("DROP TABLE IF EXISTS file_paths", "DROP TABLE IF EXISTS events",
+           "DROP TABLE IF EXISTS ingest_skips", "DROP TABLE IF EXISTS ingest_runs",
            "DELETE FROM fingerprint_terms", "UPDATE sources SET uri = NULL, options = NULL")
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import zstandard
 
 from musicark.archive import CATALOG_NAME, Archive, utc_now
-from musicark.catalog.schema import MIGRATION_1, MIGRATION_2
+from musicark.catalog.schema import MIGRATION_1, MIGRATION_2, MIGRATION_15
 from musicark.db import split_sql
 from musicark.errors import BadQuery
 from musicark.ingest.store import _fsync_dir
@@ -30,7 +31,7 @@ from musicark.verify.report import Report
 from musicark.verify.store import stamp
 from musicark.verify.torrent import BadTorrent, load_expectations
 
-PRIVATE_TABLES = ("events", "file_paths")
+PRIVATE_TABLES = ("events", "file_paths", "ingest_runs", "ingest_skips")
 
 
 def find_snapshot(archive_path: Path, release: str | Path) -> tuple[Path, Path | None]:
@@ -51,10 +52,12 @@ def find_snapshot(archive_path: Path, release: str | Path) -> tuple[Path, Path |
 
 def _private_tables_sql() -> list[str]:
     wanted = []
-    for statement in split_sql(MIGRATION_1) + split_sql(MIGRATION_2):
+    for statement in split_sql(MIGRATION_1) + split_sql(MIGRATION_2) + \
+            split_sql(MIGRATION_15):
         body = " ".join(line for line in statement.splitlines()
                         if not line.strip().startswith("--"))
-        if any(f"TABLE {t} " in body or f"ON {t}(" in body for t in PRIVATE_TABLES):
+        if any(f"TABLE {t} " in body or f"EXISTS {t} " in body or f"ON {t}(" in body
+               for t in PRIVATE_TABLES):
             wanted.append(body)
     return wanted
 
@@ -109,8 +112,8 @@ def restore_catalog(archive_path: Path, release: str | Path) -> dict[str, Any]:
     conn = sqlite3.connect(tmp, isolation_level=None)
     try:
         for statement in _private_tables_sql():
-            conn.execute(statement.replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS ")
-                         .replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS "))
+            conn.execute(re.sub(r"CREATE (TABLE|INDEX) (?!IF NOT EXISTS)",
+                                r"CREATE \1 IF NOT EXISTS ", statement))
         conn.execute("PRAGMA journal_mode = WAL")
     finally:
         conn.close()
@@ -148,8 +151,8 @@ def _lacks(archive: Archive, snap: Path) -> dict[str, Any]:
         "releases_recorded_again": rerecorded,
         "store_files_not_in_ledger": missing, "store_bytes_not_in_ledger": missing_bytes,
         "lacks": [
-            "the event log (events) and where files were found (file_paths): never in a "
-            "snapshot",
+            "the event log (events), where files were found (file_paths) and ingest "
+            "runs' skipped paths (ingest_runs): never in a snapshot",
             "source file locations and import options (sources.uri, sources.options)",
             "fingerprint index terms (re-run `musicark ingest` on the sources to rebuild)",
             f"{missing:,} store files ingested or derived after the snapshot "

@@ -1,8 +1,10 @@
 """`repair`: put good bytes back for every damaged or missing store file, then heal the
 release copies that shared the damaged inode (payload hardlinks, restore patches).
 
-Good bytes come from `--from` directories (by size, then SHA-256) or are rebuilt from the
-archive's own derivations (`musicark.verify.rebuild`). A candidate is copied into store/tmp,
+Good bytes come first from the archive's own releases (a payload or restore patch that is
+not the store file's inode: a hardlink of a damaged store file holds the same damaged bytes),
+then from `--from` directories (by size, then SHA-256), or are rebuilt from the archive's own
+derivations (`musicark.verify.rebuild`). A candidate is copied into store/tmp,
 fsynced and hashed; only bytes with the expected SHA-256 replace anything. The damaged file is
 first hardlinked into store/damaged/ (never deleted until `purge_damaged`), then the good one
 is renamed over it: there is no moment without a file at the store path. Each file is
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Callable
@@ -96,8 +99,11 @@ def _try(store: Store, sha256: str, write: Callable[[Path], None]) -> Path | Non
     tmp = store.tmp / f"{uuid.uuid4().hex}.repair.part"
     try:
         write(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
+        fd = os.open(tmp, os.O_RDONLY)  # a hardlinked candidate is read-only (0444)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         if sha256_file(tmp)[0] == sha256:
             return tmp
     except Exception:  # noqa: BLE001 - a recipe that fails is only a candidate less
@@ -123,7 +129,12 @@ def repair_store_file(archive: Archive, rowid: int, sha256: str, size: int | Non
     exclude = {i for i in [_inode(final)] if i is not None}
     tmp = None
     how = None
-    found = sources.find(sha256, size, exclude)
+    for copy in _independent(release_copies(archive, rowid, sha256), exclude):
+        tmp = _try(store, sha256, lambda out, copy=copy: _link_or_copy(copy, out))
+        if tmp is not None:
+            how = f"release copy {copy.relative_to(archive.path)}"
+            break
+    found = None if tmp is not None else sources.find(sha256, size, exclude)
     if found is not None:
         tmp, how = _try(store, sha256, lambda out: shutil.copyfile(found, out)), f"from {found}"
     if tmp is None:
@@ -155,6 +166,43 @@ def carriers(conn, rowid: int, sha256: str) -> list[dict[str, Any]]:
              "path": f"{shard}/{path}"} for rel, shard, btih, btmh, path in rows]
 
 
+def release_copies(archive: Archive, rowid: int, sha256: str) -> list[Path]:
+    """Where the archive's own releases hold a file (payloads, restore patches): paths from
+    the catalog, each proven inside the archive's releases/ folder before it is used."""
+    root = archive.path / "releases"
+    out = []
+    for carrier in carriers(archive.conn, rowid, sha256):
+        shard, inside = carrier["path"].split("/", 1)
+        shard_dir = root / carrier["release"] / "shards" / shard
+        path = shard_dir / inside
+        if Path(os.path.normpath(path)) == path and path.is_relative_to(root) and \
+                shard_dir.is_dir():
+            out.append(path)
+    return out
+
+
+def _independent(paths: list[Path], exclude: set[int]) -> list[Path]:
+    """Regular files whose inode is not in `exclude` (the damaged store file's)."""
+    out = []
+    for path in paths:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and st.st_ino not in exclude:
+            out.append(path)
+    return out
+
+
+def _link_or_copy(src: Path, out: Path) -> None:
+    """A hardlink where the release shares the store's filesystem (as `release create`
+    makes it: no byte copy, the layout it had), else a copy."""
+    try:
+        os.link(src, out)
+    except OSError:
+        shutil.copyfile(src, out)
+
+
 def relink(archive: Archive, rowid: int, sha256: str) -> list[str]:
     """Point every release copy of a repaired file at the new store file (they were
     hardlinks to the damaged inode); copies that are independent and good are left alone."""
@@ -162,10 +210,8 @@ def relink(archive: Archive, rowid: int, sha256: str) -> list[str]:
     final = store.path_for(sha256)
     inode = _inode(final)
     done = []
-    for carrier in carriers(archive.conn, rowid, sha256):
-        shard_dir = archive.path / "releases" / carrier["release"] / "shards" / carrier["shard"]
-        path = shard_dir / carrier["path"].split("/", 1)[1]
-        if not shard_dir.is_dir() or _inode(path) == inode:
+    for path in release_copies(archive, rowid, sha256):
+        if _inode(path) == inode:
             continue
         if path.exists() and sha256_file(path)[0] == sha256:
             continue
@@ -183,39 +229,61 @@ def relink(archive: Archive, rowid: int, sha256: str) -> list[str]:
 def repair_store(archive: Archive, sources: list[Path] | None = None, *,
                  report: RepairReport | None = None,
                  progress: Callable[[int, int], None] = lambda d, t: None) -> RepairReport:
+    """Repair every damaged store file. Files left unrepaired get another pass while the
+    previous pass repaired something: a file restored from a release copy may be what
+    rebuilds another (an original from its tagged copy and restore patch)."""
     report = report or RepairReport()
-    conn = archive.conn
     targets = damaged_files(archive)
     finder = Sources(list(sources or []), {s for _, _, s in targets if s is not None})
+    pending, done = targets, 0
     with Store(archive.store_path).writing():
-        for n, (rowid, sha, size) in enumerate(targets, 1):
-            result = repair_store_file(archive, rowid, sha, size, finder)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+        while pending:
+            retry = []
+            for rowid, sha, size in pending:
+                result = repair_store_file(archive, rowid, sha, size, finder)
                 if result["how"] is None:
-                    kind, detail = size_damage(Store(archive.store_path).path_for(sha), size) \
-                        or ("checksum", "bytes differ from their SHA-256")
-                    record_outcome(conn, sha, kind, detail, stamp(), by="repair")
-                    report.unrepaired.append({
-                        "sha256": sha, "file": rowid,
-                        "reason": "no good copy in the --from sources and no rebuild from "
-                                  "the archive's own files",
-                        "torrents": carriers(conn, rowid, sha)})
-                else:
-                    record_outcome(conn, sha, None, None, stamp(), by="repair", verified=True)
-                    conn.execute("INSERT INTO events(at, kind, subject, outcome, detail) "
-                                 "VALUES (?, 'repair', ?, 'ok', json_object('how', ?, "
-                                 "'moved_to', ?))", (stamp(), sha, result["how"],
-                                                     result["moved_to"]))
-                    report.repaired.append({**result, "file": rowid})
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            if result["how"] is not None:
+                    retry.append((rowid, sha, size))
+                    continue
+                _record(archive, report, rowid, sha, size, result)
                 report.relinked.extend(relink(archive, rowid, sha))
-            progress(n, len(targets))
+                done += 1
+                progress(done, len(targets))
+            if len(retry) == len(pending):  # nothing more came back: these stay damaged
+                for rowid, sha, size in retry:
+                    _record(archive, report, rowid, sha, size, None)
+                    done += 1
+                    progress(done, len(targets))
+                break
+            pending = retry
     return report
+
+
+def _record(archive: Archive, report: RepairReport, rowid: int, sha: str, size: int | None,
+            result: dict[str, Any] | None) -> None:
+    """Commit one file's outcome (a repair, or None: still damaged) on its own."""
+    conn = archive.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if result is None:
+            kind, detail = size_damage(Store(archive.store_path).path_for(sha), size) \
+                or ("checksum", "bytes differ from their SHA-256")
+            record_outcome(conn, sha, kind, detail, stamp(), by="repair")
+            report.unrepaired.append({
+                "sha256": sha, "file": rowid,
+                "reason": "no good copy in the archive's own releases or the --from "
+                          "sources, and no rebuild from the archive's own files",
+                "torrents": carriers(conn, rowid, sha)})
+        else:
+            record_outcome(conn, sha, None, None, stamp(), by="repair", verified=True)
+            conn.execute("INSERT INTO events(at, kind, subject, outcome, detail) "
+                         "VALUES (?, 'repair', ?, 'ok', json_object('how', ?, "
+                         "'moved_to', ?))", (stamp(), sha, result["how"],
+                                             result["moved_to"]))
+            report.repaired.append({**result, "file": rowid})
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def purge_damaged(archive: Archive) -> int:
