@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,8 @@ from musicark.ingest.dedup import groups
 from musicark.ingest.ledger import list_files
 from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import Store, sha256_file
+
+PAUSED = Path(__file__).with_name("paused_ingest.py")  # an ingest that stops on cue
 
 # The audio stream of this file is 0.46 s inside a 0.75 s Theora video container; ffprobe and
 # mutagen report the container's length, musicark the audio it decodes.
@@ -151,7 +152,7 @@ def _ledger_state(path: Path) -> tuple:
 
 
 def test_resume_after_kill(tmp_path: Path, testdata: Path) -> None:
-    """Kill a real ingest at random moments, then finish: nothing doubled, nothing half."""
+    """Kill a real ingest at known points, then finish: nothing doubled, nothing half."""
     src = tmp_path / "tree"
     music = testdata / "audio" / "music"
     for i, f in enumerate(sorted(music.rglob("*.ogg"))):
@@ -162,13 +163,20 @@ def test_resume_after_kill(tmp_path: Path, testdata: Path) -> None:
     Archive.create(arc_path).close()
     cmd = [sys.executable, "-m", "musicark", "ingest", str(src), "--archive", str(arc_path),
            "--workers", "2"]
-    rng = random.Random(7)
-    for _ in range(4):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    # Each run is stopped once it has recorded its n-th file (tests/paused_ingest.py; the
+    # ledger commits every 200 files, so none of these rows is committed), with the workers
+    # still storing the files already handed to them, and killed there like a power cut.
+    for n in (1, 5, 12, 24):
+        proc = subprocess.Popen([sys.executable, str(PAUSED), str(n), *cmd[3:]],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 start_new_session=True)
-        time.sleep(rng.uniform(1.0, 3.0))
-        os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, like a power cut
+        stopped = proc.stdout.readline()
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers
         proc.wait()
+        proc.stdout.close()
+        assert stopped == "paused\n", f"the ingest ended before its file {n}"
+    with Archive.open(arc_path) as arc:  # what the next run has to resume from
+        assert Store(arc_path / "store").unrecorded(arc.conn) > 0
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     (count, distinct), paths = _ledger_state(arc_path)
