@@ -163,20 +163,24 @@ def test_resume_after_kill(tmp_path: Path, testdata: Path) -> None:
     Archive.create(arc_path).close()
     cmd = [sys.executable, "-m", "musicark", "ingest", str(src), "--archive", str(arc_path),
            "--workers", "2"]
-    # Each run is stopped once it has recorded its n-th file (tests/paused_ingest.py; the
-    # ledger commits every 200 files, so none of these rows is committed), with the workers
-    # still storing the files already handed to them, and killed there like a power cut.
-    for n in (1, 5, 12, 24):
-        proc = subprocess.Popen([sys.executable, str(PAUSED), str(n), *cmd[3:]],
+    # Each run is stopped at a known point (tests/paused_ingest.py) and killed there like a
+    # power cut: at its n-th file (the ledger commits every 200 files, so none of these rows
+    # is committed; the workers are still storing the files already handed to them), then
+    # after the ledger's commit, before the near-duplicates are grouped.
+    for stop in ("1", "5", "12", "24", "grouping near-duplicates"):
+        if stop == "grouping near-duplicates":
+            with Archive.open(arc_path) as arc:  # what the runs killed so far leave
+                assert Store(arc_path / "store").unrecorded(arc.conn) > 0
+        proc = subprocess.Popen([sys.executable, str(PAUSED), stop, *cmd[3:]],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 start_new_session=True)
         stopped = proc.stdout.readline()
         os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers
         proc.wait()
         proc.stdout.close()
-        assert stopped == "paused\n", f"the ingest ended before its file {n}"
-    with Archive.open(arc_path) as arc:  # what the next run has to resume from
-        assert Store(arc_path / "store").unrecorded(arc.conn) > 0
+        assert stopped == "paused\n", f"the ingest ended before {stop!r}"
+    files = sum(1 for p in src.rglob("*") if p.is_file())
+    assert len(_ledger_state(arc_path)[1]) == files  # the last one had committed its rows
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     (count, distinct), paths = _ledger_state(arc_path)
