@@ -52,7 +52,7 @@ class InProcess:
 def serve_process(args: list[str], log: Path, **popen) -> tuple[subprocess.Popen, int]:
     """`musicark serve ARGS --port 0` as a process whose stderr goes to `log`; the port is
     read from the line it prints once it listens."""
-    env = popen.pop("env", None) or dict(os.environ)
+    env = dict(popen.pop("env", None) or os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     with open(log, "wb") as errors:
         process = subprocess.Popen([sys.executable, "-m", "musicark", "serve", *args,
