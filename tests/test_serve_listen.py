@@ -3,6 +3,8 @@ port already taken is one clear line."""
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -32,3 +34,16 @@ def test_a_taken_port_is_one_clear_error(tmp_path: Path) -> None:
     assert result.exit_code == 8, result.output
     assert result.stderr.strip() == f"error: cannot listen on 127.0.0.1 port {port}: " \
                                     "Address already in use"
+
+
+def test_the_socket_says_it_is_tcp_so_connections_get_no_delay() -> None:
+    """asyncio sets TCP_NODELAY on accepted connections only when the listening socket's
+    protocol is IPPROTO_TCP (socket.create_server leaves it 0): small answers would wait
+    for delayed ACKs otherwise."""
+    with listen("127.0.0.1", 0) as sock:
+        assert (sock.family, sock.proto) == (socket.AF_INET, socket.IPPROTO_TCP)
+        with socket.create_connection(sock.getsockname()):
+            accepted, _ = sock.accept()
+        with accepted:
+            asyncio.base_events._set_nodelay(accepted)
+            assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)

@@ -21,9 +21,15 @@ def listen(host: str, port: int) -> socket.socket:
     """A listening TCP socket on `host`:`port` (0: any free port), inheritable by the
     worker processes of `--workers N`."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP named (socket.create_server leaves 0): asyncio sets TCP_NODELAY on the
+    # connections accepted only from a socket that says it is TCP.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        sock = socket.create_server((host, port), family=family, backlog=2048)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
     except OSError as exc:
+        sock.close()
         why = os.strerror(exc.errno) if (exc.errno or 0) > 0 else (exc.strerror or str(exc))
         raise BadConfig(f"cannot listen on {host} port {port}: {why}") from None
     sock.set_inheritable(True)
@@ -37,7 +43,8 @@ def bound_port(sock: socket.socket) -> int:
 
 def run(app: Any, sock: socket.socket, **options: Any) -> None:
     """`uvicorn.run(app, **options)` on `sock` rather than on a socket uvicorn binds (its
-    `fd=` option would label the socket AF_UNIX, and asyncio then leaves Nagle on)."""
+    `fd=` option would label the socket AF_UNIX, and asyncio then leaves Nagle on: see
+    `listen`)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
