@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import TESTDATA, require_testdata
 from musicark.archive import Archive
 from musicark.catalog import import_source
 from musicark.cli import app
@@ -24,7 +25,6 @@ from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import Store
 from musicark.synth import write_catalog
 
-TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
 FLAC = TESTDATA / "audio/mutagen/silence-44-s.flac"
 FLAC_DIR = str(FLAC.parent)
 WS2_XML = """<?xml version="1.0" encoding="UTF-8"?>
@@ -42,6 +42,7 @@ WS2_XML = """<?xml version="1.0" encoding="UTF-8"?>
 @pytest.fixture(scope="module")
 def base(tmp_path_factory) -> Path:
     """An archive with a catalog, one ingested file and a tagged copy with its patch."""
+    require_testdata()
     root = tmp_path_factory.mktemp("bad-input")
     catalog = root / "catalog.csv"
     write_catalog(catalog, 200, "table", seed=2)

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,26 +23,59 @@ def _counts(path: Path) -> tuple:
                                "track_fts", "markets"))
 
 
-def test_kill_during_import_leaves_no_half_source(tmp_path: Path) -> None:
-    src = tmp_path / "big.csv"
-    write_catalog(src, 150_000, "table", seed=3)
+# The import runs in a process of its own and stops at a named step of the writer (its
+# `phase` callback), with part of the import written into catalog.sqlite: a small page cache
+# (set through the archive's connection) makes SQLite spill the open transaction's pages to
+# the file. It says so on stdout and waits there to be killed, like a power cut.
+KILLED_AT = """
+import os, signal, sys
+from musicark.archive import Archive
+from musicark.catalog import import_source
+
+path, src, stop_at = sys.argv[1:]
+archive = Archive.open(path)
+catalog = os.path.join(path, "catalog.sqlite")
+before = os.path.getsize(catalog)
+
+def progress(done, total):
+    archive.conn.execute("PRAGMA cache_size = 64")  # pages of the transaction go to disk
+
+def phase(name):
+    if name == stop_at:
+        print(before, os.path.getsize(catalog), os.path.exists(catalog + "-journal"),
+              flush=True)
+        signal.pause()
+
+import_source(archive, "table", src, progress=progress, phase=phase)
+print("finished", flush=True)
+"""
+
+
+@pytest.mark.parametrize("step", ["building indexes", "committing"])
+def test_kill_during_import_leaves_no_half_source(tmp_path: Path, step: str) -> None:
+    """Killed with rows (then every row, index and search entry, just before COMMIT)
+    written into the catalog file: the next open rolls it all back."""
+    src = tmp_path / "c.csv"
+    write_catalog(src, 30_000, "table", seed=3)
     arc = Archive.create(tmp_path / "arc")
     arc.close()
-    script = ("import sys; from musicark.archive import Archive; "
-              "from musicark.catalog import import_source; "
-              "import_source(Archive.open(sys.argv[1]), 'table', sys.argv[2])")
-    for delay in (0.8, 2.0):
-        proc = subprocess.Popen([sys.executable, "-c", script, str(arc.path), str(src)])
-        time.sleep(delay)
-        if proc.poll() is not None:
-            pytest.fail("the import finished before it could be killed; use a bigger file")
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert _counts(arc.path) == (0, 0, 0, 0, 0, 0, 0)
+    catalog = arc.path / "catalog.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_AT, str(arc.path), str(src), step],
+                            stdout=subprocess.PIPE, text=True)
+    said = proc.stdout.readline().split()  # blocks until the import reaches `step`
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert len(said) == 3, f"the import did not stop at {step!r}: {said}"
+    before, during, journal = int(said[0]), int(said[1]), said[2] == "True"
+    assert during > before and journal, "nothing of the import was on disk when it was killed"
+    assert _counts(arc.path) == (0, 0, 0, 0, 0, 0, 0)
+    assert catalog.stat().st_size == before and not Path(f"{catalog}-journal").exists()
     with Archive.open(arc.path) as arc2:
+        assert arc2.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         report = import_source(arc2, "table", src)
-    assert report.counts["tracks"] == 150_000
-    assert _counts(arc.path)[:2] == (1, 150_000)
+    assert report.counts["tracks"] == 30_000
+    assert _counts(arc.path)[:2] == (1, 30_000)
     assert not list(arc.path.glob(".*staging*"))
 
 

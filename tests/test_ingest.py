@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +20,8 @@ from musicark.ingest.ledger import list_files
 from musicark.ingest.paths import shown
 from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import Store, sha256_file
+
+PAUSED = Path(__file__).with_name("paused_ingest.py")  # an ingest that stops on cue
 
 # The audio stream of this file is 0.46 s inside a 0.75 s Theora video container; ffprobe and
 # mutagen report the container's length, musicark the audio it decodes.
@@ -154,7 +155,7 @@ def _ledger_state(path: Path) -> tuple:
 
 
 def test_resume_after_kill(tmp_path: Path, testdata: Path) -> None:
-    """Kill a real ingest at random moments, then finish: nothing doubled, nothing half."""
+    """Kill a real ingest at known points, then finish: nothing doubled, nothing half."""
     src = tmp_path / "tree"
     music = testdata / "audio" / "music"
     for i, f in enumerate(sorted(music.rglob("*.ogg"))):
@@ -165,13 +166,24 @@ def test_resume_after_kill(tmp_path: Path, testdata: Path) -> None:
     Archive.create(arc_path).close()
     cmd = [sys.executable, "-m", "musicark", "ingest", str(src), "--archive", str(arc_path),
            "--workers", "2"]
-    rng = random.Random(7)
-    for _ in range(4):
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    # Each run is stopped at a known point (tests/paused_ingest.py) and killed there like a
+    # power cut: at its n-th file (the ledger commits every 200 files, so none of these rows
+    # is committed; the workers are still storing the files already handed to them), then
+    # after the ledger's commit, before the near-duplicates are grouped.
+    for stop in ("1", "5", "12", "24", "grouping near-duplicates"):
+        if stop == "grouping near-duplicates":
+            with Archive.open(arc_path) as arc:  # what the runs killed so far leave
+                assert Store(arc_path / "store").unrecorded(arc.conn) > 0
+        proc = subprocess.Popen([sys.executable, str(PAUSED), stop, *cmd[3:]],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 start_new_session=True)
-        time.sleep(rng.uniform(1.0, 3.0))
-        os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, like a power cut
+        stopped = proc.stdout.readline()
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers
         proc.wait()
+        proc.stdout.close()
+        assert stopped == "paused\n", f"the ingest ended before {stop!r}"
+    files = sum(1 for p in src.rglob("*") if p.is_file())
+    assert len(_ledger_state(arc_path)[1]) == files  # the last one had committed its rows
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     (count, distinct), paths = _ledger_state(arc_path)

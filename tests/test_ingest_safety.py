@@ -26,6 +26,8 @@ from musicark.ingest.ledger import list_skipped
 from musicark.ingest.pipeline import ingest
 from musicark.ingest.store import SourceChanged, Store, sha256_file
 
+PAUSED = Path(__file__).with_name("paused_ingest.py")  # an ingest that stops on cue
+
 SONG = Path("music") / "fma" / "000002.mp3"
 
 
@@ -283,16 +285,11 @@ def test_ctrl_c_says_what_it_kept(tmp_path: Path, testdata: Path) -> None:
                 fh.write(i.to_bytes(4, "big"))
     arc = tmp_path / "arc"
     Archive.create(arc).close()
-    cmd = [sys.executable, "-m", "musicark", "ingest", str(src), "--archive", str(arc),
-           "--workers", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.1)  # interrupt it in the middle: a few files stored, most not
-        if len(list((arc / "store").glob("sha256/*/*/*"))) >= 3:
-            break
-    assert proc.poll() is None, "the ingest finished before it could be interrupted"
+    args = ["ingest", str(src), "--archive", str(arc), "--workers", "2"]
+    # Stopped once 3 files are recorded (of 64), then interrupted there: not after a delay.
+    proc = subprocess.Popen([sys.executable, str(PAUSED), "3", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert proc.stdout.readline() == "paused\n", "the ingest ended before its third file"
     os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr
@@ -304,7 +301,7 @@ def test_ctrl_c_says_what_it_kept(tmp_path: Path, testdata: Path) -> None:
         unrecorded = Store(arc / "store").unrecorded(opened.conn)
         event = opened.conn.execute("SELECT outcome FROM events WHERE kind = 'ingest.run'")
         assert event.fetchone()[0] == "interrupted"
-    assert int(said.group(1).replace(",", "")) == recorded
+    assert int(said.group(1).replace(",", "")) == recorded == 3  # where it was stopped
     if unrecorded:
         assert said.group(2).startswith(f"{unrecorded:,} store objects without a ledger row "
                                         "will be adopted by the next run")
@@ -312,7 +309,8 @@ def test_ctrl_c_says_what_it_kept(tmp_path: Path, testdata: Path) -> None:
         assert said.group(2).startswith("every store object has its ledger row")
     assert recorded < sum(1 for p in src.rglob("*") if p.is_file())
     assert not list((arc / "store" / "tmp").glob("*.part"))
-    finish = subprocess.run(cmd, capture_output=True, text=True)
+    finish = subprocess.run([sys.executable, "-m", "musicark", *args], capture_output=True,
+                            text=True)
     assert finish.returncode == 0, finish.stderr
     with Archive.open(arc) as opened:
         assert Store(arc / "store").unrecorded(opened.conn) == 0  # adopted

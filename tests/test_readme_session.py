@@ -6,16 +6,14 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
+from live_server import answered, serve_process
 
 pytestmark = pytest.mark.slow
 
@@ -29,12 +27,6 @@ def session_commands() -> list[str]:
         if line.startswith("$ "):
             lines.append(shlex.split(line[2:], comments=True))
     return [" ".join(shlex.quote(a) for a in args) for args in lines if args]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_the_readme_session_runs_as_written(tmp_path: Path) -> None:
@@ -67,21 +59,11 @@ def test_the_readme_session_runs_as_written(tmp_path: Path) -> None:
 
 
 def _serve_briefly(args: list[str], env: dict[str, str], cwd: Path) -> None:
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "musicark", *args, "--port", str(port)],
-                              cwd=cwd, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE)
+    """The README's `musicark serve`, on a port it picks itself (`--port 0`) and names."""
+    server, port = serve_process(args[1:], cwd / "serve.log", cwd=cwd, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
-                    assert page.status == 200 and b"musicark" in page.read()
-                    return
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()
-                assert time.monotonic() < deadline, "serve did not answer within 60 s"
-                time.sleep(0.3)
+        assert b"musicark" in answered(f"http://127.0.0.1:{port}/")
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
+        server.stdout.close()

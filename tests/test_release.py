@@ -3,6 +3,7 @@ incremental builds, withdrawals, restore patches the zstd CLI applies, a real do
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -73,6 +74,18 @@ def test_shards_are_valid_bags_and_tampering_is_caught(base: Path, tmp_path: Pat
         bagit.Bag(str(tampered)).validate()
 
 
+def _v1_part(torrent: Path, out: Path) -> tuple[Path, str]:
+    """The v1 torrent inside a hybrid one (without the v2 `file tree`, `meta version` and
+    `piece layers`: the same files, pad files and pieces) and its infohash."""
+    meta = lt.bdecode(torrent.read_bytes())
+    meta.pop(b"piece layers")
+    info = {k: v for k, v in meta[b"info"].items() if k not in (b"file tree", b"meta version")}
+    meta[b"info"] = info
+    path = out / f"{torrent.stem}.v1.torrent"
+    path.write_bytes(lt.bencode(meta))
+    return path, hashlib.sha1(lt.bencode(info)).hexdigest()
+
+
 def _transmission_major() -> int:
     shown = subprocess.run(["transmission-show", "--version"], capture_output=True, text=True)
     words = (shown.stdout + shown.stderr).split()
@@ -95,17 +108,27 @@ def test_torrents_recheck_complete_and_transmission_parses_them(base: Path, tmp_
         assert (str(info.info_hashes().v1), v2) == (t["btih"], t["btmh"])
         save = release / ("metadata" if t["metadata"] else "shards")
         handles.append(peers.add(session, info, save))
+        shown, btih = release / t["torrent"], t["btih"]
+        if hybrid:  # the published hashes are those of the info dict's exact bytes
+            raw = lt.bdecode(shown.read_bytes())[b"info"]
+            assert hashlib.sha1(lt.bencode(raw)).hexdigest() == t["btih"]
+            assert hashlib.sha256(lt.bencode(raw)).hexdigest() == t["btmh"]
         if hybrid and _transmission_major() < 4:
             # Debian 12's clients predate BitTorrent v2: Transmission 3.00 rejects every
             # hybrid torrent (its issue #3386) and aria2 1.36 computes a wrong v1 infohash
-            # for them (libtorrent's own included). `--torrent-format v1` is for them.
-            continue
-        shown = subprocess.run(["aria2c", "-S", str(release / t["torrent"])],
-                               capture_output=True, text=True, check=True).stdout
-        assert f"Name: {t['name']}" in shown and f"Info Hash: {t['btih']}" in shown
-        shown = subprocess.run(["transmission-show", str(release / t["torrent"])],
-                               capture_output=True, text=True, check=True).stdout
-        assert f"Name: {t['name']}" in shown and f"Hash: {t['btih']}" in shown
+            # for them. They read the torrent's v1 part instead, as a v1-only client does.
+            shown, btih = _v1_part(shown, tmp_path)
+        said = subprocess.run(["aria2c", "-S", str(shown)], capture_output=True, text=True,
+                              check=True).stdout
+        assert f"Name: {t['name']}" in said and f"Info Hash: {btih}" in said
+        said = subprocess.run(["transmission-show", str(shown)], capture_output=True,
+                              text=True, check=True).stdout
+        assert f"Name: {t['name']}" in said and f"Hash: {btih}" in said, said
+        listed = {line.strip().rsplit(" (", 1)[0] for line in said.split("FILES", 1)[1]
+                  .splitlines() if line.strip()}
+        on_disk = {str(p.relative_to(save)) for p in (save / t["name"]).rglob("*")
+                   if p.is_file()}
+        assert {p for p in listed if "/.pad/" not in p} == on_disk  # every file, no other
     deadline = time.monotonic() + 60
     while not all(h.status().is_seeding for h in handles):
         assert time.monotonic() < deadline, [h.status().state for h in handles]

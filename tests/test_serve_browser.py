@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import uvicorn
 
+from live_server import InProcess
 from musicark.archive import Archive
 from musicark.serve import create_app
 from serve_fixture import build
@@ -23,20 +20,9 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
     path = build(tmp_path_factory.mktemp("browser"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    web = uvicorn.Server(uvicorn.Config(create_app(path), host="127.0.0.1", port=port,
-                                        log_level="warning"))
-    thread = threading.Thread(target=web.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not web.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", path
-    web.should_exit = True
-    thread.join(10)
+    web = InProcess(create_app(path))
+    yield web.url, path
+    web.stop()
 
 
 @pytest.fixture(scope="module")

@@ -44,9 +44,27 @@ def test_init_refuses_a_catalog_sqlite_that_is_not_ours(tmp_path: Path, kind: st
 
 
 def test_init_continues_an_init_that_was_killed_before_its_config(tmp_path: Path) -> None:
-    Archive.create(tmp_path / "a").close()
-    (tmp_path / "a" / "musicark.toml").unlink()
-    Archive.create(tmp_path / "a").close()
+    """Killed after its catalog and store, before its config appeared (a half-written
+    temporary config left behind): init again finishes it, keeping what the first made."""
+    path = tmp_path / "a"
+    Archive.create(path, name="first").close()
+    (path / "musicark.toml").unlink()
+    (path / "musicark.toml.tmp").write_text('name = "fir')
+    (path / "store" / "kept").write_bytes(b"x")
+    Archive.create(path, name="second").close()
+    assert sorted(p.name for p in path.iterdir() if not p.name.startswith("catalog.sqlite-")
+                  ) == ["catalog.sqlite", "musicark.toml", "store"]
+    assert (path / "store" / "kept").read_bytes() == b"x"
+    with Archive.open(path) as arc:
+        assert arc.settings.name == "second"
+        assert arc.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        schema = arc.conn.execute("PRAGMA user_version").fetchone()[0]
+        inits = arc.conn.execute("SELECT outcome, detail FROM events WHERE kind = "
+                                 "'archive.init' ORDER BY id").fetchall()
+        assert inits == [("ok", f'{{"schema": {schema}}}')] * 2  # the first one's kept
+        assert arc.conn.execute("SELECT count(*) FROM sources").fetchone()[0] == 0
+    with pytest.raises(ArchiveExists, match="already a musicark archive"):
+        Archive.create(path)
 
 
 def test_synth_audio_from_an_archive_never_renders_a_negative_count(archive: Archive,

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
-import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,9 +13,9 @@ import av
 import httpx
 import libsonic
 import pytest
-import uvicorn
 from libsonic.errors import CredentialError, DataNotFoundError, ParameterError
 
+from live_server import InProcess
 from musicark.archive import Archive
 from musicark.ingest.store import Store
 from musicark.serve import create_app
@@ -28,12 +26,6 @@ from serve_fixture import WITH_ART, build
 
 USER, PASSWORD = "alice", "pä55 word&="
 NS = "{http://subsonic.org/restapi}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _link_art(path: Path) -> int:
@@ -50,24 +42,10 @@ def _link_art(path: Path) -> int:
     return track
 
 
-class Server:
+class Server(InProcess):
     def __init__(self, path: Path, **options) -> None:
-        self.port = _free_port()
         self.app = create_app(path, **options)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
-                                log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        for _ in range(500):
-            if self.server.started:
-                break
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
+        super().__init__(self.app)
 
 
 @pytest.fixture(scope="module")

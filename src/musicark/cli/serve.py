@@ -21,7 +21,10 @@ def serve(
     host: Annotated[str, typer.Option(
         help="Address to bind. Loopback by default; anything else exposes the archive.")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8377,
+    port: Annotated[int, typer.Option(
+        min=0, max=65535,
+        help="TCP port; 0 takes any free port (the line printed at start names it).")
+    ] = 8377,
     workers: Annotated[int, typer.Option(
         min=1, max=64, help="Server processes (one per core serves the most requests).")] = 1,
     request_timeout: Annotated[float, typer.Option(
@@ -52,11 +55,10 @@ def serve(
     """
     import os
 
-    import uvicorn
-
     from musicark.errors import BadConfig
     from musicark.serve import create_app
     from musicark.serve.app import CACHE_ENV, OPEN_SUBSONIC_ENV, RECORD_PLAYS_ENV, SERVE_ENV
+    from musicark.serve.listen import bound_port, listen, run
     from musicark.serve.loopback import is_loopback_host
     from musicark.serve.protocol import TIMEOUT_ENV, timed_protocol
     from musicark.serve.subsonic.users import Users
@@ -84,12 +86,13 @@ def serve(
     if not loopback:
         err.print(f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can "
                   "read and stream the whole archive", highlight=False)
+    # Bound here, so the port printed is the one listening (`--port 0`: any free one).
+    sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
-    out.print(f"serving {safe_line(located.path)} at http://{shown}:{port}/ (Ctrl-C stops)",
-              highlight=False)
+    out.print(f"serving {safe_line(located.path)} at http://{shown}:{bound_port(sock)}/ "
+              "(Ctrl-C stops)", highlight=False)
     if workers == 1:
-        uvicorn.run(web, host=host, port=port, log_level="warning",
-                    http=timed_protocol(request_timeout))
+        run(web, sock, log_level="warning", http=timed_protocol(request_timeout))
     else:
         # Worker processes import the app and the protocol afresh: settings go by environment.
         os.environ[SERVE_ENV] = str(located.path)
@@ -97,6 +100,5 @@ def serve(
         os.environ[RECORD_PLAYS_ENV] = "1" if record_plays else "0"
         os.environ[CACHE_ENV] = str(cache_seconds)
         os.environ[OPEN_SUBSONIC_ENV] = "1" if open_subsonic else "0"
-        uvicorn.run("musicark.serve.app:from_environment", factory=True, workers=workers,
-                    host=host, port=port, log_level="warning",
-                    http="musicark.serve.protocol:TimedProtocol")
+        run("musicark.serve.app:from_environment", sock, factory=True, workers=workers,
+            log_level="warning", http="musicark.serve.protocol:TimedProtocol")

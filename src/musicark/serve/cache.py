@@ -46,6 +46,7 @@ class Recent:
         self._bytes = 0
         self.version: Hashable = None
         self.hits = self.misses = 0
+        self.clock: Callable[[], float] = time.monotonic  # tests set their own
 
     def at(self, version: Hashable) -> None:
         """Drops every entry made under another version."""
@@ -56,7 +57,7 @@ class Recent:
 
     def get(self, key: Hashable) -> Any:
         entry = self._entries.get(key)
-        if entry is None or entry[0] <= time.monotonic():
+        if entry is None or entry[0] <= self.clock():
             self.misses += 1
             return None
         self._entries.move_to_end(key)
@@ -72,7 +73,7 @@ class Recent:
             self._bytes -= old[2]
         while self._entries and self._bytes + size > self.max_bytes:
             self._bytes -= self._entries.popitem(last=False)[1][2]
-        self._entries[key] = (time.monotonic() + self.ttl, value, size)
+        self._entries[key] = (self.clock() + self.ttl, value, size)
         self._bytes += size
 
     def stats(self) -> dict[str, Any]:
