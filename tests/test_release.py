@@ -295,12 +295,15 @@ def test_verify_stops_on_a_store_file_that_lost_its_bytes(base: Path, tmp_path: 
     from musicark.ingest.store import Store
 
     archive = _copy(base, tmp_path / "a")
-    # A file the release ships for sure: a tagged copy. (Ledger rowids follow the order in
-    # which ingest workers finish, so "the first matched file" was an original that ships
-    # only when it has no tagged copy: the test failed whenever load reordered the workers.)
+    # A file the release ships for sure: the tagged copy of an original (all_matched ships
+    # originals, tagged where `tag` made a copy). Not "the first matched file": ledger rowids
+    # follow the order in which ingest workers finish. Not "the first tagged copy" either:
+    # that may be the tagged copy of an Opus encode, which all_matched does not ship.
     sha = archive.conn.execute(
         "SELECT o.sha256 FROM derivations d JOIN files o ON o.rowid = d.output_file "
-        "WHERE d.kind = 'tagged' ORDER BY o.sha256 LIMIT 1").fetchone()[0]
+        "WHERE d.kind = 'tagged' AND NOT EXISTS (SELECT 1 FROM derivations e "
+        "  WHERE e.output_file = d.input_file AND e.input_file != e.output_file) "
+        "ORDER BY o.sha256 LIMIT 1").fetchone()[0]
     path = Store(archive.store_path).path_for(sha)
     path.chmod(0o644)
     data = bytearray(path.read_bytes())
