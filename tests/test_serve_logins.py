@@ -139,8 +139,12 @@ def test_what_counts_as_loopback() -> None:
 
 def test_serve_checks_users_and_the_flag_at_start(path: Path, monkeypatch) -> None:
     started = []
-    monkeypatch.setattr("uvicorn.run", lambda web, **kw: started.append((web, kw)))
-    args = ["serve", str(path), "--port", "8999"]
+    def run(web, sock, **kw) -> None:  # what serve would hand uvicorn, on the bound socket
+        sock.close()
+        started.append((web, kw))
+
+    monkeypatch.setattr("musicark.serve.listen.run", run)
+    args = ["serve", str(path), "--port", "0"]
     Users(path).remove(USER)
     public = runner.invoke(cli, [*args, "--host", "10.1.2.3"])
     assert public.exit_code == 8 and "musicark user add" in public.output
