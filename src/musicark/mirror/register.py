@@ -12,7 +12,6 @@ its restore patch, checked against its SHA-256 and stored too.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import uuid
@@ -22,9 +21,11 @@ from pathlib import Path
 from musicark.archive import Archive, utc_now
 from musicark.derive.patch import apply_patch
 from musicark.errors import BadQuery
-from musicark.ingest.store import ChecksumMismatch, Store
+from musicark.ingest.store import ChecksumMismatch, Store, same_file
 from musicark.mirror.check import ShardCheck
 from musicark.mirror.minimal import add_tracks
+from musicark.release.schema import read_jsonl
+from musicark.trust import regular_file
 
 SKIP_COLUMNS = {"rowid", "sha256", "status", "reason", "provenance", "verified_at", "fixity"}
 
@@ -41,9 +42,18 @@ class Registered:
     problems: list[str] = field(default_factory=list)
 
 
-def read_entries(root: Path) -> list[dict]:
-    return [json.loads(line) for line in
-            (root / "files.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+def read_entries(root: Path, scanned: os.stat_result | None) -> list[dict]:
+    """files.jsonl's records, each checked (`release.schema.file_record`), from the very
+    file the shard check read (unchanged since `scanned`); BadQuery otherwise."""
+    path = root / "files.jsonl"
+    if scanned is None or (why := same_file(scanned, os.stat(path, follow_symlinks=False))):
+        raise BadQuery(f"{path} changed since the shard was checked ({why or 'new'})")
+    entries = []
+    for _, entry, reason in read_jsonl(path):
+        if entry is None:
+            raise BadQuery(f"{path}: {reason}")
+        entries.append(entry)
+    return entries
 
 
 def _snap_row(conn: sqlite3.Connection, sha256: str, snap: bool) -> dict | None:
@@ -200,13 +210,11 @@ def register_shard(archive: Archive, check: ShardCheck, stats: dict[str, os.stat
     release = shard.release.name
     store = Store(archive.store_path)
     done = Registered()
-    entries = read_entries(shard.path)
+    entries = read_entries(shard.path, stats.get("files.jsonl"))
     stored: list[tuple[str, int, str, str | None, Path, list[dict]]] = []
 
     def put(rel: str, sha256: str) -> None:
-        path = shard.path / rel
-        if ".." in Path(rel).parts or Path(rel).is_absolute():  # the check refuses these too
-            raise BadQuery(f"{shard.path / 'files.jsonl'}: unsafe path {rel!r}")
+        path = regular_file(shard.path, rel, f"{shard.path / 'files.jsonl'}: path")
         before = (path.stat().st_nlink, store.has(sha256))
         store.put(path, link=not copy, expected=sha256, scanned=stats.get(rel), trusted=True)
         if not before[1]:
@@ -220,14 +228,14 @@ def register_shard(archive: Archive, check: ShardCheck, stats: dict[str, os.stat
             where = f"release {release}, shard {shard.name}, path {e['path']}"
             stored.append((e["sha256"], e["size"], where, e.get("licence"), shard.path / e["path"],
                            e.get("tracks") or []))
-            restore = e.get("restore") or {}
-            if restore.get("patch"):
+            restore = e["restore"] or {}
+            if restore:
                 put(restore["patch"], restore["patch_sha256"])
                 patch = shard.path / restore["patch"]
                 stored.append((restore["patch_sha256"], patch.stat().st_size,
                                f"release {release}, shard {shard.name}, path {restore['patch']}",
                                e.get("licence"), None, []))
-                if restore_originals and restore.get("sha256"):
+                if restore_originals:
                     try:
                         size = _restore_original(store, shard.path / e["path"], patch,
                                                  restore["sha256"])

@@ -68,7 +68,7 @@ def _stats(root: Path) -> dict[str, os.stat_result]:
     for dirpath, _, names in os.walk(root):
         for name in names:
             path = Path(dirpath, name)
-            out[path.relative_to(root).as_posix()] = path.stat()
+            out[path.relative_to(root).as_posix()] = path.lstat()  # a link is not followed
     return out
 
 

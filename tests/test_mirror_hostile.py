@@ -1,0 +1,181 @@
+"""A stranger's release (issue #20): every field of a shard, files.jsonl, torrents.json and
+the snapshot is hostile. Each trick is refused in one line; nothing is written or read
+outside the archive and the shard."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from mirror_fixture import NAME, entries, publish, shards
+from musicark.archive import Archive
+from musicark.ingest.store import Store
+from musicark.mirror import import_mirror
+from musicark.serve import create_app
+from musicark.serve.subsonic.users import Users
+from musicark.trust import Refused
+
+PASSWD = Path("/etc/passwd")
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return publish(tmp_path_factory.mktemp("hostile-pub"))
+
+
+def write_entries(shard: Path, records: list[dict]) -> None:
+    (shard / "files.jsonl").write_text("".join(json.dumps(r, sort_keys=True) + "\n"
+                                               for r in records), encoding="utf-8")
+
+
+def rebag(shard: Path, payload: str = "sha256", tags: str = "sha256") -> None:
+    """Manifests made again for what the shard holds now, as an attacker would: a payload
+    manifest in `payload`, a tag manifest in `tags`, nothing else."""
+    for old in [*shard.glob("manifest-*.txt"), *shard.glob("tagmanifest-*.txt")]:
+        old.unlink()
+    files = sorted(p for p in shard.rglob("*") if p.is_file())
+
+    def line(path: Path, algorithm: str) -> str:
+        return f"{hashlib.new(algorithm, path.read_bytes()).hexdigest()}  " \
+               f"{path.relative_to(shard).as_posix()}\n"
+
+    (shard / f"manifest-{payload}.txt").write_text(
+        "".join(line(p, payload) for p in files if p.relative_to(shard).parts[0] == "data"))
+    (shard / f"tagmanifest-{tags}.txt").write_text(
+        "".join(line(p, tags) for p in sorted(p for p in shard.rglob("*") if p.is_file())
+                if p.relative_to(shard).parts[0] != "data"))
+
+
+def lone_shard(release: Path, dest: Path, pick=lambda s: True) -> Path:
+    """A copy of one shard of the release on its own (no torrent beside it); `pick` picks
+    one whose files.jsonl entries it accepts."""
+    source = next(s for s in shards(release) if pick(entries(s)))
+    dest.mkdir(parents=True)
+    return Path(shutil.copytree(source, dest / source.name))
+
+
+def _problems(report) -> str:
+    return "\n".join(p for s in report.shards for p in s.problems)
+
+
+def test_a_sha256_naming_a_path_creates_nothing_with_only_a_sha512_manifest(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    _, release = published
+    shard = lone_shard(release, tmp_path / "dl")
+    target = tmp_path / "PWNED"
+    records = entries(shard)
+    records[0]["sha256"] = str(target)
+    write_entries(shard, records)
+    rebag(shard, "sha512", "sha512")
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [shard])
+        assert report.shards[0].state == "damaged"
+        assert "sha256 is not 64 lowercase hex" in _problems(report)
+        assert mirror.conn.execute("SELECT count(*) FROM files").fetchone()[0] == 0
+    assert not target.exists()
+
+
+def test_a_wrong_sha256_is_caught_by_the_bytes_without_a_sha256_manifest(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    """A well-formed digest that is not the file's: checked against the bytes read."""
+    _, release = published
+    shard = lone_shard(release, tmp_path / "dl")
+    records = entries(shard)
+    records[0]["sha256"] = "0" * 64
+    write_entries(shard, records)
+    rebag(shard, "sha512", "sha512")
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [shard])
+        assert report.shards[0].state == "damaged"
+        assert f"files.jsonl line 1 says {'0' * 64}" in _problems(report)
+        assert not Store(mirror.store_path).has("0" * 64)
+
+
+def test_a_patch_sha256_naming_a_path_creates_nothing_without_a_sha256_tag_manifest(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    _, release = published
+    shard = lone_shard(release, tmp_path / "dl", lambda es: any(e["restore"] for e in es))
+    target = tmp_path / "PWNED-patch"
+    records = entries(shard)
+    next(e for e in records if e["restore"])["restore"]["patch_sha256"] = str(target)
+    write_entries(shard, records)
+    rebag(shard, "sha256", "sha512")
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [shard])
+        assert report.shards[0].state == "damaged"
+        assert "restore.patch_sha256 is not 64 lowercase hex" in _problems(report)
+    assert not target.exists()
+
+
+def _served(root: Path) -> TestClient:
+    Users(root).add("alice", "secret")
+    return TestClient(create_app(root), raise_server_exceptions=False)
+
+
+def _host_file_served(client: TestClient, track: int, secret: bytes) -> list[str]:
+    """The routes that answered with the host file's bytes."""
+    leaks = []
+    auth = {"u": "alice", "p": "secret", "id": f"tr-{track}", "f": "json"}
+    for url, params in (("/rest/stream", auth), ("/rest/download", auth),
+                        ("/rest/getCoverArt", auth),
+                        (f"/api/v1/tracks/{track}/files", {}), (f"/track/{track}", {})):
+        response = client.get(url, params=params)
+        assert response.status_code < 500, (url, response.status_code)
+        if secret[:64] in response.content:
+            leaks.append(url)
+    for sha in (str(PASSWD), "%2Fetc%2Fpasswd", "..%2F..%2Fetc%2Fpasswd"):
+        for url in (f"/api/v1/files/{sha}/audio", f"/audio/{sha}", f"/api/v1/files/{sha}"):
+            response = client.get(url)
+            assert response.status_code in (404, 409, 422), (url, response.status_code)
+            if secret[:64] in response.content:
+                leaks.append(url)
+    return leaks
+
+
+@pytest.mark.skipif(not PASSWD.is_file(), reason="no /etc/passwd on this host")
+def test_a_ledger_row_naming_etc_passwd_is_never_served(published: tuple[Path, Path],
+                                                        tmp_path: Path) -> None:
+    """Crafted through mirror import (a files.jsonl entry naming /etc/passwd with its size,
+    its tracks kept): refused. Then written into the ledger by hand: the served app still
+    never returns the host's file, from Subsonic or the web."""
+    _, release = published
+    shard = lone_shard(release, tmp_path / "dl")
+    secret = PASSWD.read_bytes()
+    records = entries(shard)
+    records[0].update(sha256=str(PASSWD), size=len(secret))
+    write_entries(shard, records)
+    rebag(shard, "sha512", "sha512")
+    root = tmp_path / "m"
+    with Archive.create(root, name=NAME) as mirror:
+        report = import_mirror(mirror, [shard])
+        assert report.shards[0].state == "damaged"
+        assert mirror.conn.execute("SELECT count(*) FROM files WHERE sha256 = ?",
+                                   (str(PASSWD),)).fetchone()[0] == 0
+    shutil.rmtree(shard.parent)  # the shard as published: imported whole
+    shard = lone_shard(release, tmp_path / "dl")
+    with Archive.open(root) as mirror:
+        assert import_mirror(mirror, [shard]).shards[0].state == "verified"
+        track, file = mirror.conn.execute(
+            "SELECT tf.track_rowid, tf.file_rowid FROM track_files tf JOIN files f "
+            "ON f.rowid = tf.file_rowid WHERE f.status = 'ok' ORDER BY 1 LIMIT 1").fetchone()
+        mirror.conn.execute("UPDATE files SET sha256 = ?, size = ? WHERE rowid = ?",
+                            (str(PASSWD), len(secret), file))
+    with _served(root) as client:
+        assert _host_file_served(client, track, secret) == []
+
+
+def test_the_store_makes_paths_only_from_digests(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    assert store.path_for("ab" * 32).name == "ab" * 32
+    for bad in ("/etc/passwd", "../../x", "AB" * 32, "ab" * 31, "ab" * 32 + "\n", "", None):
+        with pytest.raises(Refused):
+            store.path_for(bad)
+        with pytest.raises(ValueError):  # a ValueError for any caller that expects one
+            store.path_for(bad)
+    assert not os.listdir(tmp_path)
