@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from mirror_fixture import NAME, entries, publish, shards
+from mirror_fixture import NAME, entries, fetched, publish, shards
 from musicark.archive import Archive
 from musicark.ingest.store import Store
 from musicark.mirror import import_mirror
@@ -179,3 +179,124 @@ def test_the_store_makes_paths_only_from_digests(tmp_path: Path) -> None:
         with pytest.raises(ValueError):  # a ValueError for any caller that expects one
             store.path_for(bad)
     assert not os.listdir(tmp_path)
+
+
+OLD = 946684800  # 2000-01-01: a file read since has a newer access time (relatime)
+
+
+def bait(path: Path, data: bytes = b"bait") -> Path:
+    """A file outside the release whose access time tells whether anything read it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_bytes(data)
+    os.utime(path, (OLD, OLD))
+    return path
+
+
+def untouched(*paths: Path) -> list[Path]:
+    """The baits read (access time moved) or changed since `bait`."""
+    return [p for p in paths if os.stat(p, follow_symlinks=False).st_atime != OLD
+            or os.stat(p, follow_symlinks=False).st_mtime != OLD]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _reads_are_seen(tmp_path_factory: pytest.TempPathFactory) -> None:
+    control = bait(tmp_path_factory.mktemp("atime") / "control")
+    control.read_bytes()
+    if os.stat(control).st_atime == OLD:
+        pytest.skip("this filesystem does not record reads (noatime)")
+
+
+def _listing(release: Path) -> dict:
+    return json.loads((release / "torrents.json").read_text())
+
+
+def _relist(release: Path, edit) -> None:
+    listing = _listing(release)
+    edit(listing["torrents"])
+    (release / "torrents.json").write_text(json.dumps(listing))
+
+
+@pytest.mark.parametrize("torrent", ["ABS", "../../outside.torrent", "torrents/../../x",
+                                     "torrents\\x.torrent", "torrents/\0x"])
+def test_torrents_json_naming_a_torrent_outside_the_release_is_refused(
+        published: tuple[Path, Path], tmp_path: Path, torrent: str) -> None:
+    _, release = published
+    outside = bait(tmp_path / "outside.torrent", (release / "torrents").glob("*")
+                   .__next__().read_bytes())
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    first = shards(copy)[0].name
+    named = str(outside) if torrent == "ABS" else torrent
+
+    def edit(torrents: list[dict]) -> None:
+        next(t for t in torrents if t["name"] == first)["torrent"] = named
+
+    _relist(copy, edit)
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [copy])
+    state = {s.name: s for s in report.shards}[first]
+    lines = [*state.problems, *report.releases["r1"]["problems"]]
+    assert state.state == "damaged" or report.releases["r1"]["problems"], lines
+    assert any("torrent" in line and ("outside" in line or "absolute" in line
+                                      or "normalized" in line or "NUL" in line
+                                      or "backslash" in line) for line in lines), lines
+    assert report.exit_code == 1
+    assert untouched(outside) == []
+
+
+def test_a_metadata_name_leading_to_another_archive_is_not_merged(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    _, release = published
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    meta = _listing(copy)
+    name = next(t["name"] for t in meta["torrents"] if t["metadata"])
+    other = tmp_path / "other" / "metadata" / "x"  # another archive's snapshot
+    shutil.move(copy / "metadata" / name, other)
+    snap = bait(other / "catalog.sqlite.zst")
+
+    def edit(torrents: list[dict]) -> None:
+        next(t for t in torrents if t["metadata"])["name"] = "../../../other/metadata/x"
+
+    _relist(copy, edit)
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [copy])
+        assert report.releases["r1"]["catalog"] == "minimal"
+        assert any("torrent entry" in p and "name" in p
+                   for p in report.releases["r1"]["problems"]), report.releases
+        assert report.exit_code == 1
+    assert untouched(snap) == []
+
+
+def test_a_metadata_folder_linking_elsewhere_is_refused(published: tuple[Path, Path],
+                                                        tmp_path: Path) -> None:
+    _, release = published
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    (name,) = [p.name for p in (copy / "metadata").iterdir()]
+    other = tmp_path / "other" / name
+    shutil.move(copy / "metadata" / name, other)
+    snap = bait(other / "catalog.sqlite.zst")
+    (copy / "metadata" / name).symlink_to(other, target_is_directory=True)
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [copy])
+        assert report.releases["r1"]["catalog"] == "minimal"
+        assert any("leads outside" in p for p in report.releases["r1"]["problems"])
+    assert untouched(snap) == []
+
+
+def test_a_shard_folder_that_links_elsewhere_is_refused(published: tuple[Path, Path],
+                                                        tmp_path: Path) -> None:
+    """Its files would be verified, hardlinked into the store and made read-only."""
+    _, release = published
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    victim_shard = shards(copy)[0]
+    victim = tmp_path / "home" / "music"
+    shutil.move(victim_shard, victim)
+    files = [bait(p, b"") for p in victim.rglob("*") if p.is_file()]
+    victim_shard.symlink_to(victim, target_is_directory=True)
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [copy])
+        state = {s.name: s for s in report.shards}[victim_shard.name]
+        assert state.state == "damaged" and "symbolic link" in state.problems[0]
+        assert len(state.problems) == 1
+    assert untouched(*files) == []
+    assert all(p.stat().st_nlink == 1 and p.stat().st_mode & 0o200 for p in files)

@@ -84,6 +84,10 @@ def mirror_import(
         print_json(result)
         raise typer.Exit(report.exit_code)
     for name, info in result["releases"].items():
+        for line in info.get("problems") or []:
+            err.print(f"release {name}: {line}", highlight=False, markup=False)
+        if "catalog" not in info:
+            continue
         merged = info.get("merged")
         gained = (", ".join(f"{n:,} {t}" for t, n in merged.items() if n) or "nothing new"
                   ) if merged is not None else "unchanged"

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from musicark.mirror.locate import ShardDir
+from musicark.trust import Refused, read_regular
 from musicark.verify.report import CHECKSUM, EXTRA, INVALID, MISMATCH, MISSING, SIZE, Report
 from musicark.verify.shard import validate_bag
 from musicark.verify.torrent import BadTorrent, TorrentFiles, load_expectations
 
 VERIFIED, INCOMPLETE, DAMAGED = "verified", "incomplete", "damaged"
+MAX_TORRENT = 256 << 20  # bytes of a .torrent read into memory
 PART_SUFFIXES = (".part", ".!qB", ".!ut", ".aria2", ".crdownload", ".partial")
 
 
@@ -55,8 +57,8 @@ def _torrent(shard: ShardDir, report: Report) -> TorrentFiles | None:
     if shard.torrent is None:
         return None
     try:
-        torrent = load_expectations(shard.torrent.read_bytes())
-    except (BadTorrent, OSError) as exc:
+        torrent = load_expectations(read_regular(shard.torrent, "torrent", limit=MAX_TORRENT))
+    except (BadTorrent, OSError, Refused) as exc:
         report.add("bag", str(shard.torrent), "invalid", f"libtorrent cannot load it: {exc}")
         return None
     entry = shard.release.entry(shard.name)
@@ -110,6 +112,11 @@ def check_shard(shard: ShardDir, *, workers: int | None = None,
                 progress: Callable[[int], None] = lambda n: None) -> ShardCheck:
     """Validate one fetched shard (bag and torrent) and classify it."""
     report = Report("bag")
+    if shard.refused is not None:  # never read: its files are not the release's
+        report.add("bag", str(shard.path), INVALID, shard.refused)
+        return ShardCheck(shard, DAMAGED, 0, 0, 0, 0, report, None, [shard.refused])
+    for problem in shard.problems:  # (torrents.json naming a torrent outside the release)
+        report.add("bag", str(shard.path), INVALID, problem)
     torrent = _torrent(shard, report)
     for link in _symlinks(shard.path):  # linking one into the store would follow it
         report.add("bag", str(link), INVALID, "a symbolic link: a fetched shard holds only "

@@ -51,7 +51,8 @@ class MirrorReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(s.state in (DAMAGED, INCOMPLETE) for s in self.shards) else 0
+        bad = any(info.get("problems") for info in self.releases.values())
+        return 1 if bad or any(s.state in (DAMAGED, INCOMPLETE) for s in self.shards) else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.exit_code == 0, "releases": self.releases,
@@ -180,9 +181,18 @@ def import_mirror(archive: Archive, dirs: list[Path], *, copy: bool = False,
             snap[release.name] = _load_catalog(archive, release, report)
             if "snap" in {r[1] for r in archive.conn.execute("PRAGMA database_list")}:
                 archive.conn.execute("DETACH DATABASE snap")
-        total = sum(sum(s.st_size for s in _stats(sh.path).values()) for sh in shards)
+        for release in releases:  # bad torrents.json entries, refused files: one line each
+            report.releases.setdefault(release.name, {})["problems"] = release.problems
+        total = sum(sum(s.st_size for s in _stats(sh.path).values()) for sh in shards
+                    if sh.refused is None)
         done = 0
         for shard in shards:
+            if shard.refused is not None:
+                check = check_shard(shard)
+                report.shards.append(ShardOutcome(shard.name, shard.release.name,
+                                                  str(shard.path), check.state,
+                                                  problems=check.problems))
+                continue
             stats = _stats(shard.path)
             stamp = _stamp(stats)
             size = sum(s.st_size for s in stats.values())
