@@ -8,13 +8,21 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import zstandard
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+import musicark
 from mirror_fixture import NAME, entries, fetched, publish, shards
 from musicark.archive import Archive
+from musicark.cli import app
+from musicark.errors import BadQuery
 from musicark.ingest.store import Store
 from musicark.mirror import import_mirror
 from musicark.serve import create_app
@@ -300,3 +308,134 @@ def test_a_shard_folder_that_links_elsewhere_is_refused(published: tuple[Path, P
         assert len(state.problems) == 1
     assert untouched(*files) == []
     assert all(p.stat().st_nlink == 1 and p.stat().st_mode & 0o200 for p in files)
+
+
+def _snapshot_release(release: Path, dest: Path, craft) -> tuple[Path, Path]:
+    """A fetched copy of the release whose snapshot `craft(path)` rewrote (the metadata
+    torrent dropped, as an attacker who controls torrents.json would leave it out):
+    (release copy, the snapshot)."""
+    copy = fetched(release, dest)
+    (snap,) = copy.glob("metadata/*/catalog.sqlite.zst")
+    for torrent in (copy / "torrents").glob(f"{snap.parent.name}.torrent"):
+        torrent.unlink()
+    craft(snap)
+    return copy, snap
+
+
+def _bomb(declare: bool):
+    def craft(snap: Path) -> None:
+        size = 2 << 30
+        zeros = bytes(16 << 20)
+        with open(snap, "wb") as fh, zstandard.ZstdCompressor(level=19).stream_writer(
+                fh, size=size if declare else -1, closefd=False) as writer:
+            for _ in range(size // len(zeros)):
+                writer.write(zeros)
+        assert snap.stat().st_size < 100_000
+    return craft
+
+
+def _leftovers(root: Path) -> list[str]:
+    return [p.name for p in (root / "mirror").iterdir()] if (root / "mirror").is_dir() else []
+
+
+@pytest.mark.parametrize("declare", [False, True], ids=["undeclared", "declared"])
+def test_a_snapshot_bomb_stops_at_the_cap_and_leaves_nothing(
+        published: tuple[Path, Path], tmp_path: Path, declare: bool) -> None:
+    _, release = published
+    copy, snap = _snapshot_release(release, tmp_path / "dl" / "r1", _bomb(declare))
+    with Archive.create(tmp_path / "m", name=NAME) as mirror, \
+            pytest.raises(BadQuery) as refused:
+        import_mirror(mirror, [copy])
+    message = str(refused.value)
+    # Stopped early: at 1000x its compressed size (64 MiB at least), not at 2 GiB.
+    assert ("declares 2,147,483,648 bytes, more than" if declare
+            else "inflates past 67,108,864 bytes") in message, message
+    assert _leftovers(tmp_path / "m") == []
+
+
+def test_max_snapshot_size_refuses_a_real_snapshot_that_is_larger(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    _, release = published
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    result = CliRunner().invoke(app, ["mirror", "import", str(copy), "-a",
+                                      str(tmp_path / "m"), "--max-snapshot-size", "10KB"])
+    assert result.exit_code == 2, result.output
+    assert "more than the 10,000 allowed" in result.stderr and "Traceback" not in result.output
+    assert _leftovers(tmp_path / "m") == []
+
+
+def test_free_space_is_checked_before_decompressing(published: tuple[Path, Path],
+                                                    tmp_path: Path, monkeypatch) -> None:
+    import musicark.verify.snapshot as module
+
+    _, release = published
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    monkeypatch.setattr(module.shutil, "disk_usage",
+                        lambda path: shutil._ntuple_diskusage(10**6, 10**6 - 1000, 1000))
+    with Archive.create(tmp_path / "m", name=NAME) as mirror, \
+            pytest.raises(BadQuery, match="has 1,000 free"):
+        import_mirror(mirror, [copy])
+    assert _leftovers(tmp_path / "m") == []
+
+
+def _edit_snapshot(*statements: str):
+    def craft(snap: Path) -> None:
+        raw = snap.with_suffix(".raw")
+        raw.write_bytes(zstandard.ZstdDecompressor().decompressobj().decompress(
+            snap.read_bytes()))
+        conn = sqlite3.connect(raw, isolation_level=None)
+        for statement in statements:
+            conn.execute(statement)
+        conn.close()
+        snap.write_bytes(zstandard.ZstdCompressor().compress(raw.read_bytes()))
+        raw.unlink()
+    return craft
+
+
+RECURSIVE_VIEW = ("DROP TABLE files",
+                  "CREATE VIEW files AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL "
+                  "SELECT n + 1 FROM r) SELECT n AS rowid, n AS sha256 FROM r")
+HOSTILE_SCHEMAS = {
+    "recursive view": (RECURSIVE_VIEW, "holds a view"),
+    "trigger": (("CREATE TRIGGER t AFTER INSERT ON tracks BEGIN DELETE FROM tracks; END",),
+                "holds a trigger"),
+    "extra column": (("ALTER TABLE files ADD COLUMN evil TEXT",), "table 'files' has columns"),
+    "foreign table": (("CREATE TABLE evil (x)",), "table 'evil' has columns"),
+    "newer schema": (("PRAGMA user_version = 9999",), "schema version 9999"),
+}
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """The CLI in a process of its own: a snapshot that makes it spin fails on the timeout
+    instead of hanging the run."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(musicark.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "musicark", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_SCHEMAS))
+def test_a_snapshot_with_a_foreign_schema_is_refused_before_any_query(
+        published: tuple[Path, Path], tmp_path: Path, case: str) -> None:
+    statements, expected = HOSTILE_SCHEMAS[case]
+    _, release = published
+    copy, _ = _snapshot_release(release, tmp_path / "dl" / "r1", _edit_snapshot(*statements))
+    result = _cli("mirror", "import", str(copy), "-a", str(tmp_path / "m"))
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert _leftovers(tmp_path / "m") == []
+
+
+def test_repair_catalog_from_goes_through_the_same_check(published: tuple[Path, Path],
+                                                          tmp_path: Path) -> None:
+    publisher, release = published
+    archive = tmp_path / "a"
+    shutil.copytree(publisher, archive, ignore=shutil.ignore_patterns("releases"))
+    before = (archive / "catalog.sqlite").read_bytes()
+    copy, _ = _snapshot_release(release, tmp_path / "dl" / "r1",
+                                _edit_snapshot(*RECURSIVE_VIEW))
+    result = _cli("repair", "--catalog-from", str(copy), "-a", str(archive))
+    assert result.returncode == 2, result.stderr
+    assert "holds a view" in result.stderr and "Traceback" not in result.stderr
+    assert (archive / "catalog.sqlite").read_bytes() == before
+    assert not list(archive.glob("catalog.sqlite.restore.tmp"))

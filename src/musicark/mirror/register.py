@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +24,11 @@ from musicark.derive.patch import apply_patch
 from musicark.errors import BadQuery
 from musicark.ingest.store import ChecksumMismatch, Store, same_file
 from musicark.mirror.check import ShardCheck
+from musicark.mirror.locate import ShardDir
 from musicark.mirror.minimal import add_tracks
 from musicark.release.schema import read_jsonl
 from musicark.trust import regular_file
+from musicark.verify.snapshot import bounded
 
 SKIP_COLUMNS = {"rowid", "sha256", "status", "reason", "provenance", "verified_at", "fixity"}
 
@@ -150,7 +153,8 @@ SELECT CASE WHEN EXISTS (SELECT 1 FROM main.files x WHERE x.rowid = si.rowid) TH
   JOIN snap.files si ON si.rowid = d.input_file
   JOIN snap.files so ON so.rowid = d.output_file
  WHERE so.sha256 IN (SELECT sha256 FROM main.files)
-   AND si.sha256 IS NOT NULL AND si.sha256 NOT IN (SELECT sha256 FROM main.files
+   AND length(si.sha256) = 64 AND si.sha256 NOT GLOB '*[^0-9a-f]*'
+   AND si.sha256 NOT IN (SELECT sha256 FROM main.files
                                                    WHERE sha256 IS NOT NULL)
  GROUP BY si.sha256
 """
@@ -203,9 +207,10 @@ def _restore_original(store: Store, payload: Path, patch: Path, want: str) -> in
 
 def register_shard(archive: Archive, check: ShardCheck, stats: dict[str, os.stat_result], *,
                    copy: bool = False, restore_originals: bool = False, snap: bool,
-                   minimal: bool) -> Registered:
+                   minimal: bool, seconds: float | None = None) -> Registered:
     """Store and record every payload file (and restore patch) of a verified shard; one
-    transaction for the catalog rows, after the store objects are in place."""
+    transaction for the catalog rows, after the store objects are in place, its queries
+    (on the snapshot) within `seconds`."""
     shard = check.shard
     release = shard.release.name
     store = Store(archive.store_path)
@@ -251,31 +256,41 @@ def register_shard(archive: Archive, check: ShardCheck, stats: dict[str, os.stat
     conn = archive.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if minimal:
-            done.minimal_tracks = add_tracks(conn, release, entries)
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS m_held (rowid INTEGER PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.m_held")
-        for sha, size, where, licence, path, tracks in stored:
-            rowid, new = ledger_row(conn, sha, size, where, licence, path, snap)
-            done.files += 1
-            done.new_files += new
-            conn.execute("INSERT OR IGNORE INTO temp.m_held VALUES (?)", (rowid,))
-            done.links += _link_release_tracks(conn, rowid, tracks)
-        if snap:
-            known = {"provenance": f"release {release}: known from its catalog snapshot, "
-                                   "not held", "now": utc_now()}
-            while conn.execute(ADD_ABSENT, known).rowcount:  # inputs of inputs, in turn
-                pass
-            conn.execute("INSERT OR IGNORE INTO temp.m_held SELECT rowid FROM main.files "
-                         "WHERE status = 'absent'")
-            done.links += conn.execute(LINK_SNAPSHOT).rowcount
-            conn.execute(LINK_DERIVATIONS)
-        archive.record_event("mirror.import", shard.name, "ok",
-                             {"release": release, "path": str(shard.path),
-                              "files": done.files, "new_files": done.new_files,
-                              "originals": done.originals})
+        with bounded(conn, seconds, f"shard {shard.name}") if seconds else nullcontext():
+            _record(archive, done, shard, entries, stored, snap=snap, minimal=minimal)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return done
+
+
+def _record(archive: Archive, done: Registered, shard: ShardDir, entries: list[dict],
+            stored: list,
+            *, snap: bool, minimal: bool) -> None:
+    """The shard's catalog rows (inside the caller's transaction)."""
+    conn = archive.conn
+    release = shard.release.name
+    if minimal:
+        done.minimal_tracks = add_tracks(conn, release, entries)
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS m_held (rowid INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.m_held")
+    for sha, size, where, licence, path, tracks in stored:
+        rowid, new = ledger_row(conn, sha, size, where, licence, path, snap)
+        done.files += 1
+        done.new_files += new
+        conn.execute("INSERT OR IGNORE INTO temp.m_held VALUES (?)", (rowid,))
+        done.links += _link_release_tracks(conn, rowid, tracks)
+    if snap:
+        known = {"provenance": f"release {release}: known from its catalog snapshot, "
+                               "not held", "now": utc_now()}
+        while conn.execute(ADD_ABSENT, known).rowcount:  # inputs of inputs, in turn
+            pass
+        conn.execute("INSERT OR IGNORE INTO temp.m_held SELECT rowid FROM main.files "
+                     "WHERE status = 'absent'")
+        done.links += conn.execute(LINK_SNAPSHOT).rowcount
+        conn.execute(LINK_DERIVATIONS)
+    archive.record_event("mirror.import", shard.name, "ok",
+                         {"release": release, "path": str(shard.path),
+                          "files": done.files, "new_files": done.new_files,
+                          "originals": done.originals})

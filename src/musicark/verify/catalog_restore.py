@@ -17,8 +17,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import zstandard
-
 from musicark.archive import CATALOG_NAME, Archive, utc_now
 from musicark.catalog.schema import MIGRATION_1, MIGRATION_2
 from musicark.db import split_sql
@@ -27,6 +25,14 @@ from musicark.ingest.store import _fsync_dir
 from musicark.verify.catalog import check_database
 from musicark.verify.releases import check_tree
 from musicark.verify.report import Report
+from musicark.verify.snapshot import (
+    MAX_SNAPSHOT,
+    bounded,
+    budget,
+    check_schema,
+    inflate,
+    untrusted,
+)
 from musicark.verify.store import stamp
 from musicark.verify.torrent import BadTorrent, load_expectations
 
@@ -72,40 +78,49 @@ def check_snapshot_torrent(snap: Path, torrent: Path | None) -> None:
         raise BadQuery(f"the catalog snapshot {snap} is damaged: {check.damaged[0].line()}")
 
 
-def unpack_snapshot(snap: Path, torrent: Path | None, tmp: Path) -> None:
+def unpack_snapshot(snap: Path, torrent: Path | None, tmp: Path, *,
+                    max_size: int = MAX_SNAPSHOT) -> None:
     """Check a release's catalog snapshot while decompressing it to `tmp`: its torrent (when
-    at hand), zstd's frame checksum, then SQLite's own checks. BadQuery naming the first
-    problem, with nothing left at `tmp`, when it is damaged (`repair --catalog-from` and
-    `mirror import` both read snapshots through here)."""
+    at hand), zstd's frame checksum within the caps of `verify.snapshot.inflate`, its schema
+    against musicark's (before any query), then SQLite's own checks, each query within a
+    time budget. BadQuery naming the first problem, with nothing left at `tmp`, when it is
+    damaged or hostile (`repair --catalog-from` and `mirror import` both read snapshots
+    through here)."""
     check_snapshot_torrent(snap, torrent)
-    check = Report("catalog")
     tmp.unlink(missing_ok=True)
+    size = inflate(snap, tmp, max_size=max_size)
     try:
-        with open(snap, "rb") as src, open(tmp, "wb") as dst:
-            zstandard.ZstdDecompressor().copy_stream(src, dst)
-            dst.flush()
-            os.fsync(dst.fileno())
-    except zstandard.ZstdError as exc:
+        check_snapshot_copy(tmp, str(snap), size)
+    except BaseException:
         tmp.unlink(missing_ok=True)
-        raise BadQuery(f"the catalog snapshot {snap} does not decompress: {exc}") from None
-    conn = sqlite3.connect(tmp, isolation_level=None)
+        raise
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def check_snapshot_copy(path: Path, name: str, size: int) -> None:
+    """The schema, then SQLite's integrity checks, of a decompressed snapshot; BadQuery."""
+    check = Report("catalog")
+    conn = untrusted(path)
     try:
-        check_database(conn, str(snap), check, ledger=False)
+        check_schema(conn, name)
+        with bounded(conn, budget(size), name):
+            check_database(conn, name, check, ledger=False)
     except sqlite3.DatabaseError as exc:
-        check.add("catalog", str(snap), "invalid", str(exc))
+        check.add("catalog", name, "invalid", str(exc))
     finally:
         conn.close()
     if check.damaged:
-        tmp.unlink(missing_ok=True)
-        raise BadQuery(f"the catalog snapshot {snap} is damaged: {check.damaged[0].line()}")
+        raise BadQuery(f"the catalog snapshot {name} is damaged: {check.damaged[0].line()}")
 
 
-def restore_catalog(archive_path: Path, release: str | Path) -> dict[str, Any]:
+def restore_catalog(archive_path: Path, release: str | Path, *,
+                    max_snapshot_size: int = MAX_SNAPSHOT) -> dict[str, Any]:
     archive_path = Path(archive_path).expanduser().absolute()
     snap, torrent_path = find_snapshot(archive_path, release)
     target = archive_path / CATALOG_NAME
     tmp = archive_path / (CATALOG_NAME + ".restore.tmp")
-    unpack_snapshot(snap, torrent_path, tmp)
+    unpack_snapshot(snap, torrent_path, tmp, max_size=max_snapshot_size)
     conn = sqlite3.connect(tmp, isolation_level=None)
     try:
         for statement in _private_tables_sql():
