@@ -439,3 +439,98 @@ def test_repair_catalog_from_goes_through_the_same_check(published: tuple[Path, 
     assert "holds a view" in result.stderr and "Traceback" not in result.stderr
     assert (archive / "catalog.sqlite").read_bytes() == before
     assert not list(archive.glob("catalog.sqlite.restore.tmp"))
+
+
+def _bad_lines(good: dict) -> dict[str, str]:
+    """files.jsonl lines a stranger may send → what the one line about each says."""
+    def variant(**change) -> str:
+        return json.dumps({**good, **change})
+
+    return {"[" * 100_000: "nested too deeply",
+            variant(path=["data", "x"]): "path is not a non-empty string",
+            variant(restore="abc"): "restore is not a JSON object",
+            variant(tracks="abc"): "tracks is not a list",
+            variant(tracks=5): "tracks is not a list",
+            variant(tracks=[{"track": "track:" + "9" * 400}]): "tracks[0].track is not track:N",
+            variant(size="12"): "size is not an integer",
+            variant(path="data/../../../etc/passwd"): "path is not normalized",
+            '{"path": "data/x", "sha256": 1e999999}': "sha256 is not 64 lowercase hex"}
+
+
+def _hostile_jsonl(shard: Path) -> dict[int, str]:
+    """Append the bad lines to the shard's files.jsonl (bag made again): line → reason."""
+    records = entries(shard)
+    bad = _bad_lines(records[0])
+    lines = [json.dumps(r) for r in records] + list(bad)
+    (shard / "files.jsonl").write_text("\n".join(lines) + "\n")
+    rebag(shard)
+    return {len(records) + n: reason for n, reason in enumerate(bad.values(), 1)}
+
+
+def test_hostile_files_jsonl_lines_are_bad_entries_in_mirror_import(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    _, release = published
+    shard = lone_shard(release, tmp_path / "dl")
+    expected = _hostile_jsonl(shard)
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [shard])
+        assert report.shards[0].state == "damaged"
+        assert mirror.conn.execute("SELECT count(*) FROM files").fetchone()[0] == 0
+    problems = report.shards[0].problems
+    for number, reason in expected.items():
+        assert any(f"files.jsonl: invalid: line {number}: " in p and reason in p
+                   for p in problems), (number, reason, problems)
+
+
+def test_hostile_files_jsonl_lines_are_bad_entries_in_verify_bag(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    _, release = published
+    shard = lone_shard(release, tmp_path / "dl")
+    expected = _hostile_jsonl(shard)
+    result = CliRunner().invoke(app, ["verify", "--bag", str(shard), "--json"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and result.exception is None or \
+        isinstance(result.exception, SystemExit)
+    lines = [p["detail"] for p in json.loads(result.stdout)["problems"]]
+    for number, reason in expected.items():
+        assert any(p.startswith(f"line {number}: ") and reason in p for p in lines), \
+            (number, reason, lines)
+
+
+def test_hostile_torrents_json_entries_are_bad_entries(published: tuple[Path, Path],
+                                                       tmp_path: Path) -> None:
+    """In verify of a release directory and in mirror import: each entry one line."""
+    from musicark.verify.releases import verify_release_dir
+
+    _, release = published
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    hostile = [{"name": ["x"]}, {"name": "a/b", "release": "r1", "torrent": "t"},
+               {"name": "n", "release": 5, "torrent": "t"}, "abc", 7,
+               {"name": "n", "release": "r1", "torrent": "t", "data_size": "9" * 400}]
+    _relist(copy, lambda torrents: torrents.extend(hostile))
+    count = len(_listing(copy)["torrents"])
+    report = verify_release_dir(copy)
+    lines = [p.detail for p in report.problems if p.path.endswith("torrents.json")]
+    for n in range(count - len(hostile) + 1, count + 1):
+        assert any(line.startswith(f"torrent entry {n}: ") for line in lines), (n, lines)
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        result = import_mirror(mirror, [copy])
+    bad = result.releases["r1"]["problems"]
+    assert len(bad) == len(hostile) and result.exit_code == 1, bad
+    assert result.count("verified") == len(shards(copy))  # the rest imports
+
+
+def test_a_deeply_nested_torrents_json_is_one_clear_line(published: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    from musicark.verify.releases import verify_release_dir
+
+    _, release = published
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    (copy / "torrents.json").write_text('{"release": "r1", "torrents": ' + "[" * 100_000)
+    lines = [p.line() for p in verify_release_dir(copy).problems
+             if p.path.endswith("torrents.json")]
+    assert lines == [f"{copy / 'torrents.json'}: invalid: not a torrent list: "
+                     f"{copy / 'torrents.json'}: JSON nested too deeply"]
+    result = CliRunner().invoke(app, ["mirror", "import", str(copy), "-a", str(tmp_path / "m")])
+    assert result.exit_code == 2 and "nested too deeply" in result.stderr, result.output
+    assert "Traceback" not in result.output

@@ -22,10 +22,9 @@ from musicark.mirror.locate import ShardDir
 from musicark.trust import Refused, read_regular
 from musicark.verify.report import CHECKSUM, EXTRA, INVALID, MISMATCH, MISSING, SIZE, Report
 from musicark.verify.shard import validate_bag
-from musicark.verify.torrent import BadTorrent, TorrentFiles, load_expectations
+from musicark.verify.torrent import MAX_TORRENT, BadTorrent, TorrentFiles, load_expectations
 
 VERIFIED, INCOMPLETE, DAMAGED = "verified", "incomplete", "damaged"
-MAX_TORRENT = 256 << 20  # bytes of a .torrent read into memory
 PART_SUFFIXES = (".part", ".!qB", ".!ut", ".aria2", ".crdownload", ".partial")
 
 

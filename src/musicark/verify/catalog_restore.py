@@ -22,6 +22,8 @@ from musicark.catalog.schema import MIGRATION_1, MIGRATION_2
 from musicark.db import split_sql
 from musicark.errors import BadQuery
 from musicark.ingest.store import _fsync_dir
+from musicark.release.schema import read_jsonl, read_listing, track_ref
+from musicark.trust import Refused
 from musicark.verify.catalog import check_database
 from musicark.verify.releases import check_tree
 from musicark.verify.report import Report
@@ -175,9 +177,11 @@ def _lacks(archive: Archive, snap: Path) -> dict[str, Any]:
 def record_release(archive: Archive, release_dir: Path) -> dict[str, Any]:
     """Record a release the catalog lacks from its own torrents.json and files.jsonl."""
     conn = archive.conn
-    listing = json.loads((release_dir / "torrents.json").read_text(encoding="utf-8"))
-    name = listing["release"]
-    own = [t for t in listing["torrents"] if t.get("release") == name]
+    try:  # every entry and line checked (release.schema); bad ones are listed, not used
+        name, entries, bad = read_listing(release_dir / "torrents.json")
+    except Refused as exc:
+        return {"release": release_dir.name, "torrents": 0, "files": 0, "bad": [str(exc)]}
+    own = [t for t in entries if t["release"] == name]
     files = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -197,10 +201,17 @@ def record_release(archive: Archive, release_dir: Path) -> dict[str, Any]:
                  t["torrent_size"], t["num_files"], t.get("popularity_min"),
                  t.get("popularity_max"), t.get("listens_covered"), t["torrent"])).lastrowid
             jsonl = release_dir / "shards" / t["name"] / "files.jsonl"
-            if t.get("metadata") or not jsonl.is_file():
+            if t["metadata"] or not jsonl.is_file():
                 continue
-            for line in jsonl.read_text(encoding="utf-8").splitlines():
-                entry = json.loads(line)
+            try:
+                lines = list(read_jsonl(jsonl))
+            except Refused as exc:
+                bad.append(str(exc))
+                continue
+            for number, entry, reason in lines:
+                if entry is None:
+                    bad.append(f"{jsonl}: line {number}: {reason}")
+                    continue
                 row = conn.execute("SELECT rowid FROM files WHERE sha256 = ?",
                                    (entry["sha256"],)).fetchone()
                 if row:
@@ -208,12 +219,12 @@ def record_release(archive: Archive, release_dir: Path) -> dict[str, Any]:
                     conn.execute("INSERT OR IGNORE INTO release_files(torrent_id, path, "
                                  "file_rowid) VALUES (?, ?, ?)", (torrent_id, entry["path"],
                                                                   row[0]))
-                for track in entry.get("tracks") or []:
+                for track in entry["tracks"]:
                     conn.execute("INSERT OR IGNORE INTO release_tracks(track_rowid, "
                                  "torrent_id) VALUES (?, ?)",
-                                 (int(track["track"].split(":")[1]), torrent_id))
+                                 (track_ref(track["track"]), torrent_id))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return {"release": name, "torrents": len(own), "files": files}
+    return {"release": name, "torrents": len(own), "files": files, "bad": bad}
