@@ -14,12 +14,12 @@ NAME = "pub"
 OPTIONS = ReleaseOptions(buckets="50,20,0", max_files=4)
 
 
-def publish(root: Path) -> tuple[Path, Path]:
+def publish(root: Path, options: ReleaseOptions = OPTIONS) -> tuple[Path, Path]:
     """A publisher archive (8 matched files, originals, Opus and tagged copies with restore
     patches) and its release r1: (archive, release directory)."""
     publisher = planned_archive(root, NAME)
     with Archive.open(publisher) as archive:
-        release = Path(create_release(archive, "r1", OPTIONS).path)
+        release = Path(create_release(archive, "r1", options).path)
     return publisher, release
 
 

@@ -25,6 +25,7 @@ from musicark.cli import app
 from musicark.errors import BadQuery
 from musicark.ingest.store import Store
 from musicark.mirror import import_mirror
+from musicark.release import ReleaseOptions
 from musicark.serve import create_app
 from musicark.serve.subsonic.users import Users
 from musicark.trust import Refused
@@ -34,7 +35,9 @@ PASSWD = Path("/etc/passwd")
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    return publish(tmp_path_factory.mktemp("hostile-pub"))
+    # one file a shard: a shard for each trick
+    return publish(tmp_path_factory.mktemp("hostile-pub"),
+                   ReleaseOptions(buckets="50,20,0", max_files=1))
 
 
 def write_entries(shard: Path, records: list[dict]) -> None:
@@ -534,3 +537,82 @@ def test_a_deeply_nested_torrents_json_is_one_clear_line(published: tuple[Path, 
     result = CliRunner().invoke(app, ["mirror", "import", str(copy), "-a", str(tmp_path / "m")])
     assert result.exit_code == 2 and "nested too deeply" in result.stderr, result.output
     assert "Traceback" not in result.output
+
+
+def _listing_around(root: Path, skip: Path, release: Path) -> dict[str, tuple]:
+    """Every entry under `root` but those under `skip`: what it is and its times, so a
+    write or a new file shows, and outside `release` a read too (its access time)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = [d for d in dirnames if here / d != skip]
+        for name in dirnames + filenames:
+            info = os.lstat(here / name)
+            reads = info.st_atime_ns if not os.path.isdir(here / name) \
+                and not (here / name).is_relative_to(release) else None
+            out[str((here / name).relative_to(root))] = (
+                info.st_mode, info.st_size, info.st_mtime_ns, info.st_nlink, reads)
+    return out
+
+
+def test_a_hostile_release_writes_and_reads_nothing_outside_the_archive_and_the_shards(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    """One release with every trick at once; the shards left as published still import."""
+    _, release = published
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    outside = tmp_path / "outside"
+    every = shards(copy)
+    assert len(every) >= 6
+    # 1. a sha256 naming a path, with only a sha512 manifest
+    records = entries(every[0])
+    records[0]["sha256"] = str(outside / "PWNED")
+    write_entries(every[0], records)
+    rebag(every[0], "sha512", "sha512")
+    # 2. a payload file that is a symlink to a file outside, another that dangles, a FIFO
+    victim = every[1] / entries(every[1])[0]["path"]
+    shutil.move(victim, outside / "linked.bin") if outside.is_dir() else (
+        outside.mkdir(), shutil.move(victim, outside / "linked.bin"))
+    victim.symlink_to(outside / "linked.bin")
+    (every[1] / "data" / "dangling").symlink_to(outside / "nothing-here")
+    os.mkfifo(every[1] / "data" / "fifo")
+    # 3. a shard folder that is a symlink to a folder of someone's music
+    music = outside / "music"
+    shutil.move(every[2], music)
+    every[2].symlink_to(music, target_is_directory=True)
+    # 4. hostile files.jsonl lines
+    _hostile_jsonl(every[3])
+    # 5. torrents.json: a shard's torrent and the metadata's name lead outside
+    host_torrent = outside / "host.torrent"
+    host_torrent.write_bytes(next((copy / "torrents").iterdir()).read_bytes())
+    other = outside / "other" / "metadata" / "snap"
+    (snap,) = copy.glob("metadata/*/catalog.sqlite.zst")
+    other.mkdir(parents=True)
+    shutil.copy(snap, other / "catalog.sqlite.zst")
+    snap.unlink()
+
+    def edit(torrents: list[dict]) -> None:
+        next(t for t in torrents if t["name"] == every[4].name)["torrent"] = str(host_torrent)
+        next(t for t in torrents if t["metadata"])["name"] = "../../../outside/other/metadata/snap"
+
+    _relist(copy, edit)
+    for path in outside.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.utime(path, (OLD, OLD))
+    mirror_root = tmp_path / "m"
+    before = _listing_around(tmp_path, mirror_root, copy)
+    with Archive.create(mirror_root, name=NAME) as mirror:
+        report = import_mirror(mirror, [copy])
+        states = {s.name: s.state for s in report.shards}
+        stored = [p for p in (mirror_root / "store" / "sha256").rglob("*") if p.is_file()]
+        held = {r[0] for r in mirror.conn.execute("SELECT sha256 FROM files")}
+    assert [states[s.name] for s in every[:5]] == ["damaged"] * 5, states
+    assert all(states[s.name] == "verified" for s in every[5:]), states
+    assert report.releases["r1"]["catalog"] == "minimal" and report.exit_code == 1
+    after = _listing_around(tmp_path, mirror_root, copy)
+    changed = {k: (before.get(k), after.get(k)) for k in set(before) | set(after)
+               if before.get(k) != after.get(k)}
+    # Only the verified shards' files changed: made read-only and hardlinked into the store.
+    verified = [str(s.relative_to(tmp_path)) for s in every[5:]]
+    assert all(k.startswith(tuple(verified)) for k in changed), sorted(changed)[:5]
+    assert all(len(p.name) == 64 and p.name[:2] == p.parent.parent.name for p in stored)
+    assert {p.name for p in stored} <= held and all(len(h) == 64 for h in held)
