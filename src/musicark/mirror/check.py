@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from musicark.mirror.locate import ShardDir
-from musicark.trust import Refused, read_regular
+from musicark.trust import Refused, inside, read_regular
 from musicark.verify.report import CHECKSUM, EXTRA, INVALID, MISMATCH, MISSING, SIZE, Report
 from musicark.verify.shard import validate_bag
 from musicark.verify.torrent import MAX_TORRENT, BadTorrent, TorrentFiles, load_expectations
@@ -159,7 +159,12 @@ def _expected_files(root: Path, torrent: TorrentFiles | None) -> dict[str, int]:
             continue
         for line in lines:
             parts = line.split(None, 1)
-            if len(parts) == 2:
-                path = root / parts[1]
-                out[parts[1]] = path.stat().st_size if path.is_file() else 0
+            if len(parts) != 2:
+                continue
+            try:  # (an unsafe path is reported by the bag check; never looked at here)
+                path = inside(root, parts[1], manifest)
+            except Refused:
+                continue
+            out[parts[1]] = path.lstat().st_size if path.is_file() and not path.is_symlink() \
+                else 0
     return out
