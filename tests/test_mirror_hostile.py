@@ -616,3 +616,19 @@ def test_a_hostile_release_writes_and_reads_nothing_outside_the_archive_and_the_
     assert all(k.startswith(tuple(verified)) for k in changed), sorted(changed)[:5]
     assert all(len(p.name) == 64 and p.name[:2] == p.parent.parent.name for p in stored)
     assert {p.name for p in stored} <= held and all(len(h) == 64 for h in held)
+
+
+def test_verify_of_a_release_directory_never_opens_a_torrent_outside_it(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    from musicark.verify.releases import verify_release_dir
+
+    _, release = published
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    outside = bait(tmp_path / "host.torrent", next((copy / "torrents").iterdir()).read_bytes())
+    first = shards(copy)[0].name
+    _relist(copy, lambda torrents: next(t for t in torrents if t["name"] == first).update(
+        torrent=str(outside)))
+    report = verify_release_dir(copy)
+    assert any("is absolute" in p.detail for p in report.problems), \
+        [p.line() for p in report.problems]
+    assert untouched(outside) == []

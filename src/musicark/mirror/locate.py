@@ -90,9 +90,10 @@ def _listing(release_dir: Path) -> tuple[str, list[dict], list[str]] | None:
 def bag_group(shard: Path) -> tuple[str, str] | None:
     """(archive, release) from bag-info.txt's Bag-Group-Identifier (`<archive> /
     <release>`); None when absent."""
-    try:
-        text = (shard / "bag-info.txt").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    try:  # a regular file of the shard only (a symlink to /etc/... is not read)
+        text = trust.read_regular(shard / "bag-info.txt", "bag-info.txt",
+                                  limit=1 << 20).decode("utf-8")
+    except (trust.Refused, UnicodeDecodeError):
         return None
     m = re.search(r"^Bag-Group-Identifier:\s*(.+)$", text, re.M)
     if not m:
