@@ -632,3 +632,21 @@ def test_verify_of_a_release_directory_never_opens_a_torrent_outside_it(
     assert any("is absolute" in p.detail for p in report.problems), \
         [p.line() for p in report.problems]
     assert untouched(outside) == []
+
+
+def test_a_restore_patch_that_declares_a_huge_original_is_refused_unallocated(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    _, release = published
+    shard = lone_shard(release, tmp_path / "dl", lambda es: any(e["restore"] for e in es))
+    records = entries(shard)
+    entry = next(e for e in records if e["restore"])
+    patch = shard / entry["restore"]["patch"]
+    patch.write_bytes(zstandard.ZstdCompressor().compress(bytes(128 << 20)))
+    entry["restore"]["patch_sha256"] = hashlib.sha256(patch.read_bytes()).hexdigest()
+    write_entries(shard, records)
+    rebag(shard)
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        report = import_mirror(mirror, [shard], restore_originals=True)
+    assert report.shards[0].state == "verified"  # its bytes are what it says they are
+    assert report.shards[0].originals == 0
+    assert "the patch declares 134,217,728 bytes, more than" in _problems(report)

@@ -19,6 +19,8 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import zstandard
+
 from musicark.archive import Archive, utc_now
 from musicark.derive.patch import apply_patch
 from musicark.errors import BadQuery
@@ -30,6 +32,7 @@ from musicark.release.schema import read_jsonl
 from musicark.trust import regular_file
 from musicark.verify.snapshot import bounded
 
+PATCH_SLACK = 64 << 20  # an original may exceed twice its tagged copy by this much at most
 SKIP_COLUMNS = {"rowid", "sha256", "status", "reason", "provenance", "verified_at", "fixity"}
 
 
@@ -190,8 +193,20 @@ def _link_release_tracks(conn: sqlite3.Connection, file_rowid: int, tracks: list
 
 def _restore_original(store: Store, payload: Path, patch: Path, want: str) -> int:
     """Rebuild the untagged original into the store; returns its size. ChecksumMismatch
-    when the rebuild is not the original the patch names."""
-    original = apply_patch(payload.read_bytes(), patch.read_bytes())
+    when the rebuild is not the original the patch names, or the patch declares more than
+    an original of that tagged copy can be (a bomb would be allocated whole)."""
+    changed, data = payload.read_bytes(), patch.read_bytes()
+    cap = 2 * len(changed) + PATCH_SLACK
+    try:
+        declared = zstandard.get_frame_parameters(data[:18]).content_size
+    except zstandard.ZstdError as exc:
+        raise ChecksumMismatch(f"not a zstd patch: {exc}") from None
+    if declared == zstandard.CONTENTSIZE_UNKNOWN or declared > cap:
+        raise ChecksumMismatch(f"the patch declares {declared:,} bytes, more than the "
+                               f"{cap:,} an original of {len(changed):,} bytes may have"
+                               if declared != zstandard.CONTENTSIZE_UNKNOWN
+                               else "the patch does not declare its size")
+    original = apply_patch(changed, data)
     store.tmp.mkdir(parents=True, exist_ok=True)
     tmp = store.tmp / f"{uuid.uuid4().hex}.restore.part"
     try:
