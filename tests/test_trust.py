@@ -105,3 +105,17 @@ def test_a_torrent_entry_names_a_single_folder() -> None:
                       ({"data_size": 2**64}, "data_size"), ({"torrent": None}, "torrent")):
         with pytest.raises(trust.Refused, match=rule):
             torrent_entry({**entry, **bad})
+
+
+def test_a_query_past_its_budget_is_interrupted_not_left_running() -> None:
+    import sqlite3
+
+    from musicark.verify.snapshot import SnapshotRefused, bounded
+
+    conn = sqlite3.connect(":memory:")
+    endless = ("WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) "
+               "SELECT count(*) FROM r")
+    with pytest.raises(SnapshotRefused, match="a query took more than 0 s"), \
+            bounded(conn, 0.0, "snapshot"):
+        conn.execute(endless).fetchone()
+    assert conn.execute("SELECT 1").fetchone() == (1,)  # the handler is gone afterwards
