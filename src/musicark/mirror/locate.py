@@ -149,7 +149,7 @@ def _torrent_for(shard: Path, release: ReleaseDir, problems: list[str]) -> Path 
         if entry:
             try:
                 candidates.append(trust.inside(release.path, entry["torrent"],
-                                               "torrents.json: torrent"))
+                                               "torrent"))
             except trust.Refused as exc:
                 problems.append(f"{release.path / 'torrents.json'}: {exc}")
                 return None
