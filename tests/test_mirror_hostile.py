@@ -650,3 +650,30 @@ def test_a_restore_patch_that_declares_a_huge_original_is_refused_unallocated(
     assert report.shards[0].state == "verified"  # its bytes are what it says they are
     assert report.shards[0].originals == 0
     assert "the patch declares 134,217,728 bytes, more than" in _problems(report)
+
+
+def test_a_snapshot_that_links_elsewhere_is_never_read(published: tuple[Path, Path],
+                                                      tmp_path: Path) -> None:
+    """Not by verify of the release directory, not by mirror import, not by repair."""
+    from musicark.verify.releases import verify_release_dir
+
+    publisher, release = published
+    copy = fetched(release, tmp_path / "dl" / "r1")
+    (snap,) = copy.glob("metadata/*/catalog.sqlite.zst")
+    outside = tmp_path / "outside" / "catalog.sqlite.zst"
+    outside.parent.mkdir()
+    shutil.move(snap, outside)
+    bait(outside)
+    snap.symlink_to(outside)
+    report = verify_release_dir(copy)
+    assert any(p.path == str(snap) and "not a regular file" in p.detail
+               for p in report.problems), [p.line() for p in report.problems]
+    with Archive.create(tmp_path / "m", name=NAME) as mirror:
+        imported = import_mirror(mirror, [copy])
+    assert imported.releases["r1"]["catalog"] == "minimal"
+    assert any("leads outside" in p for p in imported.releases["r1"]["problems"])
+    archive = tmp_path / "a"
+    shutil.copytree(publisher, archive, ignore=shutil.ignore_patterns("releases"))
+    result = _cli("repair", "--catalog-from", str(copy), "-a", str(archive))
+    assert result.returncode == 2 and "leads outside" in result.stderr, result.stderr
+    assert untouched(outside) == []

@@ -23,7 +23,7 @@ from musicark.db import split_sql
 from musicark.errors import BadQuery
 from musicark.ingest.store import _fsync_dir
 from musicark.release.schema import read_jsonl, read_listing, track_ref
-from musicark.trust import Refused
+from musicark.trust import Refused, regular_file
 from musicark.verify.catalog import check_database
 from musicark.verify.releases import check_tree
 from musicark.verify.report import Report
@@ -52,9 +52,12 @@ def find_snapshot(archive_path: Path, release: str | Path) -> tuple[Path, Path |
         sorted(candidate.glob("catalog.sqlite.zst"))
     if not snaps:
         raise BadQuery(f"no catalog snapshot (metadata/*/catalog.sqlite.zst) in {candidate}")
-    snap = snaps[0]
+    try:  # a regular file inside the release, never a link to elsewhere
+        snap = regular_file(candidate, snaps[0].relative_to(candidate).as_posix(), "snapshot")
+    except Refused as exc:
+        raise BadQuery(str(exc)) from None
     torrent = candidate / "torrents" / f"{snap.parent.name}.torrent"
-    return snap, torrent if torrent.is_file() else None
+    return snap, torrent if torrent.is_file() and not torrent.is_symlink() else None
 
 
 def _private_tables_sql() -> list[str]:

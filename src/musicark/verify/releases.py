@@ -143,8 +143,16 @@ def check_tree(root: Path, torrent: TorrentFiles, report: Report, *,
                workers: int | None = None, dask: str | object | None = None,
                progress: Callable[[int], None] = lambda n: None) -> None:
     """Files under `root` against their torrent only (a metadata torrent has no bag)."""
-    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} \
-        if root.is_dir() else set()
+    present: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root):  # links are not followed, not read
+        for name in filenames + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink() or not path.is_file():
+                report.add("release", str(path), INVALID,
+                           "not a regular file (a symbolic link, FIFO or device): not read")
+            else:
+                present.add(rel)
     for rel in sorted(set(torrent.files) - present):
         report.add("release", str(root / rel), MISSING, "in the torrent, not on disk")
     for rel in sorted(present - set(torrent.files)):
