@@ -34,7 +34,6 @@ RATIO_FLOOR = 64 << 20
 CHUNK = 1 << 20
 CHECK_SECONDS = 60.0  # floor of a query's budget; more for a larger snapshot
 SECONDS_PER_GB = 120.0
-PRIVATE_TABLES = {"events", "file_paths"}  # a snapshot leaves them out
 
 
 class SnapshotRefused(BadQuery):
@@ -147,6 +146,13 @@ def _schema(conn: sqlite3.Connection, db: str = "main"
     return tables, virtual
 
 
+def private_tables() -> set[str]:
+    """The tables a snapshot leaves out (`release.snapshot.PRIVATE` drops them)."""
+    from musicark.release.snapshot import PRIVATE
+
+    return {s.split()[-1] for s in PRIVATE if s.upper().startswith("DROP TABLE")}
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -171,8 +177,9 @@ def check_schema(conn: sqlite3.Connection, name: str, db: str = "main") -> None:
         raise SnapshotRefused(f"{name}: schema version {version}, this musicark knows 1 to "
                               f"{len(MIGRATIONS)}")
     want_tables, want_virtual = reference(version)
+    private = private_tables()
     for table in sorted(set(tables) | set(want_tables)):
-        if table in PRIVATE_TABLES and table not in tables:
+        if table in private and table not in tables:
             continue
         if tables.get(table) != want_tables.get(table):
             raise SnapshotRefused(
