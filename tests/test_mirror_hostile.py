@@ -677,3 +677,23 @@ def test_a_snapshot_that_links_elsewhere_is_never_read(published: tuple[Path, Pa
     result = _cli("repair", "--catalog-from", str(copy), "-a", str(archive))
     assert result.returncode == 2 and "leads outside" in result.stderr, result.stderr
     assert untouched(outside) == []
+
+
+@pytest.mark.skipif(not PASSWD.is_file(), reason="no /etc/passwd on this host")
+def test_verify_store_reports_a_ledger_row_naming_a_path_without_reading_it(
+        published: tuple[Path, Path], tmp_path: Path) -> None:
+    """A row left by a hostile release before mirrors checked digests: damage, one line."""
+    from musicark.verify import run_verify
+
+    _, release = published
+    shard = lone_shard(release, tmp_path / "dl")
+    root = tmp_path / "m"
+    with Archive.create(root, name=NAME) as mirror:
+        assert import_mirror(mirror, [shard]).shards[0].state == "verified"
+        mirror.conn.execute("UPDATE files SET sha256 = ?, size = ?, verified_at = NULL "
+                            "WHERE rowid = (SELECT min(rowid) FROM files WHERE status = 'ok')",
+                            (str(PASSWD), PASSWD.stat().st_size))
+    report = run_verify(root, "store")
+    bad = [p for p in report.problems if p.sha256 == str(PASSWD)]
+    assert [(p.kind, p.path) for p in bad] == [("invalid", f"ledger row {str(PASSWD)!r}")]
+    assert "no file is read" in bad[0].detail
