@@ -329,7 +329,7 @@ def _bomb(declare: bool):
     def craft(snap: Path) -> None:
         size = 2 << 30
         zeros = bytes(16 << 20)
-        with open(snap, "wb") as fh, zstandard.ZstdCompressor(level=19).stream_writer(
+        with open(snap, "wb") as fh, zstandard.ZstdCompressor(level=1).stream_writer(
                 fh, size=size if declare else -1, closefd=False) as writer:
             for _ in range(size // len(zeros)):
                 writer.write(zeros)
