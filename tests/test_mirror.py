@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from archive_fixture import SEED, TRACKS, planned_archive
+from archive_fixture import SEED, TRACKS
+from mirror_fixture import NAME, OPTIONS, publish
+from mirror_fixture import entries as _entries
+from mirror_fixture import fetched as _fetched
+from mirror_fixture import shards as _shards
 from musicark.archive import Archive
 from musicark.catalog import import_source
 from musicark.catalog.search import search
@@ -23,35 +27,10 @@ from musicark.synth import write_catalog
 from musicark.verify import run_verify
 from torrent_peers import transfer
 
-NAME = "pub"
-OPTIONS = ReleaseOptions(buckets="50,20,0", max_files=4)
-
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """A publisher archive (8 matched files, originals, Opus and tagged copies with restore
-    patches) and its release r1: (archive, release directory)."""
-    publisher = planned_archive(tmp_path_factory.mktemp("mirror-pub"), NAME)
-    with Archive.open(publisher) as archive:
-        release = Path(create_release(archive, "r1", OPTIONS).path)
-    return publisher, release
-
-
-def _entries(shard: Path) -> list[dict]:
-    return [json.loads(x) for x in (shard / "files.jsonl").read_text().splitlines()]
-
-
-def _shards(release: Path) -> list[Path]:
-    return sorted((release / "shards").iterdir())
-
-
-def _fetched(release: Path, dest: Path) -> Path:
-    """A byte copy of the release, as a BitTorrent client would leave it."""
-    shutil.copytree(release, dest)
-    for path in dest.rglob("*"):
-        if path.is_file():
-            path.chmod(0o644)
-    return dest
+    return publish(tmp_path_factory.mktemp("mirror-pub"))
 
 
 def _damage(shard: Path) -> None:

@@ -23,6 +23,19 @@ from musicark.cli.progress import progress_bar
 from musicark.errors import ArchiveNotFound
 from musicark.units import human_bytes
 
+MaxSnapshotOpt = Annotated[str, typer.Option(
+    "--max-snapshot-size", help="Refuse a catalog snapshot that inflates past this size "
+    "(e.g. 100GB); it also stops at the size the snapshot declares and at 1000x its "
+    "compressed size.")]
+MAX_SNAPSHOT_DEFAULT = "100GB"
+
+
+def max_snapshot_bytes(text: str) -> int:
+    from musicark.verify.report import parse_bytes
+
+    return parse_bytes(text)
+
+
 mirror_app = typer.Typer(
     help="Mirror a release fetched with any BitTorrent client: import, then status.",
     no_args_is_help=True)
@@ -55,6 +68,7 @@ def mirror_import(
         "patches, check their SHA-256 and store them too.")] = False,
     recheck: Annotated[bool, typer.Option(
         "--recheck", help="Check shards imported before again, even if unchanged.")] = False,
+    max_snapshot_size: MaxSnapshotOpt = MAX_SNAPSHOT_DEFAULT,
     archive: ArchiveOpt = None,
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
@@ -78,12 +92,17 @@ def mirror_import(
             bar.update(task, description=phase, completed=done, total=total)
 
         report = import_mirror(arc, dirs, copy=copy, restore_originals=restore_originals,
-                               recheck=recheck, workers=workers, progress=step)
+                               recheck=recheck, workers=workers, progress=step,
+                               max_snapshot_size=max_snapshot_bytes(max_snapshot_size))
     result = report.as_dict()
     if as_json:
         print_json(result)
         raise typer.Exit(report.exit_code)
     for name, info in result["releases"].items():
+        for line in info.get("problems") or []:
+            err.print(f"release {name}: {line}", highlight=False, markup=False)
+        if "catalog" not in info:
+            continue
         merged = info.get("merged")
         gained = (", ".join(f"{n:,} {t}" for t, n in merged.items() if n) or "nothing new"
                   ) if merged is not None else "unchanged"

@@ -78,6 +78,9 @@ def serve(
     # Fails once, here, on a bad archive.
     web = create_app(located.path, record_plays=record_plays, cache_seconds=cache_seconds,
                      open_subsonic=open_subsonic)
+    # Bound here, before any note, so the port printed is the one listening (`--port 0`:
+    # any free one) and a taken port is the only line printed.
+    sock = listen(host, port)
     if not users:
         err.print("note: no Subsonic user, so " + (
             "any app on this machine may use the Subsonic API without a login"
@@ -86,8 +89,6 @@ def serve(
     if not loopback:
         err.print(f"[yellow]warning:[/yellow] binding {host}: anyone who can reach it can "
                   "read and stream the whole archive", highlight=False)
-    # Bound here, so the port printed is the one listening (`--port 0`: any free one).
-    sock = listen(host, port)
     shown = f"[{host}]" if ":" in host else host
     out.print(f"serving {safe_line(located.path)} at http://{shown}:{bound_port(sock)}/ "
               "(Ctrl-C stops)", highlight=False)

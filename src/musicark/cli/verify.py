@@ -25,6 +25,7 @@ from musicark.cli.app import (
     print_json,
     safe_line,
 )
+from musicark.cli.mirror import MAX_SNAPSHOT_DEFAULT, MaxSnapshotOpt, max_snapshot_bytes
 from musicark.cli.progress import progress_bar
 from musicark.errors import MusicarkError
 
@@ -207,6 +208,7 @@ def repair(
     catalog_from: Annotated[str | None, typer.Option(
         help="Rebuild catalog.sqlite from this release's metadata snapshot (a release name "
              "or directory) when SQLite cannot recover it.")] = None,
+    max_snapshot_size: MaxSnapshotOpt = MAX_SNAPSHOT_DEFAULT,
     purge_damaged: Annotated[bool, typer.Option(
         help="Delete the damaged bytes earlier repairs moved to store/damaged/.")] = False,
     releases: Annotated[bool, typer.Option(
@@ -231,7 +233,8 @@ def repair(
     if catalog_from:
         from musicark.verify.catalog_restore import restore_catalog
 
-        catalog = restore_catalog(path, catalog_from)
+        catalog = restore_catalog(path, catalog_from,
+                                  max_snapshot_size=max_snapshot_bytes(max_snapshot_size))
     with progress_bar(bytes_=True) as bar:
         task = bar.add_task("repairing", total=None)
         with Archive.open(path) as opened:

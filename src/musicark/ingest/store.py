@@ -25,6 +25,7 @@ from contextlib import contextmanager, suppress
 from functools import lru_cache
 from pathlib import Path
 
+from musicark import trust
 from musicark.errors import FixityError, MusicarkError
 
 CHUNK = 1 << 20
@@ -116,6 +117,10 @@ class Store:
         self.tmp = root / "tmp"
 
     def path_for(self, sha256: str) -> Path:
+        """Where the object of `sha256` lives. Only a digest (64 lowercase hex) makes a
+        path: anything else (`/etc/passwd`, `../x`) is refused (`musicark.trust.Refused`, a
+        ValueError), so no caller can hand the store a path through a ledger row."""
+        sha256 = trust.digest(sha256)
         return self.root / "sha256" / sha256[:2] / sha256[2:4] / sha256
 
     def has(self, sha256: str) -> bool:

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from musicark.mirror.locate import ShardDir
+from musicark.trust import Refused, inside, read_regular
 from musicark.verify.report import CHECKSUM, EXTRA, INVALID, MISMATCH, MISSING, SIZE, Report
 from musicark.verify.shard import validate_bag
-from musicark.verify.torrent import BadTorrent, TorrentFiles, load_expectations
+from musicark.verify.torrent import MAX_TORRENT, BadTorrent, TorrentFiles, load_expectations
 
 VERIFIED, INCOMPLETE, DAMAGED = "verified", "incomplete", "damaged"
 PART_SUFFIXES = (".part", ".!qB", ".!ut", ".aria2", ".crdownload", ".partial")
@@ -55,8 +56,8 @@ def _torrent(shard: ShardDir, report: Report) -> TorrentFiles | None:
     if shard.torrent is None:
         return None
     try:
-        torrent = load_expectations(shard.torrent.read_bytes())
-    except (BadTorrent, OSError) as exc:
+        torrent = load_expectations(read_regular(shard.torrent, "torrent", limit=MAX_TORRENT))
+    except (BadTorrent, OSError, Refused) as exc:
         report.add("bag", str(shard.torrent), "invalid", f"libtorrent cannot load it: {exc}")
         return None
     entry = shard.release.entry(shard.name)
@@ -110,6 +111,11 @@ def check_shard(shard: ShardDir, *, workers: int | None = None,
                 progress: Callable[[int], None] = lambda n: None) -> ShardCheck:
     """Validate one fetched shard (bag and torrent) and classify it."""
     report = Report("bag")
+    if shard.refused is not None:  # never read: its files are not the release's
+        report.add("bag", str(shard.path), INVALID, shard.refused)
+        return ShardCheck(shard, DAMAGED, 0, 0, 0, 0, report, None, [shard.refused])
+    for problem in shard.problems:  # (torrents.json naming a torrent outside the release)
+        report.add("bag", str(shard.path), INVALID, problem)
     torrent = _torrent(shard, report)
     for link in _symlinks(shard.path):  # linking one into the store would follow it
         report.add("bag", str(link), INVALID, "a symbolic link: a fetched shard holds only "
@@ -153,7 +159,12 @@ def _expected_files(root: Path, torrent: TorrentFiles | None) -> dict[str, int]:
             continue
         for line in lines:
             parts = line.split(None, 1)
-            if len(parts) == 2:
-                path = root / parts[1]
-                out[parts[1]] = path.stat().st_size if path.is_file() else 0
+            if len(parts) != 2:
+                continue
+            try:  # (an unsafe path is reported by the bag check; never looked at here)
+                path = inside(root, parts[1], manifest)
+            except Refused:
+                continue
+            out[parts[1]] = path.lstat().st_size if path.is_file() and not path.is_symlink() \
+                else 0
     return out

@@ -9,12 +9,14 @@ release's `torrents/`, and in `torrents/` next to the folder holding it.
 
 from __future__ import annotations
 
-import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from musicark import trust
 from musicark.errors import BadQuery
+from musicark.release.schema import read_listing
 
 
 @dataclass
@@ -23,25 +25,39 @@ class ReleaseDir:
 
     name: str
     path: Path | None
-    listing: list[dict] = field(default_factory=list)  # torrents.json entries
+    listing: list[dict] = field(default_factory=list)  # torrents.json entries, checked
+    problems: list[str] = field(default_factory=list)  # bad entries, refused files
 
     def entry(self, shard: str) -> dict | None:
         return next((e for e in self.listing if e.get("name") == shard), None)
+
+    def file(self, rel: str, what: str) -> Path | None:
+        """A regular file at `rel` inside this release (symlinks resolved and proven
+        inside); None when absent, None and a problem when refused."""
+        if self.path is None:
+            return None
+        try:
+            if not os.path.lexists(trust.inside(self.path, rel, what)):
+                return None
+            return trust.regular_file(self.path, rel, what)
+        except trust.Refused as exc:
+            self.problems.append(f"{self.path}: {exc}")
+            return None
 
     def snapshot(self) -> tuple[Path, Path | None] | None:
         """(catalog.sqlite.zst, its torrent) of this release, if it was fetched."""
         if self.path is None:
             return None
-        metadata = [e for e in self.listing if e.get("metadata") and e.get("release") == self.name]
+        metadata = [e for e in self.listing if e["metadata"] and e["release"] == self.name]
         for e in metadata:
-            snap = self.path / "metadata" / e["name"] / "catalog.sqlite.zst"
-            if snap.is_file():
-                torrent = self.path / e["torrent"]
-                return snap, torrent if torrent.is_file() else None
+            snap = self.file(f"metadata/{e['name']}/catalog.sqlite.zst", "snapshot")
+            if snap is not None:
+                return snap, self.file(e["torrent"], "torrents.json: torrent")
         found = sorted(self.path.glob("metadata/*/catalog.sqlite.zst"))
-        if found:
-            torrent = self.path / "torrents" / f"{found[0].parent.name}.torrent"
-            return found[0], torrent if torrent.is_file() else None
+        for path in found[:1]:
+            snap = self.file(path.relative_to(self.path).as_posix(), "snapshot")
+            torrent = self.file(f"torrents/{path.parent.name}.torrent", "metadata torrent")
+            return (snap, torrent) if snap is not None else None
         return None
 
 
@@ -51,29 +67,33 @@ class ShardDir:
     path: Path
     release: ReleaseDir
     torrent: Path | None
+    problems: list[str] = field(default_factory=list)  # where it was found: damage
+    refused: str | None = None  # not a shard to read at all (a symlink to elsewhere)
 
 
 def _is_bag(path: Path) -> bool:
     return (path / "bagit.txt").is_file()
 
 
-def _listing(release_dir: Path) -> tuple[str, list[dict]] | None:
+def _listing(release_dir: Path) -> tuple[str, list[dict], list[str]] | None:
+    """torrents.json: (release, good entries, one line per bad entry); BadQuery when it is
+    not a torrent list at all."""
     path = release_dir / "torrents.json"
-    if not path.is_file():
+    if not path.is_file() and not path.is_symlink():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return str(data["release"]), [e for e in data["torrents"] if isinstance(e, dict)]
-    except (ValueError, KeyError, TypeError) as exc:
+        return read_listing(path)
+    except trust.Refused as exc:
         raise BadQuery(f"{path} is not a torrent list: {exc}") from None
 
 
 def bag_group(shard: Path) -> tuple[str, str] | None:
     """(archive, release) from bag-info.txt's Bag-Group-Identifier (`<archive> /
     <release>`); None when absent."""
-    try:
-        text = (shard / "bag-info.txt").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+    try:  # a regular file of the shard only (a symlink to /etc/... is not read)
+        text = trust.read_regular(shard / "bag-info.txt", "bag-info.txt",
+                                  limit=1 << 20).decode("utf-8")
+    except (trust.Refused, UnicodeDecodeError):
         return None
     m = re.search(r"^Bag-Group-Identifier:\s*(.+)$", text, re.M)
     if not m:
@@ -115,21 +135,39 @@ def _release_dir(path: Path, releases: dict[Path, ReleaseDir]) -> ReleaseDir:
     path = path.absolute()
     if path not in releases:
         found = _listing(path)
-        name, listing = found if found else (path.name, [])
-        releases[path] = ReleaseDir(name, path, listing)
+        name, listing, bad = found if found else (path.name, [], [])
+        releases[path] = ReleaseDir(name, path, listing, bad)
     return releases[path]
 
 
-def _torrent_for(shard: Path, release: ReleaseDir) -> Path | None:
+def _torrent_for(shard: Path, release: ReleaseDir, problems: list[str]) -> Path | None:
+    """The shard's .torrent: a regular file (never a symlink); one torrents.json names
+    must be inside its release folder (a path elsewhere is a problem of the shard)."""
     candidates = [shard.parent / f"{shard.name}.torrent"]
     if release.path is not None:
         entry = release.entry(shard.name)
-        if entry and entry.get("torrent"):
-            candidates.append(release.path / entry["torrent"])
+        if entry:
+            try:
+                candidates.append(trust.inside(release.path, entry["torrent"],
+                                               "torrent"))
+            except trust.Refused as exc:
+                problems.append(f"{release.path / 'torrents.json'}: {exc}")
+                return None
         candidates.append(release.path / "torrents" / f"{shard.name}.torrent")
     candidates.append(shard.parent / "torrents" / f"{shard.name}.torrent")
     candidates.append(shard.parent.parent / "torrents" / f"{shard.name}.torrent")
-    return next((c for c in candidates if c.is_file()), None)
+    return next((c for c in candidates if c.is_file() and not c.is_symlink()), None)
+
+
+def _refused(shard: Path, given: Path) -> str | None:
+    """Why a folder found under a directory given is not read as a shard: a symbolic link,
+    or a place outside that directory (a shard that links to elsewhere would have files
+    outside the release verified, linked and made read-only)."""
+    try:
+        trust.not_symlink_dir(shard, given, "shard folder")
+    except trust.Refused as exc:
+        return str(exc)
+    return None
 
 
 def find_shards(dirs: list[Path]) -> tuple[list[ShardDir], list[ReleaseDir]]:
@@ -152,8 +190,16 @@ def find_shards(dirs: list[Path]) -> tuple[list[ShardDir], list[ReleaseDir]]:
             if not candidates:
                 raise BadQuery(f"{path} holds no release, shards/ folder or BagIt shard")
         for shard in candidates:
+            if shard != path and (refused := _refused(shard, path)):
+                release = _release_dir(path, releases) if (path / "shards").is_dir() \
+                    else ReleaseDir("unknown", None)
+                shards.setdefault(shard, ShardDir(shard.name, shard, release, None,
+                                                  refused=refused))
+                continue
             release = _release_of(shard, releases)
+            problems: list[str] = []
             shards.setdefault(shard, ShardDir(shard.name, shard, release,
-                                              _torrent_for(shard, release)))
+                                              _torrent_for(shard, release, problems),
+                                              problems))
     ordered = sorted(shards.values(), key=lambda s: (s.release.name, s.name))
     return ordered, list(releases.values())

@@ -12,20 +12,27 @@ its restore patch, checked against its SHA-256 and stored too.
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import zstandard
 
 from musicark.archive import Archive, utc_now
 from musicark.derive.patch import apply_patch
 from musicark.errors import BadQuery
-from musicark.ingest.store import ChecksumMismatch, Store
+from musicark.ingest.store import ChecksumMismatch, Store, same_file
 from musicark.mirror.check import ShardCheck
+from musicark.mirror.locate import ShardDir
 from musicark.mirror.minimal import add_tracks
+from musicark.release.schema import read_jsonl
+from musicark.trust import regular_file
+from musicark.verify.snapshot import bounded
 
+PATCH_SLACK = 64 << 20  # an original may exceed twice its tagged copy by this much at most
 SKIP_COLUMNS = {"rowid", "sha256", "status", "reason", "provenance", "verified_at", "fixity"}
 
 
@@ -41,9 +48,18 @@ class Registered:
     problems: list[str] = field(default_factory=list)
 
 
-def read_entries(root: Path) -> list[dict]:
-    return [json.loads(line) for line in
-            (root / "files.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+def read_entries(root: Path, scanned: os.stat_result | None) -> list[dict]:
+    """files.jsonl's records, each checked (`release.schema.file_record`), from the very
+    file the shard check read (unchanged since `scanned`); BadQuery otherwise."""
+    path = root / "files.jsonl"
+    if scanned is None or (why := same_file(scanned, os.stat(path, follow_symlinks=False))):
+        raise BadQuery(f"{path} changed since the shard was checked ({why or 'new'})")
+    entries = []
+    for _, entry, reason in read_jsonl(path):
+        if entry is None:
+            raise BadQuery(f"{path}: {reason}")
+        entries.append(entry)
+    return entries
 
 
 def _snap_row(conn: sqlite3.Connection, sha256: str, snap: bool) -> dict | None:
@@ -140,7 +156,8 @@ SELECT CASE WHEN EXISTS (SELECT 1 FROM main.files x WHERE x.rowid = si.rowid) TH
   JOIN snap.files si ON si.rowid = d.input_file
   JOIN snap.files so ON so.rowid = d.output_file
  WHERE so.sha256 IN (SELECT sha256 FROM main.files)
-   AND si.sha256 IS NOT NULL AND si.sha256 NOT IN (SELECT sha256 FROM main.files
+   AND length(si.sha256) = 64 AND si.sha256 NOT GLOB '*[^0-9a-f]*'
+   AND si.sha256 NOT IN (SELECT sha256 FROM main.files
                                                    WHERE sha256 IS NOT NULL)
  GROUP BY si.sha256
 """
@@ -176,8 +193,20 @@ def _link_release_tracks(conn: sqlite3.Connection, file_rowid: int, tracks: list
 
 def _restore_original(store: Store, payload: Path, patch: Path, want: str) -> int:
     """Rebuild the untagged original into the store; returns its size. ChecksumMismatch
-    when the rebuild is not the original the patch names."""
-    original = apply_patch(payload.read_bytes(), patch.read_bytes())
+    when the rebuild is not the original the patch names, or the patch declares more than
+    an original of that tagged copy can be (a bomb would be allocated whole)."""
+    changed, data = payload.read_bytes(), patch.read_bytes()
+    cap = 2 * len(changed) + PATCH_SLACK
+    try:
+        declared = zstandard.get_frame_parameters(data[:18]).content_size
+    except zstandard.ZstdError as exc:
+        raise ChecksumMismatch(f"not a zstd patch: {exc}") from None
+    if declared == zstandard.CONTENTSIZE_UNKNOWN or declared > cap:
+        raise ChecksumMismatch(f"the patch declares {declared:,} bytes, more than the "
+                               f"{cap:,} an original of {len(changed):,} bytes may have"
+                               if declared != zstandard.CONTENTSIZE_UNKNOWN
+                               else "the patch does not declare its size")
+    original = apply_patch(changed, data)
     store.tmp.mkdir(parents=True, exist_ok=True)
     tmp = store.tmp / f"{uuid.uuid4().hex}.restore.part"
     try:
@@ -193,20 +222,19 @@ def _restore_original(store: Store, payload: Path, patch: Path, want: str) -> in
 
 def register_shard(archive: Archive, check: ShardCheck, stats: dict[str, os.stat_result], *,
                    copy: bool = False, restore_originals: bool = False, snap: bool,
-                   minimal: bool) -> Registered:
+                   minimal: bool, seconds: float | None = None) -> Registered:
     """Store and record every payload file (and restore patch) of a verified shard; one
-    transaction for the catalog rows, after the store objects are in place."""
+    transaction for the catalog rows, after the store objects are in place, its queries
+    (on the snapshot) within `seconds`."""
     shard = check.shard
     release = shard.release.name
     store = Store(archive.store_path)
     done = Registered()
-    entries = read_entries(shard.path)
+    entries = read_entries(shard.path, stats.get("files.jsonl"))
     stored: list[tuple[str, int, str, str | None, Path, list[dict]]] = []
 
     def put(rel: str, sha256: str) -> None:
-        path = shard.path / rel
-        if ".." in Path(rel).parts or Path(rel).is_absolute():  # the check refuses these too
-            raise BadQuery(f"{shard.path / 'files.jsonl'}: unsafe path {rel!r}")
+        path = regular_file(shard.path, rel, f"{shard.path / 'files.jsonl'}: path")
         before = (path.stat().st_nlink, store.has(sha256))
         store.put(path, link=not copy, expected=sha256, scanned=stats.get(rel), trusted=True)
         if not before[1]:
@@ -220,14 +248,14 @@ def register_shard(archive: Archive, check: ShardCheck, stats: dict[str, os.stat
             where = f"release {release}, shard {shard.name}, path {e['path']}"
             stored.append((e["sha256"], e["size"], where, e.get("licence"), shard.path / e["path"],
                            e.get("tracks") or []))
-            restore = e.get("restore") or {}
-            if restore.get("patch"):
+            restore = e["restore"] or {}
+            if restore:
                 put(restore["patch"], restore["patch_sha256"])
                 patch = shard.path / restore["patch"]
                 stored.append((restore["patch_sha256"], patch.stat().st_size,
                                f"release {release}, shard {shard.name}, path {restore['patch']}",
                                e.get("licence"), None, []))
-                if restore_originals and restore.get("sha256"):
+                if restore_originals:
                     try:
                         size = _restore_original(store, shard.path / e["path"], patch,
                                                  restore["sha256"])
@@ -243,31 +271,41 @@ def register_shard(archive: Archive, check: ShardCheck, stats: dict[str, os.stat
     conn = archive.conn
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if minimal:
-            done.minimal_tracks = add_tracks(conn, release, entries)
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS m_held (rowid INTEGER PRIMARY KEY)")
-        conn.execute("DELETE FROM temp.m_held")
-        for sha, size, where, licence, path, tracks in stored:
-            rowid, new = ledger_row(conn, sha, size, where, licence, path, snap)
-            done.files += 1
-            done.new_files += new
-            conn.execute("INSERT OR IGNORE INTO temp.m_held VALUES (?)", (rowid,))
-            done.links += _link_release_tracks(conn, rowid, tracks)
-        if snap:
-            known = {"provenance": f"release {release}: known from its catalog snapshot, "
-                                   "not held", "now": utc_now()}
-            while conn.execute(ADD_ABSENT, known).rowcount:  # inputs of inputs, in turn
-                pass
-            conn.execute("INSERT OR IGNORE INTO temp.m_held SELECT rowid FROM main.files "
-                         "WHERE status = 'absent'")
-            done.links += conn.execute(LINK_SNAPSHOT).rowcount
-            conn.execute(LINK_DERIVATIONS)
-        archive.record_event("mirror.import", shard.name, "ok",
-                             {"release": release, "path": str(shard.path),
-                              "files": done.files, "new_files": done.new_files,
-                              "originals": done.originals})
+        with bounded(conn, seconds, f"shard {shard.name}") if seconds else nullcontext():
+            _record(archive, done, shard, entries, stored, snap=snap, minimal=minimal)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return done
+
+
+def _record(archive: Archive, done: Registered, shard: ShardDir, entries: list[dict],
+            stored: list,
+            *, snap: bool, minimal: bool) -> None:
+    """The shard's catalog rows (inside the caller's transaction)."""
+    conn = archive.conn
+    release = shard.release.name
+    if minimal:
+        done.minimal_tracks = add_tracks(conn, release, entries)
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS m_held (rowid INTEGER PRIMARY KEY)")
+    conn.execute("DELETE FROM temp.m_held")
+    for sha, size, where, licence, path, tracks in stored:
+        rowid, new = ledger_row(conn, sha, size, where, licence, path, snap)
+        done.files += 1
+        done.new_files += new
+        conn.execute("INSERT OR IGNORE INTO temp.m_held VALUES (?)", (rowid,))
+        done.links += _link_release_tracks(conn, rowid, tracks)
+    if snap:
+        known = {"provenance": f"release {release}: known from its catalog snapshot, "
+                               "not held", "now": utc_now()}
+        while conn.execute(ADD_ABSENT, known).rowcount:  # inputs of inputs, in turn
+            pass
+        conn.execute("INSERT OR IGNORE INTO temp.m_held SELECT rowid FROM main.files "
+                     "WHERE status = 'absent'")
+        done.links += conn.execute(LINK_SNAPSHOT).rowcount
+        conn.execute(LINK_DERIVATIONS)
+    archive.record_event("mirror.import", shard.name, "ok",
+                         {"release": release, "path": str(shard.path),
+                          "files": done.files, "new_files": done.new_files,
+                          "originals": done.originals})

@@ -18,6 +18,7 @@ from musicark.mirror.locate import ReleaseDir, ShardDir, find_shards
 from musicark.mirror.merge import merge_catalog
 from musicark.mirror.register import register_shard
 from musicark.mirror.snapshot import open_snapshot
+from musicark.verify.snapshot import MAX_SNAPSHOT, bounded, budget
 
 
 @dataclass
@@ -51,7 +52,8 @@ class MirrorReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(s.state in (DAMAGED, INCOMPLETE) for s in self.shards) else 0
+        bad = any(info.get("problems") for info in self.releases.values())
+        return 1 if bad or any(s.state in (DAMAGED, INCOMPLETE) for s in self.shards) else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"ok": self.exit_code == 0, "releases": self.releases,
@@ -68,7 +70,7 @@ def _stats(root: Path) -> dict[str, os.stat_result]:
     for dirpath, _, names in os.walk(root):
         for name in names:
             path = Path(dirpath, name)
-            out[path.relative_to(root).as_posix()] = path.stat()
+            out[path.relative_to(root).as_posix()] = path.lstat()  # a link is not followed
     return out
 
 
@@ -77,7 +79,15 @@ def _stamp(stats: dict[str, os.stat_result]) -> str:
                              for rel, s in stats.items()))
 
 
-def _load_catalog(archive: Archive, release: ReleaseDir, report: MirrorReport) -> bool:
+def _attach(archive: Archive, path: Path) -> None:
+    """The snapshot copy as `snap` (its schema checked when it was made), with nothing in
+    any schema trusted to run code while it is attached."""
+    archive.conn.execute("PRAGMA trusted_schema = OFF")
+    archive.conn.execute("ATTACH DATABASE ? AS snap", (str(path),))
+
+
+def _load_catalog(archive: Archive, release: ReleaseDir, report: MirrorReport,
+                  max_snapshot_size: int) -> bool:
     """Merge the release's snapshot once per content; True when the snapshot is at hand."""
     conn = archive.conn
     known = conn.execute("SELECT catalog, snapshot_sha256 FROM mirror_releases WHERE name = ?",
@@ -91,16 +101,18 @@ def _load_catalog(archive: Archive, release: ReleaseDir, report: MirrorReport) -
         _upsert_release(archive, release, info["catalog"], known[1] if known else None,
                         listing)
         return bool(known and known[0] == "snapshot")
-    copy, digest = open_snapshot(archive.path, release.name, *found)
+    copy, digest = open_snapshot(archive.path, release.name, *found,
+                                 max_size=max_snapshot_size)
     info["catalog"] = "snapshot"
-    conn.execute("ATTACH DATABASE ? AS snap", (str(copy),))
+    _attach(archive, copy)
     if known and known[1] == digest:
         info["merged"] = {}
         _upsert_release(archive, release, "snapshot", digest, listing)
         return True
     conn.execute("BEGIN IMMEDIATE")
     try:
-        info["merged"] = merge_catalog(conn)
+        with bounded(conn, budget(copy.stat().st_size), f"merging {found[0]}"):
+            info["merged"] = merge_catalog(conn)
         _upsert_release(archive, release, "snapshot", digest, listing, transaction=False)
         archive.record_event("mirror.catalog", release.name, "ok",
                              {"snapshot": str(found[0]), "sha256": digest, **info["merged"]})
@@ -162,7 +174,7 @@ def _unchanged(archive: Archive, shard: ShardDir, stamp: str) -> bool:
 
 def import_mirror(archive: Archive, dirs: list[Path], *, copy: bool = False,
                   restore_originals: bool = False, recheck: bool = False,
-                  workers: int | None = None,
+                  workers: int | None = None, max_snapshot_size: int = MAX_SNAPSHOT,
                   progress: Callable[[str, int, int], None] = lambda phase, done, total: None
                   ) -> MirrorReport:
     """Import every shard found under `dirs` (see the package docstring)."""
@@ -177,12 +189,21 @@ def import_mirror(archive: Archive, dirs: list[Path], *, copy: bool = False,
                 continue
             if "snap" in {r[1] for r in archive.conn.execute("PRAGMA database_list")}:
                 archive.conn.execute("DETACH DATABASE snap")
-            snap[release.name] = _load_catalog(archive, release, report)
+            snap[release.name] = _load_catalog(archive, release, report, max_snapshot_size)
             if "snap" in {r[1] for r in archive.conn.execute("PRAGMA database_list")}:
                 archive.conn.execute("DETACH DATABASE snap")
-        total = sum(sum(s.st_size for s in _stats(sh.path).values()) for sh in shards)
+        for release in releases:  # bad torrents.json entries, refused files: one line each
+            report.releases.setdefault(release.name, {})["problems"] = release.problems
+        total = sum(sum(s.st_size for s in _stats(sh.path).values()) for sh in shards
+                    if sh.refused is None)
         done = 0
         for shard in shards:
+            if shard.refused is not None:
+                check = check_shard(shard)
+                report.shards.append(ShardOutcome(shard.name, shard.release.name,
+                                                  str(shard.path), check.state,
+                                                  problems=check.problems))
+                continue
             stats = _stats(shard.path)
             stamp = _stamp(stats)
             size = sum(s.st_size for s in stats.values())
@@ -210,13 +231,15 @@ def import_mirror(archive: Archive, dirs: list[Path], *, copy: bool = False,
             registered = 0
             if check.state == VERIFIED:
                 has_snap = snap.get(shard.release.name, False)
+                copy_path = _snapshot_path(archive, shard.release.name)
                 if has_snap:
-                    archive.conn.execute("ATTACH DATABASE ? AS snap", (
-                        str(_snapshot_path(archive, shard.release.name)),))
+                    _attach(archive, copy_path)
                 try:
                     got = register_shard(archive, check, stats, copy=copy,
                                          restore_originals=restore_originals, snap=has_snap,
-                                         minimal=not has_snap)
+                                         minimal=not has_snap,
+                                         seconds=budget(copy_path.stat().st_size)
+                                         if has_snap else None)
                 finally:
                     if has_snap:
                         archive.conn.execute("DETACH DATABASE snap")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from musicark.ingest.store import sha256_file
 from musicark.verify.catalog_restore import check_snapshot_torrent, unpack_snapshot
+from musicark.verify.snapshot import MAX_SNAPSHOT
 
 
 def snapshot_copy(archive_path: Path, release: str) -> Path:
@@ -17,10 +18,10 @@ def snapshot_copy(archive_path: Path, release: str) -> Path:
     return archive_path / "mirror" / f"{safe}.catalog.sqlite"
 
 
-def open_snapshot(archive_path: Path, release: str, snap: Path, torrent: Path | None
-                  ) -> tuple[Path, str]:
-    """Check `snap` and decompress it (once per content); (the copy, the snapshot's
-    SHA-256). BadQuery when it is damaged."""
+def open_snapshot(archive_path: Path, release: str, snap: Path, torrent: Path | None, *,
+                  max_size: int = MAX_SNAPSHOT) -> tuple[Path, str]:
+    """Check `snap` and decompress it (once per content, at most `max_size` bytes); (the
+    copy, the snapshot's SHA-256). BadQuery when it is damaged or hostile."""
     check_snapshot_torrent(snap, torrent)
     digest = sha256_file(snap)[0]
     copy = snapshot_copy(archive_path, release)
@@ -29,7 +30,7 @@ def open_snapshot(archive_path: Path, release: str, snap: Path, torrent: Path | 
         return copy, digest
     copy.parent.mkdir(parents=True, exist_ok=True)
     tmp = copy.with_name(copy.name + ".tmp")
-    unpack_snapshot(snap, None, tmp)  # its torrent was checked above
+    unpack_snapshot(snap, None, tmp, max_size=max_size)  # its torrent was checked above
     os.replace(tmp, copy)
     stamp.write_text(digest + "\n")
     return copy, digest

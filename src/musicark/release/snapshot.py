@@ -8,6 +8,7 @@ depend on the thread count, so the same catalog gives the same bytes).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def write_snapshot(conn: sqlite3.Connection, out: Path) -> int:
     compressor = zstandard.ZstdCompressor(level=LEVEL, threads=2, write_checksum=True)
     try:
         with open(raw, "rb") as src, open(out, "wb") as dst:
-            compressor.copy_stream(src, dst)
+            # The frame declares its content size: a mirror decompresses no more than that.
+            compressor.copy_stream(src, dst, size=os.fstat(src.fileno()).st_size)
     finally:
         raw.unlink(missing_ok=True)
     return out.stat().st_size

@@ -18,6 +18,7 @@ from musicark.archive import Archive
 from musicark.derive.tagging import tags_of
 from musicark.errors import DamagedFile, NotInCatalog
 from musicark.ingest.store import Store
+from musicark.trust import is_digest
 
 # Chromium plays all of these; ALAC (in M4A) and anything unknown it does not.
 PLAYABLE = {("ogg", "opus"): ("audio/ogg", 0), ("mp3", "mp3"): ("audio/mpeg", 1),
@@ -55,6 +56,8 @@ def store_damage(store: Store, sha256: str, size: int | None) -> DamagedFile | N
     """What is wrong with a store file whose ledger row says `size` bytes, or None. A size
     check (one stat) is the cheap part of fixity: a truncated, padded or vanished file
     cannot hold the bytes of its SHA-256; a full re-hash is the audit's job."""
+    if not is_digest(sha256):  # a ledger row from a hostile release: it names no store file
+        return DamagedFile(str(sha256)[:64], "", None, size)
     path = store.path_for(sha256)
     try:
         found: int | None = path.stat().st_size
@@ -75,7 +78,8 @@ def track_files(archive: Archive, track_rowid: int) -> list[dict[str, Any]]:
         item = dict(zip(FILE_KEYS, row, strict=True))
         # What the file's own tags say (title, artists, album...): shown beside the catalog.
         item["tags"] = json.loads(item["tags"]) if item["tags"] else None
-        if item["tags"] is None and item["derivation"] == "tagged" and item["status"] == "ok":
+        if item["tags"] is None and item["derivation"] == "tagged" and item["status"] == "ok" \
+                and is_digest(item["sha256"]):
             # Tagged copies made before `tag` recorded their tags: read them from the copy.
             found = tags_of(store.path_for(item["sha256"]))
             item["tags"] = found.common if found else None

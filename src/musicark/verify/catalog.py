@@ -12,10 +12,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import zstandard
-
 from musicark.archive import CATALOG_NAME
 from musicark.verify.report import INVALID, MISMATCH, MISSING, Report
+from musicark.verify.snapshot import (
+    SnapshotRefused,
+    bounded,
+    budget,
+    check_schema,
+    inflate,
+    untrusted,
+)
 
 INVARIANTS = {
     "derivations whose input file is not in the ledger":
@@ -99,16 +105,17 @@ def check_snapshot(path: Path, report: Report) -> None:
     with tempfile.TemporaryDirectory(prefix="musicark-snapshot-") as tmp:
         raw = Path(tmp) / "snapshot.sqlite"
         try:
-            with open(path, "rb") as src, open(raw, "wb") as dst:
-                zstandard.ZstdDecompressor().copy_stream(src, dst)
-        except zstandard.ZstdError as exc:
-            report.add("catalog", str(path), INVALID, f"zstd cannot decompress it: {exc}")
+            size = inflate(path, raw)
+            conn = untrusted(raw)  # a private copy
+            try:
+                check_schema(conn, str(path))
+                with bounded(conn, budget(size), str(path)):
+                    check_database(conn, str(path), report, ledger=False)
+            finally:
+                conn.close()
+        except SnapshotRefused as exc:
+            report.add("catalog", str(path), INVALID, str(exc))
             return
-        conn = sqlite3.connect(raw, isolation_level=None)  # a private copy
-        try:
-            check_database(conn, str(path), report, ledger=False)
-        finally:
-            conn.close()
         report.bytes += path.stat().st_size
         report.files += 1
 

@@ -18,16 +18,24 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import zstandard
-
 from musicark.archive import CATALOG_NAME, Archive, utc_now
 from musicark.catalog.schema import MIGRATION_1, MIGRATION_2, MIGRATION_15
 from musicark.db import split_sql
 from musicark.errors import BadQuery
 from musicark.ingest.store import _fsync_dir
+from musicark.release.schema import read_jsonl, read_listing, track_ref
+from musicark.trust import Refused, regular_file
 from musicark.verify.catalog import check_database
 from musicark.verify.releases import check_tree
 from musicark.verify.report import Report
+from musicark.verify.snapshot import (
+    MAX_SNAPSHOT,
+    bounded,
+    budget,
+    check_schema,
+    inflate,
+    untrusted,
+)
 from musicark.verify.store import stamp
 from musicark.verify.torrent import BadTorrent, load_expectations
 
@@ -45,9 +53,12 @@ def find_snapshot(archive_path: Path, release: str | Path) -> tuple[Path, Path |
         sorted(candidate.glob("catalog.sqlite.zst"))
     if not snaps:
         raise BadQuery(f"no catalog snapshot (metadata/*/catalog.sqlite.zst) in {candidate}")
-    snap = snaps[0]
+    try:  # a regular file inside the release, never a link to elsewhere
+        snap = regular_file(candidate, snaps[0].relative_to(candidate).as_posix(), "snapshot")
+    except Refused as exc:
+        raise BadQuery(str(exc)) from None
     torrent = candidate / "torrents" / f"{snap.parent.name}.torrent"
-    return snap, torrent if torrent.is_file() else None
+    return snap, torrent if torrent.is_file() and not torrent.is_symlink() else None
 
 
 def _private_tables_sql() -> list[str]:
@@ -75,40 +86,49 @@ def check_snapshot_torrent(snap: Path, torrent: Path | None) -> None:
         raise BadQuery(f"the catalog snapshot {snap} is damaged: {check.damaged[0].line()}")
 
 
-def unpack_snapshot(snap: Path, torrent: Path | None, tmp: Path) -> None:
+def unpack_snapshot(snap: Path, torrent: Path | None, tmp: Path, *,
+                    max_size: int = MAX_SNAPSHOT) -> None:
     """Check a release's catalog snapshot while decompressing it to `tmp`: its torrent (when
-    at hand), zstd's frame checksum, then SQLite's own checks. BadQuery naming the first
-    problem, with nothing left at `tmp`, when it is damaged (`repair --catalog-from` and
-    `mirror import` both read snapshots through here)."""
+    at hand), zstd's frame checksum within the caps of `verify.snapshot.inflate`, its schema
+    against musicark's (before any query), then SQLite's own checks, each query within a
+    time budget. BadQuery naming the first problem, with nothing left at `tmp`, when it is
+    damaged or hostile (`repair --catalog-from` and `mirror import` both read snapshots
+    through here)."""
     check_snapshot_torrent(snap, torrent)
-    check = Report("catalog")
     tmp.unlink(missing_ok=True)
+    size = inflate(snap, tmp, max_size=max_size)
     try:
-        with open(snap, "rb") as src, open(tmp, "wb") as dst:
-            zstandard.ZstdDecompressor().copy_stream(src, dst)
-            dst.flush()
-            os.fsync(dst.fileno())
-    except zstandard.ZstdError as exc:
+        check_snapshot_copy(tmp, str(snap), size)
+    except BaseException:
         tmp.unlink(missing_ok=True)
-        raise BadQuery(f"the catalog snapshot {snap} does not decompress: {exc}") from None
-    conn = sqlite3.connect(tmp, isolation_level=None)
+        raise
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+def check_snapshot_copy(path: Path, name: str, size: int) -> None:
+    """The schema, then SQLite's integrity checks, of a decompressed snapshot; BadQuery."""
+    check = Report("catalog")
+    conn = untrusted(path)
     try:
-        check_database(conn, str(snap), check, ledger=False)
+        check_schema(conn, name)
+        with bounded(conn, budget(size), name):
+            check_database(conn, name, check, ledger=False)
     except sqlite3.DatabaseError as exc:
-        check.add("catalog", str(snap), "invalid", str(exc))
+        check.add("catalog", name, "invalid", str(exc))
     finally:
         conn.close()
     if check.damaged:
-        tmp.unlink(missing_ok=True)
-        raise BadQuery(f"the catalog snapshot {snap} is damaged: {check.damaged[0].line()}")
+        raise BadQuery(f"the catalog snapshot {name} is damaged: {check.damaged[0].line()}")
 
 
-def restore_catalog(archive_path: Path, release: str | Path) -> dict[str, Any]:
+def restore_catalog(archive_path: Path, release: str | Path, *,
+                    max_snapshot_size: int = MAX_SNAPSHOT) -> dict[str, Any]:
     archive_path = Path(archive_path).expanduser().absolute()
     snap, torrent_path = find_snapshot(archive_path, release)
     target = archive_path / CATALOG_NAME
     tmp = archive_path / (CATALOG_NAME + ".restore.tmp")
-    unpack_snapshot(snap, torrent_path, tmp)
+    unpack_snapshot(snap, torrent_path, tmp, max_size=max_snapshot_size)
     conn = sqlite3.connect(tmp, isolation_level=None)
     try:
         for statement in _private_tables_sql():
@@ -163,9 +183,11 @@ def _lacks(archive: Archive, snap: Path) -> dict[str, Any]:
 def record_release(archive: Archive, release_dir: Path) -> dict[str, Any]:
     """Record a release the catalog lacks from its own torrents.json and files.jsonl."""
     conn = archive.conn
-    listing = json.loads((release_dir / "torrents.json").read_text(encoding="utf-8"))
-    name = listing["release"]
-    own = [t for t in listing["torrents"] if t.get("release") == name]
+    try:  # every entry and line checked (release.schema); bad ones are listed, not used
+        name, entries, bad = read_listing(release_dir / "torrents.json")
+    except Refused as exc:
+        return {"release": release_dir.name, "torrents": 0, "files": 0, "bad": [str(exc)]}
+    own = [t for t in entries if t["release"] == name]
     files = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -185,10 +207,17 @@ def record_release(archive: Archive, release_dir: Path) -> dict[str, Any]:
                  t["torrent_size"], t["num_files"], t.get("popularity_min"),
                  t.get("popularity_max"), t.get("listens_covered"), t["torrent"])).lastrowid
             jsonl = release_dir / "shards" / t["name"] / "files.jsonl"
-            if t.get("metadata") or not jsonl.is_file():
+            if t["metadata"] or not jsonl.is_file():
                 continue
-            for line in jsonl.read_text(encoding="utf-8").splitlines():
-                entry = json.loads(line)
+            try:
+                lines = list(read_jsonl(jsonl))
+            except Refused as exc:
+                bad.append(str(exc))
+                continue
+            for number, entry, reason in lines:
+                if entry is None:
+                    bad.append(f"{jsonl}: line {number}: {reason}")
+                    continue
                 row = conn.execute("SELECT rowid FROM files WHERE sha256 = ?",
                                    (entry["sha256"],)).fetchone()
                 if row:
@@ -196,12 +225,12 @@ def record_release(archive: Archive, release_dir: Path) -> dict[str, Any]:
                     conn.execute("INSERT OR IGNORE INTO release_files(torrent_id, path, "
                                  "file_rowid) VALUES (?, ?, ?)", (torrent_id, entry["path"],
                                                                   row[0]))
-                for track in entry.get("tracks") or []:
+                for track in entry["tracks"]:
                     conn.execute("INSERT OR IGNORE INTO release_tracks(track_rowid, "
                                  "torrent_id) VALUES (?, ?)",
-                                 (int(track["track"].split(":")[1]), torrent_id))
+                                 (track_ref(track["track"]), torrent_id))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return {"release": name, "torrents": len(own), "files": files}
+    return {"release": name, "torrents": len(own), "files": files, "bad": bad}

@@ -7,7 +7,7 @@ Works from the catalog (the archive's own releases) or from a release directory 
 
 from __future__ import annotations
 
-import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,10 +15,18 @@ from pathlib import Path
 
 from musicark.archive import Archive
 from musicark.release.metainfo import magnet
+from musicark.release.schema import read_listing
 from musicark.runner import fan_out
+from musicark.trust import Refused, inside, read_regular
 from musicark.verify.report import CHECKSUM, EXTRA, INVALID, MISMATCH, MISSING, SIZE, Report
 from musicark.verify.shard import dedupe, digest_batch, validate_bag
-from musicark.verify.torrent import BadTorrent, TorrentFiles, compare, load_expectations
+from musicark.verify.torrent import (
+    MAX_TORRENT,
+    BadTorrent,
+    TorrentFiles,
+    compare,
+    load_expectations,
+)
 
 
 @dataclass(frozen=True)
@@ -80,10 +88,7 @@ def check_listing_file(path: Path, release: str, expected: dict[str, dict],
         report.add("release", str(path), MISMATCH,
                    f"names release {name!r}, this is release {release!r}")
     found: dict[str, dict] = {}
-    for n, entry in enumerate(entries, 1):
-        if not isinstance(entry, dict) or "name" not in entry:
-            report.add("release", str(path), INVALID, f"torrent entry {n} has no name")
-            continue
+    for entry in entries:
         found[entry["name"]] = entry
     for missing in sorted(set(expected) - set(found)):
         report.add("release", str(path), MISMATCH, f"does not list torrent {missing!r}")
@@ -103,11 +108,17 @@ def load_torrent_file(release_dir: Path, record: TorrentRecord, report: Report
                       ) -> TorrentFiles | None:
     """The torrent's expectations, or None (reported) when it is missing, unreadable or not
     the torrent the catalog recorded."""
-    path = release_dir / record.path
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        report.add("release", str(path), MISSING, "torrent file is missing")
+        path = inside(release_dir, record.path, "torrent")
+    except Refused as exc:
+        report.add("release", str(release_dir / "torrents.json"), INVALID, str(exc))
+        return None
+    try:
+        data = read_regular(path, "torrent", limit=MAX_TORRENT)
+    except Refused as exc:
+        missing = not os.path.lexists(path)
+        report.add("release", str(path), MISSING if missing else INVALID,
+                   "torrent file is missing" if missing else str(exc))
         return None
     try:
         torrent = load_expectations(data)
@@ -132,8 +143,16 @@ def check_tree(root: Path, torrent: TorrentFiles, report: Report, *,
                workers: int | None = None, dask: str | object | None = None,
                progress: Callable[[int], None] = lambda n: None) -> None:
     """Files under `root` against their torrent only (a metadata torrent has no bag)."""
-    present = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} \
-        if root.is_dir() else set()
+    present: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(root):  # links are not followed, not read
+        for name in filenames + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink() or not path.is_file():
+                report.add("release", str(path), INVALID,
+                           "not a regular file (a symbolic link, FIFO or device): not read")
+            else:
+                present.add(rel)
     for rel in sorted(set(torrent.files) - present):
         report.add("release", str(root / rel), MISSING, "in the torrent, not on disk")
     for rel in sorted(present - set(torrent.files)):
@@ -156,14 +175,17 @@ def listing_records(release_dir: Path, report: Report, path: Path | None = None
                     ) -> tuple[str | None, list[dict]]:
     """torrents.json of a release directory (or at `path`): (release name, its entries)."""
     path = path or release_dir / "torrents.json"
-    try:
-        listing = json.loads(path.read_text(encoding="utf-8"))
-        return listing["release"], list(listing["torrents"])
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         report.add("release", str(path), MISSING, "torrents.json is missing")
-    except (ValueError, KeyError, TypeError) as exc:
+        return None, []
+    try:
+        name, entries, bad = read_listing(path)
+    except Refused as exc:
         report.add("release", str(path), INVALID, f"not a torrent list: {exc}")
-    return None, []
+        return None, []
+    for line in bad:  # each bad entry: its number and reason
+        report.add("release", str(path), INVALID, line.removeprefix(f"{path}: "))
+    return name, entries
 
 
 def _record_from_entry(entry: dict) -> TorrentRecord:
@@ -184,14 +206,9 @@ def verify_release_dir(release_dir: Path, records: list[TorrentRecord] | None = 
     release_dir = Path(release_dir)
     name, entries = listing_records(release_dir, Report("release") if listing is not None
                                     else report)
-    own = [e for e in entries if isinstance(e, dict) and e.get("release") == name]
+    own = [e for e in entries if e["release"] == name]
     if records is None:
-        try:
-            records = [_record_from_entry(e) for e in own]
-        except KeyError as exc:
-            report.add("release", str(release_dir / "torrents.json"), INVALID,
-                       f"a torrent entry lacks {exc}")
-            records = []
+        records = [_record_from_entry(e) for e in own]
     listed = {e.get("name"): e for e in own}
     for record in records:
         torrent = load_torrent_file(release_dir, record, report)

@@ -27,9 +27,18 @@ from pathlib import Path
 from musicark.archive import Archive, utc_now
 from musicark.ingest.store import Store
 from musicark.runner import fan_out
+from musicark.trust import is_digest
 from musicark.verify.damage import record_outcome
 from musicark.verify.decode import AUDIO_SQL, UNDECODABLE, Decoded, decode_file, record_decode
-from musicark.verify.report import CHECKSUM, MISSING, SIZE, UNREADABLE, WARNING, Report
+from musicark.verify.report import (
+    CHECKSUM,
+    INVALID,
+    MISSING,
+    SIZE,
+    UNREADABLE,
+    WARNING,
+    Report,
+)
 
 BATCH_BYTES = 64 << 20  # files per worker task up to this many bytes
 BATCH_FILES = 256
@@ -47,8 +56,16 @@ class ScrubOptions:
     decode: bool = False  # also decode every audio file to its end (the slow speed)
 
 
+def place(store: Store, sha256: str) -> str:
+    """Where a ledger row's file is in the store, as reports show it (a row whose sha256
+    is not a digest, left by a hostile release, names no store file: never a path)."""
+    return str(store.path_for(sha256)) if is_digest(sha256) else f"ledger row {sha256!r:.80}"
+
+
 def check_file(path: str, sha256: str, size: int | None) -> tuple[str | None, str | None, int]:
     """(kind, detail, bytes read) for one store file; kind None means good."""
+    if not is_digest(sha256):
+        return INVALID, "its sha256 is not a digest (64 lowercase hex): no file is read", 0
     try:
         with open(path, "rb") as fh:
             actual = os.fstat(fh.fileno()).st_size
@@ -75,7 +92,7 @@ def check_file(path: str, sha256: str, size: int | None) -> tuple[str | None, st
 def check_batch(store_root: str, items: list[tuple[str, int | None]]) -> list[tuple]:
     """Worker task: check several store files; [(sha256, kind, detail, bytes read)]."""
     store = Store(Path(store_root))
-    return [(sha, *check_file(str(store.path_for(sha)), sha, size)) for sha, size in items]
+    return [(sha, *check_file(place(store, sha), sha, size)) for sha, size in items]
 
 
 def check_decode_batch(store_root: str, items: list[tuple[str, int | None, bool]]
@@ -85,7 +102,7 @@ def check_decode_batch(store_root: str, items: list[tuple[str, int | None, bool]
     store = Store(Path(store_root))
     out = []
     for sha, size, audio in items:
-        path = str(store.path_for(sha))
+        path = place(store, sha)
         kind, detail, nbytes = check_file(path, sha, size)
         out.append((sha, kind, detail, nbytes,
                     decode_file(path) if audio and kind is None else None))
@@ -101,7 +118,7 @@ def _decoder_crashed(args: tuple, why: str) -> list[tuple]:
     """A file whose decode killed its worker (a decoder crash on crafted input) is
     undecodable with that reason; its bytes are checked here, where nothing is decoded."""
     store_root, [(sha, size, audio)] = args
-    path = str(Store(Path(store_root)).path_for(sha))
+    path = place(Store(Path(store_root)), sha)
     kind, detail, nbytes = check_file(path, sha, size)
     decoded = (Decoded(UNDECODABLE, f"the decoder crashed ({why})", 0, 0.0)
                if audio and kind is None else None)
@@ -248,9 +265,9 @@ def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
                 report.bytes += nbytes
                 done_bytes += nbytes
                 if kind is not None:
-                    report.add("store", str(store.path_for(sha)), kind, detail, sha)
+                    report.add("store", place(store, sha), kind, detail, sha)
                 if decoded and decoded[0] is not None:
-                    _count_decode(report, decoding, str(store.path_for(sha)), sha, decoded[0])
+                    _count_decode(report, decoding, place(store, sha), sha, decoded[0])
             progress(min(done_bytes, total) if total else done_bytes, total)
             if time.monotonic() - last_commit >= COMMIT_SECONDS:
                 _commit(conn, pending)

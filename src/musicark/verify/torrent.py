@@ -41,6 +41,9 @@ class TorrentFiles:
         return sum(e.size for e in self.files.values()), len(self.files)
 
 
+MAX_TORRENT = 256 << 20  # bytes of a .torrent read into memory
+
+
 def load_expectations(data: bytes) -> TorrentFiles:
     try:
         info = lt.torrent_info(data)
