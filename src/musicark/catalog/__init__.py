@@ -11,6 +11,7 @@ from musicark.catalog.importers.base import Progress, corrupt_input, logical_nam
 from musicark.catalog.terms import refresh as refresh_terms
 from musicark.catalog.writer import CatalogWriter, ImportReport
 from musicark.errors import BadQuery, BadSource
+from musicark.regular import require_regular
 
 IMPORT_FORMATS = ("api-json", "musicbrainz", "musicbrainz-json", "table")
 
@@ -33,6 +34,8 @@ def import_source(
         raise BadQuery(f"unknown import format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
     if not src.exists():
         raise BadSource(f"{src} does not exist")
+    if not src.is_dir():
+        require_regular(src)  # a FIFO would block, /dev/zero would never end
     options = {"mapping": mapping} if mapping else None
     try:
         return _import(archive, fmt, src, name, licence, replace, options, mapping, progress,

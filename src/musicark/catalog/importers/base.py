@@ -16,6 +16,7 @@ import orjson
 import zstandard
 
 from musicark.errors import BadSource
+from musicark.regular import open_input
 
 Progress = Callable[[int, int | None], None]
 """Called as progress(done, total) with bytes of input read; total may be unknown (None)."""
@@ -141,11 +142,7 @@ def corrupt_input(exc: BaseException) -> bool:
 
 def open_binary(path: Path, progress: Progress = no_progress) -> BinaryIO:
     """Open a file for reading, decompressing .gz/.bz2/.xz/.zst by suffix, counting progress."""
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - returned to the caller
-    except OSError as exc:
-        raise BadSource(f"cannot read {path}: {exc.strerror or exc}") from exc
-    total = path.stat().st_size
+    raw, total = open_input(path)  # a regular file: never a FIFO, device or socket
     counted = io.BufferedReader(CountingReader(raw, progress, total), 1 << 20)
     suffix = path.suffix.lower()
     if suffix == ".gz":

@@ -10,6 +10,7 @@ appear on no release become tracks without an album. MBIDs are kept as ids and a
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tarfile
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from typing import IO
 from musicark.catalog.importers.base import Progress, no_progress, open_binary
 from musicark.catalog.writer import CatalogWriter, dumps
 from musicark.errors import BadSource
+from musicark.regular import open_input
 
 # Columns (by position, CreateTables.sql order, schema 31) of the tables we read.
 TABLES: dict[str, list[str]] = {
@@ -129,13 +131,16 @@ class MbDumpImporter:
     def _members(self, src: Path, progress: Progress) -> Iterator[tuple[str, IO[bytes]]]:
         if src.is_dir():
             base = src / "mbdump" if (src / "mbdump").is_dir() else src
-            files = [base / t for t in TABLES if (base / t).is_file()]
-            total = sum(f.stat().st_size for f in files)
+            # Every table file present is read, so each must be a regular file (a FIFO or
+            # a link to a device is refused, not skipped).
+            files = [base / t for t in TABLES if os.path.lexists(base / t)]
+            total = sum(f.stat().st_size for f in files if f.exists())
             done = 0
             for f in files:
-                with open(f, "rb") as fh:
+                fh, size = open_input(f)
+                with fh:
                     yield f.name, fh
-                done += f.stat().st_size
+                done += size
                 progress(done, total)
             return
         try:

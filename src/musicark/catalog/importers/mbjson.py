@@ -21,6 +21,7 @@ from musicark.catalog.importers.base import (
 )
 from musicark.catalog.writer import CatalogWriter, dumps
 from musicark.errors import BadSource
+from musicark.regular import open_input
 
 LIST_KEYS = {"releases": "release", "recordings": "recording", "artists": "artist",
              "release-groups": "release-group", "media": "medium", "tracks": "track",
@@ -70,7 +71,9 @@ class MbJsonImporter:
         self.w.report.bad(number, f"{self.file}: {reason}" if self.file else reason)
 
     def _documents(self, src: Path, progress: Progress) -> Iterator[tuple[int, Any]]:
-        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in (
+        # Every file with a JSON suffix is read (a FIFO or device among them is refused
+        # by open_binary, never skipped in silence); folders are walked.
+        files = sorted(p for p in src.rglob("*") if not p.is_dir() and p.suffix.lower() in (
             ".json", ".jsonl", ".ndjson")) if src.is_dir() else [src]
         if not files:
             raise BadSource(f"{src}: no .json or .jsonl files")
@@ -79,9 +82,13 @@ class MbJsonImporter:
         for path in files:
             self.file = path.name
             text_whole = None
-            if path.suffix.lower() == ".json" and path.stat().st_size < 256 << 20:
+            fh, size = open_input(path)
+            with fh:
+                whole = fh.read() if path.suffix.lower() == ".json" and size < 256 << 20 \
+                    else None
+            if whole is not None:
                 # Not one document: maybe JSON lines after all.
-                text_whole, _ = parse_json(path.read_bytes())
+                text_whole, _ = parse_json(whole)
             if text_whole is not None:
                 yield 1, text_whole
                 continue

@@ -34,6 +34,7 @@ from musicark.catalog.importers.base import (
 )
 from musicark.catalog.writer import TRACK_COLUMNS, CatalogWriter, dumps
 from musicark.errors import BadSource
+from musicark.regular import open_input
 
 TRACK_FIELDS = {
     "track_id": str, "name": str, "mbid": str, "isrc": str, "disc_number": int,
@@ -197,16 +198,19 @@ class TableImporter:
             yield _table_from_rows(rows), lines
 
     def _parquet(self, path: Path, fmt: str, progress: Progress):
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:  # pyarrow raises several types for a bad file
-            raise BadSource(f"{path}: not a readable Parquet file: {exc}") from exc
-        self._check_columns(pf.schema_arrow.names)
-        total, done = pf.metadata.num_rows, 0
-        for batch in pf.iter_batches(batch_size=100_000):
-            yield pa.Table.from_batches([batch]), list(range(done + 1, done + batch.num_rows + 1))
-            done += batch.num_rows
-            progress(done, total)
+        fh, _ = open_input(path)  # a regular file, and the very one checked
+        with fh:
+            try:
+                pf = pq.ParquetFile(fh)
+            except Exception as exc:  # pyarrow raises several types for a bad file
+                raise BadSource(f"{path}: not a readable Parquet file: {exc}") from exc
+            self._check_columns(pf.schema_arrow.names)
+            total, done = pf.metadata.num_rows, 0
+            for batch in pf.iter_batches(batch_size=100_000):
+                yield (pa.Table.from_batches([batch]),
+                       list(range(done + 1, done + batch.num_rows + 1)))
+                done += batch.num_rows
+                progress(done, total)
 
     def _report_csv_lines(self, path: Path, fmt: str) -> None:
         """Rare path: re-read the file to turn rejected rows into line numbers."""
