@@ -69,3 +69,50 @@ def test_every_file_read_inside_a_dump_folder_is_regular(archive: Archive,
     with pytest.raises(BadSource, match=r"b.jsonl: not a regular file \(FIFO\)"):
         import_source(archive, "musicbrainz-json", folder)
     assert counts(archive) == (0, 0, 0, 0)
+
+
+# -- 2. text SQLite and UTF-8 cannot hold -----------------------------------------------
+SURROGATE_LINES = {
+    "api-json": ('{"type": "track", "id": "t1", "name": "Good"}',
+                 '{"type": "track", "id": "t2", "name": "Bad \\ud800 one"}'),
+    "musicbrainz-json": ('{"id": "r1", "title": "Good", "length": 1000}',
+                         '{"id": "r2", "title": "Bad \\ud800 one", "length": 1000}'),
+    "table": ('{"name": "Good", "artists": ["A"]}',
+              '{"name": "Bad", "artists": ["A \\udfff"]}'),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(SURROGATE_LINES))
+def test_a_lone_surrogate_is_a_bad_row_never_a_silent_null(archive: Archive, tmp_path: Path,
+                                                           fmt: str) -> None:
+    src = tmp_path / "in.jsonl"
+    good, bad = SURROGATE_LINES[fmt]
+    src.write_text(f"{good}\n{bad}\n")
+    report = import_source(archive, fmt, src)
+    assert report.counts["tracks"] == 1
+    text, code = ("A \udfff", "DFFF") if fmt == "table" else ("Bad \ud800 one", "D800")
+    assert [(b.line, b.reason.removeprefix("in.jsonl: ")) for b in report.bad_row_samples] == [
+        (2, f"text that UTF-8 cannot hold: a lone surrogate U+{code} in {text!r}; record not "
+            "imported")]
+    # Nothing stored can fail to encode: every text column and extra is valid UTF-8.
+    for row in archive.conn.execute("SELECT name, extra, diff FROM tracks"):
+        for text in row:
+            assert text is None or text.encode("utf-8")
+    run = cli(archive, "show", "track:1", "--json")
+    assert run.returncode == 0 and '"Good"' in run.stdout, run.stderr
+
+
+# -- 3. numbers no column can hold ------------------------------------------------------
+def test_musicbrainz_json_with_a_400_digit_number_is_a_bad_row(archive: Archive,
+                                                               tmp_path: Path) -> None:
+    src = tmp_path / "recordings.jsonl"
+    src.write_text('{"id": "r1", "title": "Good", "length": 1000}\n'
+                   '{"id": "r2", "title": "Huge", "length": 1' + "0" * 399 + '}\n'
+                   '{"id": "a1", "title": "Endless", "duration": Infinity, "artists": []}\n')
+    run = cli(archive, "catalog", "import", "--format", "musicbrainz-json", str(src))
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    assert ("line 2: recordings.jsonl: a number no column can hold: an integer of 400 digits; "
+            "record not imported") in run.stderr
+    assert "line 3: recordings.jsonl: a number no column can hold: inf" in run.stderr
+    assert counts(archive)[1] == 1

@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import lzma
+import math
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +35,8 @@ def has_long_digit_run(raw: bytes) -> bool:
 
 
 def parse_json(raw: bytes) -> tuple[Any, str | None]:
-    """One JSON value, or (None, reason) for a line that cannot be a record.
+    """One JSON value, or (None, reason) for a line that cannot be a record, or (value,
+    reason) for a value read that cannot be stored (`unstorable`): a bad row either way.
 
     orjson first (several times faster); whatever it refuses and the standard library
     accepts (NaN, lone surrogate escapes, UTF-16, deep nesting) is read by `json`, and so
@@ -53,11 +55,43 @@ def parse_json_tagged(raw: bytes) -> tuple[Any, str | None, bool]:
         except orjson.JSONDecodeError:
             pass
     try:
-        return json.loads(raw), None, False
+        value = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return None, f"not valid JSON: {exc}", False
     except RecursionError:
         return None, "JSON nested too deeply to read", False
+    # orjson refuses lone surrogates; `json` lets them through (\ud800, or raw bytes it
+    # decodes with surrogatepass), and no UTF-8 text, SQLite's included, can hold one.
+    return value, unstorable(value), False
+
+
+def unstorable(value: Any, numbers: bool = False) -> str | None:
+    """Why a parsed value cannot be stored, or None: a string holding a lone surrogate;
+    with `numbers`, also an integer outside 64 bits or a NaN or infinity (for importers
+    that put numbers into columns). Such a record is a bad row, never stored altered."""
+    stack = [value]
+    while stack:  # a loop, not recursion: the value may be nested 1,000 levels deep
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    return (f"text that UTF-8 cannot hold: a lone surrogate "
+                            f"U+{ord(item[exc.start]):04X} in {item[:40]!r}; record not "
+                            "imported")
+        elif kind is dict:
+            stack.extend(item)
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif numbers and kind is int and not -(1 << 63) <= item < 1 << 63:
+            return (f"a number no column can hold: an integer of {len(str(abs(item)))} "
+                    "digits; record not imported")
+        elif numbers and kind is float and not math.isfinite(item):
+            return f"a number no column can hold: {item}; record not imported"
+    return None
 
 
 def no_progress(done: int, total: int | None) -> None:

@@ -16,8 +16,9 @@ from musicark.catalog.importers.base import (
     Progress,
     no_progress,
     numbered_lines,
-    parse_json,
+    parse_json_tagged,
     require_json,
+    unstorable,
 )
 from musicark.catalog.writer import CatalogWriter, dumps
 from musicark.errors import BadSource
@@ -58,6 +59,15 @@ def document_kind(doc: dict) -> str | None:
     return None
 
 
+def read_document(raw: bytes) -> tuple[Any, str | None]:
+    """`parse_json`, and numbers checked too: ids, lengths and positions go to integer
+    columns, where a 400-digit integer or a NaN would fail the whole import."""
+    doc, problem, exact = parse_json_tagged(raw)
+    if doc is not None and not exact and not problem:
+        problem = unstorable(doc, numbers=True)
+    return doc, problem
+
+
 def _without(doc: dict, *keys: str) -> dict:
     return {k: v for k, v in doc.items() if k not in keys}
 
@@ -88,14 +98,17 @@ class MbJsonImporter:
                     else None
             if whole is not None:
                 # Not one document: maybe JSON lines after all.
-                text_whole, _ = parse_json(whole)
+                text_whole, problem = read_document(whole)
+                if text_whole is not None and problem:
+                    self.bad(1, problem)  # one document, read but not storable
+                    continue
             if text_whole is not None:
                 yield 1, text_whole
                 continue
             for number, raw in numbered_lines(path, progress):
                 if not raw.strip():
                     continue
-                doc, problem = parse_json(raw)
+                doc, problem = read_document(raw)
                 if problem:
                     self.bad(number, problem)
                 else:
