@@ -116,3 +116,56 @@ def test_musicbrainz_json_with_a_400_digit_number_is_a_bad_row(archive: Archive,
             "record not imported") in run.stderr
     assert "line 3: recordings.jsonl: a number no column can hold: inf" in run.stderr
     assert counts(archive)[1] == 1
+
+
+# -- 3. CSV in another encoding, absurd fields, garbage ---------------------------------
+def test_csv_with_invalid_utf8_is_refused_naming_its_line(archive: Archive,
+                                                          tmp_path: Path) -> None:
+    before = counts(archive)
+    src = tmp_path / "latin1.csv"
+    src.write_bytes(b"name,artists\nHyperballad,Bjork\nJoga,Bj\xf6rk\n")
+    run = cli(archive, "catalog", "import", "--format", "table", str(src))
+    assert run.returncode == 6
+    assert one_error_line(run) == (
+        f"error: {src}: line 3 is not UTF-8 text (byte 0xF6); a CSV/TSV must be UTF-8: "
+        "convert it (e.g. iconv -f WINDOWS-1252 -t UTF-8) and import again; nothing was "
+        "imported")
+    src.write_bytes("name,artists\nJoga,Björk\n".encode("utf-16"))
+    with pytest.raises(BadSource, match="this is UTF-16 text"):
+        import_source(archive, "table", src)
+    assert counts(archive) == before
+
+
+def test_garbage_csv_gives_one_line_not_an_ignored_exception(archive: Archive,
+                                                             tmp_path: Path) -> None:
+    """pyarrow decoded a malformed row itself for the invalid-row callback and printed
+    "Exception ignored ... Traceback" before the real error."""
+    src = tmp_path / "garbage.csv"
+    src.write_bytes(b"name,artists\n]\xff\x00\nok,x\n")
+    run = cli(archive, "catalog", "import", "--format", "table", str(src))
+    assert run.returncode == 6
+    assert "line 2 is not UTF-8 text (byte 0xFF)" in one_error_line(run)
+
+
+def test_a_field_over_131072_bytes_is_read_and_line_numbers_still_found(
+        archive: Archive, tmp_path: Path) -> None:
+    """Python's csv (used to find the lines of bad rows) stopped at its 131,072-byte
+    default; the cap is now Arrow's 1 MiB block, the same for both readers."""
+    src = tmp_path / "long.csv"
+    src.write_text("name,artists\n" + '"' + "x" * 200_000 + '",A\n' + ",B\nok,C\n")
+    run = cli(archive, "catalog", "import", "--format", "table", str(src))
+    assert run.returncode == 0, run.stderr
+    assert "internal error" not in run.stderr and "line 3: no track name" in run.stderr
+    assert counts(archive)[1] == 2
+
+
+@pytest.mark.parametrize("body", ['"' + "x" * 2_500_000 + '",A\nok,B\n',
+                                  '"never closed,A\n' + "y,B\n" * 600_000])
+def test_a_row_over_the_cap_or_an_unclosed_quote_is_refused_with_its_line(
+        archive: Archive, tmp_path: Path, body: str) -> None:
+    src = tmp_path / "huge.csv"
+    src.write_text("name,artists\nok,A\n" + body)
+    with pytest.raises(BadSource, match=r"line 3: a row longer than 1 MiB \(the most a CSV/TSV "
+                                        r"row may hold\) or a quote that is never closed"):
+        import_source(archive, "table", src)
+    assert counts(archive) == (0, 0, 0, 0)

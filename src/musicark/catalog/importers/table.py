@@ -32,6 +32,13 @@ from musicark.catalog.importers.base import (
     open_binary,
     parse_json,
 )
+from musicark.catalog.importers.csvtext import (
+    MAX_ROW,
+    Utf8Checked,
+    field_limit,
+    oversized_row,
+    row_too_long,
+)
 from musicark.catalog.writer import TRACK_COLUMNS, CatalogWriter, dumps
 from musicark.errors import BadSource
 from musicark.regular import open_input
@@ -137,9 +144,11 @@ class TableImporter:
     # -- readers: each yields (Arrow table, line numbers or None) --------------------------
     def _delimited(self, path: Path, fmt: str, progress: Progress):
         delimiter = "\t" if fmt == "tsv" else ","
-        with open_binary(path) as raw:
-            first = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-            header = next(csv.reader(first, delimiter=delimiter), None)
+        with self._text(path) as first, field_limit():
+            try:
+                header = next(csv.reader(first, delimiter=delimiter), None)
+            except csv.Error:  # over the field cap: a huge header or an unclosed quote
+                raise row_too_long(path, 1) from None
         if not header:
             return
         if len(set(header)) != len(header):
@@ -153,10 +162,11 @@ class TableImporter:
         with open_binary(path, progress) as raw:
             try:
                 # Small blocks keep Arrow's read-ahead small (RSS grows with block size);
-                # they are regrouped into batches of about CSV_BATCH_ROWS rows.
+                # they are regrouped into batches of about CSV_BATCH_ROWS rows. Arrow sees
+                # only checked UTF-8 (csvtext), so its invalid-row callback never fails.
                 reader = pacsv.open_csv(
-                    raw,
-                    read_options=pacsv.ReadOptions(block_size=1 << 20),
+                    io.BufferedReader(Utf8Checked(raw, path), MAX_ROW),
+                    read_options=pacsv.ReadOptions(block_size=MAX_ROW),
                     parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                                      invalid_row_handler=invalid),
                     convert_options=pacsv.ConvertOptions(
@@ -174,7 +184,16 @@ class TableImporter:
                 if group:
                     yield pa.Table.from_batches(group), None
             except pa.ArrowInvalid as exc:
+                if "straddl" in str(exc):  # a row longer than a block, or an unclosed quote
+                    with self._text(path) as text:
+                        raise row_too_long(path, oversized_row(text, delimiter)) from None
                 raise BadSource(f"{path}: cannot read as {fmt.upper()}: {exc}") from exc
+
+    @staticmethod
+    def _text(path: Path) -> io.TextIOWrapper:
+        """The file as text for Python's csv, its UTF-8 checked as Arrow's is."""
+        raw = io.BufferedReader(Utf8Checked(open_binary(path), path), MAX_ROW)
+        return io.TextIOWrapper(raw, encoding="utf-8", newline="")
 
     def _jsonl(self, path: Path, fmt: str, progress: Progress):
         rows: list[dict] = []
@@ -217,21 +236,23 @@ class TableImporter:
         wanted = dict(self.pending_csv)
         good = 0
         width = None
-        with open_binary(path) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        with self._text(path) as text, field_limit():
             reader = csv.reader(text, delimiter="\t" if fmt == "tsv" else ",")
-            for values in reader:
+            start = 1
+            for values in _records(reader, path):
+                # a record's line is where it starts (a quoted field may span lines)
+                line, start = start, reader.line_num + 1
                 if width is None:
                     width = len(values)
                     continue
                 if not values:
                     continue
                 if len(values) != width:
-                    self.w.report.bad(reader.line_num, f"has {len(values)} fields, the header "
+                    self.w.report.bad(line, f"has {len(values)} fields, the header "
                                       f"has {width}")
                     continue
                 if good in wanted:
-                    self.w.report.bad(reader.line_num, wanted[good])
+                    self.w.report.bad(line, wanted[good])
                 good += 1
         self.w.report.bad_row_samples.sort(key=lambda b: b.line)
 
@@ -559,6 +580,18 @@ class TableImporter:
             f"VALUES ({', '.join('?' * (len(present) + 1))})",
             zip(rowids[rows].tolist(), *lists, strict=False),
         )
+
+
+def _records(reader, path: Path) -> Iterator[list[str]]:
+    """Python's csv records; a field past its cap (which Arrow has read: a file that
+    changed since) is the one clear error Arrow gives for it."""
+    start = 1
+    try:
+        for values in reader:
+            yield values
+            start = reader.line_num + 1
+    except csv.Error:
+        raise row_too_long(path, start) from None
 
 
 def _unnamed(names: pa.Array | None, n: int) -> list[tuple[int, str]]:
