@@ -169,3 +169,71 @@ def test_a_row_over_the_cap_or_an_unclosed_quote_is_refused_with_its_line(
                                         r"row may hold\) or a quote that is never closed"):
         import_source(archive, "table", src)
     assert counts(archive) == (0, 0, 0, 0)
+
+
+# -- found by the fuzz tests (test_import_fuzz.py) --------------------------------------
+def test_table_jsonl_numbers_and_lists_where_text_belongs(archive: Archive,
+                                                          tmp_path: Path) -> None:
+    """A float duration (`&` bound tighter than `<`: a TypeError on every float column), a
+    list where the name belongs (a null-typed column), an infinite popularity (its reason
+    took int(inf))."""
+    src = tmp_path / "rows.jsonl"
+    src.write_text('{"name": "A", "duration_ms": 1000.0}\n{"name": "B", "duration_ms": 1.5}\n'
+                   '{"name": "D", "popularity": 1e999}\n')
+    report = import_source(archive, "table", src)
+    assert report.counts["tracks"] == 1
+    assert [(b.line, b.reason) for b in report.bad_row_samples] == [
+        (2, "duration_ms: 1.5 is not an integer"), (3, "popularity: inf is not an integer")]
+    src.write_text('{"name": ["C"]}\n')  # every name a list: the column is a list column
+    with pytest.raises(BadSource, match=r"line 1: name: \['C'\] is not text"):
+        import_source(archive, "table", src, name="lists")
+
+
+def test_musicbrainz_json_fields_of_the_wrong_type_are_bad_documents(archive: Archive,
+                                                                     tmp_path: Path) -> None:
+    src = tmp_path / "docs.jsonl"
+    src.write_text('{"id": "r1", "title": "Good", "length": 1000}\n'
+                   '{"id": "r2", "title": ["not", "text"]}\n'
+                   '{"releases": [{"id": "rel2", "title": "T", "date": 2024}]}\n'
+                   '{"id": "ac1", "title": "x", "duration": 1e300, "artists": []}\n'
+                   '{"id": "a5", "name": "A", "sort-name": {"id": "z"}}\n')
+    report = import_source(archive, "musicbrainz-json", src)
+    assert report.counts == {"tracks": 1, "albums": 1, "artists": 0}
+    assert [(b.line, b.reason) for b in report.bad_row_samples] == [
+        (2, "docs.jsonl: `title` is list where text belongs; document not imported"),
+        (4, "docs.jsonl: `duration` 1e+300 is no length in seconds; document not imported"),
+        (5, "docs.jsonl: `sort-name` is dict where text belongs; document not imported")]
+
+
+def test_musicbrainz_dump_with_a_repeated_mbid_reports_the_repeat(archive: Archive,
+                                                                  tmp_path: Path) -> None:
+    """Every id 1 (all links resolve) and every row twice: MBIDs repeat in each table."""
+    from musicark.catalog.importers.mbdump import REQUIRED, TABLES
+
+    mbdump = tmp_path / "mbdump"
+    mbdump.mkdir()
+    for table in REQUIRED:
+        row = "\t".join(["1"] * len(TABLES[table]))
+        (mbdump / table).write_text(f"{row}\n{row}\n")
+    report = import_source(archive, "musicbrainz", tmp_path)
+    assert report.counts == {"tracks": 1, "albums": 1, "artists": 1}
+    reasons = {(b.line, b.reason) for b in report.bad_row_samples}
+    assert {(2, "artist: MBID 1 repeated; row not imported"),
+            (2, "release: MBID 1 repeated; row not imported"),
+            (2, "track: MBID 1 repeated; row not imported")} <= reasons
+
+
+def test_a_damaged_parquet_page_is_one_clear_error(archive: Archive, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"name": ["A"] * 1000, "artists": ["X"] * 1000}), src,
+                   compression="none")
+    data = bytearray(src.read_bytes())
+    data[4:40] = b"\xff" * 36  # the first page header
+    src.write_bytes(bytes(data))
+    with pytest.raises(BadSource, match=r"damaged Parquet data after row 0: .*nothing was "
+                                        r"imported$"):
+        import_source(archive, "table", src)
+    assert counts(archive) == (0, 0, 0, 0)

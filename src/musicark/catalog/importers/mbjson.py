@@ -29,8 +29,8 @@ LIST_KEYS = {"releases": "release", "recordings": "recording", "artists": "artis
              "results": "acoustid"}
 
 
-def date_precision(date: str | None) -> tuple[str | None, str | None]:
-    if not date:
+def date_precision(date: Any) -> tuple[str | None, str | None]:
+    if not date or type(date) is not str:  # AcoustID writes {"year": ...}: kept in extra
         return None, None
     return date, {4: "year", 7: "month", 10: "day"}.get(len(date))
 
@@ -66,6 +66,42 @@ def read_document(raw: bytes) -> tuple[Any, str | None]:
     if doc is not None and not exact and not problem:
         problem = unstorable(doc, numbers=True)
     return doc, problem
+
+
+# The type of every field that reaches a column or is walked into, wherever it appears in
+# a document (null is always allowed). MusicBrainz and AcoustID write them so; a document
+# that does not is a bad row, before any of it is written.
+FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(("id", "title", "name", "sort-name", "barcode", "joinphrase",
+                     "primary-type"), (str,)),
+    **dict.fromkeys(("position", "track-count", "length"), (int,)),
+    "duration": (int, float),
+    **dict.fromkeys(("label", "area", "recording", "release-group", "artist"), (dict,)),
+    **dict.fromkeys(("media", "tracks", "label-info", "release-events", "artist-credit",
+                     "isrcs", "releases", "genres", "artists", "iso-3166-1-codes"), (list,)),
+}
+TYPE_WORDS = {str: "text", int: "an integer", dict: "an object", list: "a list"}
+
+
+def wrong_type(doc: Any) -> str | None:
+    """Why a document cannot be imported as it stands (a field of the wrong type, a
+    duration no column holds), or None. One pass over its objects, iteratively."""
+    stack = [doc]
+    while stack:
+        item = stack.pop()
+        if type(item) is list:
+            stack.extend(x for x in item if type(x) is dict or type(x) is list)
+            continue
+        for key, value in item.items():
+            want = FIELD_TYPES.get(key)
+            if want is not None and value is not None and type(value) not in want:
+                return (f"`{key}` is {type(value).__name__} where "
+                        f"{' or '.join(TYPE_WORDS.get(t, t.__name__) for t in want)} belongs")
+            if key == "duration" and value is not None and not abs(value) < 9e15:
+                return f"`duration` {value} is no length in seconds"
+            if type(value) is dict or type(value) is list:
+                stack.append(value)
+    return None
 
 
 def _without(doc: dict, *keys: str) -> dict:
@@ -116,6 +152,10 @@ class MbJsonImporter:
 
     def run(self, src: Path, progress: Progress = no_progress) -> None:
         for number, doc in self._documents(src, progress):
+            problem = wrong_type(doc) if type(doc) is dict else None
+            if problem:
+                self.bad(number, problem + "; document not imported")
+                continue
             try:
                 self.add(number, doc)
             except RecursionError:  # parsed at the limit, too deep to store
@@ -188,7 +228,8 @@ class MbJsonImporter:
         labels = [li.get("label") or {} for li in doc.get("label-info") or []
                   if isinstance(li, dict)]
         countries = sorted({code for ev in doc.get("release-events") or [] if isinstance(ev, dict)
-                            for code in ((ev.get("area") or {}).get("iso-3166-1-codes") or [])})
+                            for code in ((ev.get("area") or {}).get("iso-3166-1-codes") or [])
+                            if type(code) is str})
         media = [m for m in doc.get("media") or [] if isinstance(m, dict)]
         counts = [m.get("track-count") for m in media if isinstance(m.get("track-count"), int)]
         primary = group.get("primary-type")

@@ -187,7 +187,8 @@ class TableImporter:
                 if "straddl" in str(exc):  # a row longer than a block, or an unclosed quote
                     with self._text(path) as text:
                         raise row_too_long(path, oversized_row(text, delimiter)) from None
-                raise BadSource(f"{path}: cannot read as {fmt.upper()}: {exc}") from exc
+                raise BadSource(f"{path}: cannot read as {fmt.upper()}: {one_line(exc)}") \
+                    from exc
 
     @staticmethod
     def _text(path: Path) -> io.TextIOWrapper:
@@ -222,10 +223,19 @@ class TableImporter:
             try:
                 pf = pq.ParquetFile(fh)
             except Exception as exc:  # pyarrow raises several types for a bad file
-                raise BadSource(f"{path}: not a readable Parquet file: {exc}") from exc
+                raise BadSource(f"{path}: not a readable Parquet file: {one_line(exc)}") \
+                    from exc
             self._check_columns(pf.schema_arrow.names)
             total, done = pf.metadata.num_rows, 0
-            for batch in pf.iter_batches(batch_size=100_000):
+            batches = pf.iter_batches(batch_size=100_000)
+            while True:
+                try:  # a damaged page or column chunk shows only when it is read
+                    batch = next(batches, None)
+                except (pa.ArrowException, OSError) as exc:
+                    raise BadSource(f"{path}: damaged Parquet data after row {done:,}: "
+                                    f"{one_line(exc)}; nothing was imported") from exc
+                if batch is None:
+                    break
                 yield (pa.Table.from_batches([batch]),
                        list(range(done + 1, done + batch.num_rows + 1)))
                 done += batch.num_rows
@@ -580,6 +590,11 @@ class TableImporter:
             f"VALUES ({', '.join('?' * (len(present) + 1))})",
             zip(rowids[rows].tolist(), *lists, strict=False),
         )
+
+
+def one_line(exc: BaseException) -> str:
+    """An Arrow error as one line (its messages may quote a row, or span lines)."""
+    return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
 
 
 def _records(reader, path: Path) -> Iterator[list[str]]:
