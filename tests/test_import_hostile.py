@@ -46,6 +46,28 @@ def test_dev_zero_is_refused_not_read(archive: Archive, fmt: str) -> None:
     assert counts(archive) == (0, 0, 0, 0)
 
 
+def test_standard_input_is_read_when_asked_for_with_a_dash(archive: Archive) -> None:
+    import gzip
+
+    def run(data: bytes, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "musicark", "catalog", "import", "-",
+                               *args, "--archive", str(archive.path)], input=data,
+                              capture_output=True, timeout=120)
+
+    good = run(gzip.compress(b"name,artists\nPiped,X\n"), "--format", "table",
+               "--table-format", "csv", "--name", "piped")
+    assert good.returncode == 0, good.stderr
+    assert archive.conn.execute("SELECT uri FROM sources").fetchall() == [("stdin",)]
+    bad = run(b"name,artists\nB\xffd,X\n", "--format", "table", "--table-format", "csv",
+              "--name", "latin1")
+    assert bad.returncode == 6
+    assert bad.stderr.decode().startswith("error: standard input: line 2 is not UTF-8 text")
+    unnamed = run(b"", "--format", "api-json")
+    assert unnamed.returncode == 2 and b"--name" in unnamed.stderr
+    assert counts(archive)[:2] == (1, 1)
+    assert not [p for p in archive.path.iterdir() if p.name.startswith(".import-stdin")]
+
+
 @pytest.mark.parametrize("fmt", ["table", "api-json", "musicbrainz-json"])
 def test_a_fifo_is_refused_not_waited_on(archive: Archive, tmp_path: Path, fmt: str) -> None:
     fifo = tmp_path / "catalog.jsonl"
@@ -187,6 +209,12 @@ def test_table_jsonl_numbers_and_lists_where_text_belongs(archive: Archive,
     src.write_text('{"name": ["C"]}\n')  # every name a list: the column is a list column
     with pytest.raises(BadSource, match=r"line 1: name: \['C'\] is not text"):
         import_source(archive, "table", src, name="lists")
+    # markets of nested lists (dropped in silence before) and of nulls only (a crash)
+    src.write_text('{"name": "E", "markets": [["US"]]}\n{"name": "F", "markets": []}\n')
+    report = import_source(archive, "table", src, name="markets")
+    assert report.counts["tracks"] == 1
+    assert [(b.line, b.reason) for b in report.bad_row_samples] == [
+        (1, "markets: [['US']] is not usable here")]
 
 
 def test_musicbrainz_json_fields_of_the_wrong_type_are_bad_documents(archive: Archive,

@@ -111,6 +111,9 @@ def _list(arr: pa.Array, separator: str) -> tuple[FlatList, np.ndarray]:
     values = pc.list_flatten(lists)
     rows = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), np.int64)
     values, bad = _strings(values)
+    if bad.any():  # an item that is no single value (a list, an object): its row is bad
+        rejected = rejected.copy()
+        rejected[rows[bad]] = True
     values = pc.utf8_trim_whitespace(values)
     keep = _mask(pc.greater(pc.utf8_length(values), 0)) & ~bad
     values = values.filter(pa.array(keep))

@@ -557,6 +557,12 @@ class TableImporter:
         if "markets" not in values:
             return itertools.repeat(None)
         arr = raw["markets"]
+        if pa.types.is_list(arr.type) and not pa.types.is_string(arr.type.value_type):
+            try:  # lists of nulls or numbers; rows holding nested lists were rejected
+                arr = arr.cast(pa.list_(pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                arr = pa.array([None if v is None else [] for v in arr.to_pylist()],
+                               pa.list_(pa.string()))
         key = pc.binary_join(arr, "\x1f") if pa.types.is_list(arr.type) else \
             columns._strings(arr)[0]
         uniq = pc.unique(key)
