@@ -265,3 +265,29 @@ def test_a_damaged_parquet_page_is_one_clear_error(archive: Archive, tmp_path: P
                                         r"imported$"):
         import_source(archive, "table", src)
     assert counts(archive) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("fmt", ["api-json", "table", "musicbrainz-json", "musicbrainz"])
+def test_a_line_without_end_is_refused_not_held_in_memory(archive: Archive, tmp_path: Path,
+                                                          monkeypatch, fmt: str) -> None:
+    """A small .gz of zeros with no newline is /dev/zero in disguise: every line reader
+    stops at MAX_LINE (256 MiB; 1 MiB here) instead of holding the line whole."""
+    import gzip
+
+    from musicark.catalog.importers import base
+
+    monkeypatch.setattr(base, "MAX_LINE", 1 << 20)
+    endless = b"{" + b"0" * (3 << 20) + b"\n"
+    if fmt == "musicbrainz":
+        (tmp_path / "mbdump").mkdir()
+        src = tmp_path
+        (src / "mbdump" / "artist").write_bytes(endless)
+        where = "artist: line 1"
+    else:
+        src = tmp_path / "endless.jsonl.gz"
+        src.write_bytes(gzip.compress(b'{"name": "ok"}\n' + endless))
+        where = "endless.jsonl.gz: line 2"
+    with pytest.raises(BadSource, match=f"{where} is longer than 1 MiB, the most a line may "
+                                        "hold; nothing was imported"):
+        import_source(archive, fmt, src)
+    assert counts(archive) == (0, 0, 0, 0)

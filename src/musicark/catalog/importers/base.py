@@ -190,13 +190,32 @@ def open_binary(path: Path, progress: Progress = no_progress) -> BinaryIO:
     return counted  # type: ignore[return-value]
 
 
+MAX_LINE = 256 << 20  # a JSON line or dump row longer than this refuses the source
+
+
 def numbered_lines(path: Path, progress: Progress = no_progress) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based line number, raw line without its newline)."""
     with open_binary(path, progress) as fh:
         # Decompressors return raw streams; a buffered reader makes line iteration fast.
         lines = fh if isinstance(fh, io.BufferedReader) else io.BufferedReader(fh, 1 << 20)
-        for number, line in enumerate(lines, start=1):
+        for number, line in capped_lines(lines, path):
             yield number, line.rstrip(b"\r\n")
+
+
+def capped_lines(fh: BinaryIO, path: Path | str) -> Iterator[tuple[int, bytes]]:
+    """(1-based number, line) of a binary stream, no line longer than MAX_LINE: a small
+    .gz of zeros without a newline (or a dump member of them) would otherwise be held in
+    memory whole, the way /dev/zero would be."""
+    number = 0
+    while True:
+        line = fh.readline(MAX_LINE + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE:
+            raise BadSource(f"{path}: line {number} is longer than {MAX_LINE >> 20} MiB, the "
+                            "most a line may hold; nothing was imported")
+        yield number, line
 
 
 def logical_name(path: Path) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from musicark.catalog.importers.base import Progress, no_progress, open_binary
+from musicark.catalog.importers.base import Progress, capped_lines, no_progress, open_binary
 from musicark.catalog.writer import CatalogWriter, dumps
 from musicark.errors import BadSource
 from musicark.regular import open_input
@@ -185,7 +185,7 @@ class MbDumpImporter:
         marks = ", ".join("?" * (width + 1))
         sql = f"INSERT INTO {table} VALUES ({marks})"
         batch = []
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in capped_lines(fh, table):
             try:
                 line = raw.decode("utf-8").rstrip("\n")
             except UnicodeDecodeError:
