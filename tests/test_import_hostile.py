@@ -291,3 +291,22 @@ def test_a_line_without_end_is_refused_not_held_in_memory(archive: Archive, tmp_
                                         "hold; nothing was imported"):
         import_source(archive, fmt, src)
     assert counts(archive) == (0, 0, 0, 0)
+
+
+def test_parquet_text_that_is_not_utf8_is_refused_naming_the_row(archive: Archive,
+                                                                 tmp_path: Path) -> None:
+    """Found by the fuzz test: Parquet text is not checked as it is read, and Arrow's text
+    kernels then raised ArrowInvalid (an internal error)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"name": ["okay", "Björk", "zzzz"]}), src, compression="none",
+                   use_dictionary=False)
+    data = src.read_bytes()
+    at = data.index("Björk".encode()) + 2
+    src.write_bytes(data[:at] + b"\xff" + data[at + 1:])
+    with pytest.raises(BadSource, match=r"t.parquet: row 2, column 'name': text that is not "
+                                        "UTF-8; nothing was imported"):
+        import_source(archive, "table", src)
+    assert counts(archive) == (0, 0, 0, 0)

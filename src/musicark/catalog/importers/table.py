@@ -236,6 +236,7 @@ class TableImporter:
                                     f"{one_line(exc)}; nothing was imported") from exc
                 if batch is None:
                     break
+                _check_utf8(batch, path, done)
                 yield (pa.Table.from_batches([batch]),
                        list(range(done + 1, done + batch.num_rows + 1)))
                 done += batch.num_rows
@@ -596,6 +597,26 @@ class TableImporter:
             f"VALUES ({', '.join('?' * (len(present) + 1))})",
             zip(rowids[rows].tolist(), *lists, strict=False),
         )
+
+
+def _check_utf8(batch: pa.RecordBatch, path: Path, done: int) -> None:
+    """Parquet text is not checked as it is read (its spec says UTF-8; a stranger's file
+    may hold any bytes), and Arrow's text kernels then fail: refuse it, naming the row."""
+    try:
+        batch.validate(full=True)
+        return
+    except pa.ArrowInvalid as exc:
+        reason = one_line(exc)
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            for i, raw in enumerate(column.cast(pa.large_binary()).to_pylist()):
+                try:
+                    raw is None or raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise BadSource(f"{path}: row {done + i + 1:,}, column {name!r}: text "
+                                    "that is not UTF-8; nothing was imported") from None
+    raise BadSource(f"{path}: damaged Parquet data after row {done:,}: {reason}; nothing "
+                    "was imported")
 
 
 def one_line(exc: BaseException) -> str:
