@@ -89,6 +89,15 @@ def test_a_fifo_is_refused_as_not_a_regular_file(archive: Archive, tmp_path: Pat
         import_listens(archive, "listenbrainz", [fifo], match=False)
 
 
+def test_a_fifo_inside_a_folder_is_refused_not_skipped(archive: Archive,
+                                                      tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(listen_line(b"Bjork"))
+    os.mkfifo(tmp_path / "b.jsonl")
+    with pytest.raises(BadSource, match=r"b.jsonl: not a regular file \(FIFO\)"):
+        import_listens(archive, "listenbrainz", [tmp_path], match=False)
+    assert archive.conn.execute("SELECT count(*) FROM listen_files").fetchone()[0] == 0
+
+
 def test_same_file_imported_by_two_processes_at_once(archive: Archive, testdata: Path,
                                                      monkeypatch) -> None:
     """The second import hashed the file before the first committed: it must find the

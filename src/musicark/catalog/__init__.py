@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from musicark.archive import Archive
 from musicark.catalog.importers.base import Progress, corrupt_input, logical_name, no_progress
+from musicark.catalog.importers.stdin import spooled
 from musicark.catalog.terms import refresh as refresh_terms
 from musicark.catalog.writer import CatalogWriter, ImportReport
 from musicark.errors import BadQuery, BadSource
+from musicark.regular import require_regular
 
 IMPORT_FORMATS = ("api-json", "musicbrainz", "musicbrainz-json", "table")
 
@@ -26,17 +30,41 @@ def import_source(
     mapping: dict | None = None,
     progress: Progress = no_progress,
     phase: Callable[[str], None] = lambda name: None,
+    stdin: BinaryIO | None = None,
 ) -> ImportReport:
-    """Import one source atomically: all of it lands, or (on any error or kill) none of it."""
+    """Import one source atomically: all of it lands, or (on any error or kill) none of it.
+
+    `src` "-" reads `stdin` (default: the process's standard input), copied to a file in
+    the archive first; it needs a `name`, and a `table` needs its format in `mapping`."""
     src = Path(src)
     if fmt not in IMPORT_FORMATS:
         raise BadQuery(f"unknown import format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}")
+    options = {"mapping": mapping} if mapping else None
+    if str(src) != "-":
+        return _import_path(archive, fmt, src, str(src.absolute()), name, licence, replace,
+                            options, mapping, progress, phase)
+    if not name:
+        raise BadQuery("give the source a --name when it comes from standard input")
+    if fmt == "table" and not (mapping or {}).get("format"):
+        raise BadQuery("say the table format of standard input: --table-format csv, tsv, "
+                       "jsonl or parquet")
+    suffix = {"musicbrainz": ".tar", "table": ""}.get(fmt, ".json")
+    with spooled(stdin or sys.stdin.buffer, archive.path, suffix) as spool:
+        return _import_path(archive, fmt, spool, "stdin", name, licence, replace, options,
+                            mapping, progress, phase)
+
+
+def _import_path(archive: Archive, fmt: str, src: Path, uri: str, name: str | None,
+                 licence: str | None, replace: bool, options: dict | None,
+                 mapping: dict | None, progress: Progress,
+                 phase: Callable[[str], None]) -> ImportReport:
     if not src.exists():
         raise BadSource(f"{src} does not exist")
-    options = {"mapping": mapping} if mapping else None
+    if not src.is_dir():
+        require_regular(src)  # a FIFO would block, /dev/zero would never end
     try:
-        return _import(archive, fmt, src, name, licence, replace, options, mapping, progress,
-                       phase)
+        return _import(archive, fmt, src, uri, name, licence, replace, options, mapping,
+                       progress, phase)
     except Exception as exc:
         if corrupt_input(exc):
             raise BadSource(f"{src}: truncated or corrupt compressed data ({exc}); nothing "
@@ -44,11 +72,11 @@ def import_source(
         raise
 
 
-def _import(archive: Archive, fmt: str, src: Path, name: str | None, licence: str | None,
-            replace: bool, options: dict | None, mapping: dict | None, progress: Progress,
-            phase: Callable[[str], None]) -> ImportReport:
+def _import(archive: Archive, fmt: str, src: Path, uri: str, name: str | None,
+            licence: str | None, replace: bool, options: dict | None, mapping: dict | None,
+            progress: Progress, phase: Callable[[str], None]) -> ImportReport:
     with CatalogWriter(
-        archive, name=name or logical_name(src), kind=fmt, uri=str(src.absolute()),
+        archive, name=name or logical_name(src), kind=fmt, uri=uri,
         licence=licence, options=options, replace=replace, phase=phase,
     ) as writer:
         if fmt == "api-json":

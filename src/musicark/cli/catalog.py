@@ -93,7 +93,8 @@ def _mapping(mapping_file: Path | None, maps: list[str], list_sep: str | None,
 @catalog_app.command("import")
 @handle_errors
 def catalog_import(
-    src: Annotated[Path, typer.Argument(help="Dump file or directory (may be .gz/.bz2/.xz/.zst).")],
+    src: Annotated[Path, typer.Argument(help="Dump file or directory (may be .gz/.bz2/.xz/.zst), "
+                                        "or - for standard input (with --name).")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="api-json, musicbrainz, "
                                      "musicbrainz-json or table.")],
     archive: ArchiveOpt = None,

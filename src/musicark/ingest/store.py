@@ -18,7 +18,6 @@ import errno
 import fcntl
 import hashlib
 import os
-import stat
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -27,6 +26,7 @@ from pathlib import Path
 
 from musicark import trust
 from musicark.errors import FixityError, MusicarkError
+from musicark.regular import NotRegularFile, file_kind, open_regular  # noqa: F401 - re-exported
 
 CHUNK = 1 << 20
 
@@ -35,38 +35,12 @@ class ChecksumMismatch(FixityError):
     """Bytes that landed in (or were rebuilt from) the store are not the bytes expected."""
 
 
-class NotRegularFile(MusicarkError):
-    """A device, FIFO or socket: reading it could block forever or never end."""
-
-
 class SourceChanged(MusicarkError):
     """The source changed (grew, shrank, was rewritten or replaced) while it was read."""
 
     def __init__(self, why: str) -> None:
         self.why = why
         super().__init__(f"changed while reading ({why})")
-
-
-def file_kind(mode: int) -> str:
-    for test, name in ((stat.S_ISCHR, "character device"), (stat.S_ISBLK, "block device"),
-                       (stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"),
-                       (stat.S_ISDIR, "directory"), (stat.S_ISREG, "regular file")):
-        if test(mode):
-            return name
-    return "special file"
-
-
-def open_regular(path: Path | str | bytes) -> tuple[int, os.stat_result]:
-    """Open a file for reading only if it is a regular file; returns (fd, fstat).
-
-    O_NONBLOCK keeps a FIFO from waiting for a writer, and the check is on the opened file
-    (fstat), so a path swapped for a device after a stat is still caught."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise NotRegularFile(f"not a regular file ({file_kind(st.st_mode)})")
-    return fd, st
 
 
 def same_file(a: os.stat_result, b: os.stat_result) -> str | None:

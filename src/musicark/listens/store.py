@@ -29,6 +29,7 @@ from musicark.errors import BadSource
 from musicark.listens.formats import Reader, expand, reader_for
 from musicark.listens.identity import code, combine, months
 from musicark.listens.records import REASON_CODES, Batch, Reject, check_columns
+from musicark.regular import require_regular
 
 MONTH_SCALE = 1_000_000  # key id * MONTH_SCALE + yyyymm: one int64 per (item, month)
 REJECTS_KEPT = 1_000  # per file, in the stored report (counts per reason are complete)
@@ -277,9 +278,7 @@ def import_listens(archive: Archive, fmt: str, paths: list[Path], *, source: str
     if not files:
         raise BadSource("no listen files found in " + ", ".join(str(p) for p in paths))
     for path in files:
-        if not path.is_file():
-            raise BadSource(f"{path}: " + ("not a regular file (a FIFO, device or socket)"
-                                           if path.exists() else "no such file"))
+        require_regular(path)
     conn = archive.conn
     conn.execute("BEGIN IMMEDIATE")
     sid = source_id(archive, source or fmt, fmt)

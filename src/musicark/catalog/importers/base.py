@@ -7,6 +7,7 @@ import gzip
 import io
 import json
 import lzma
+import math
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import orjson
 import zstandard
 
 from musicark.errors import BadSource
+from musicark.regular import open_input
 
 Progress = Callable[[int, int | None], None]
 """Called as progress(done, total) with bytes of input read; total may be unknown (None)."""
@@ -33,7 +35,8 @@ def has_long_digit_run(raw: bytes) -> bool:
 
 
 def parse_json(raw: bytes) -> tuple[Any, str | None]:
-    """One JSON value, or (None, reason) for a line that cannot be a record.
+    """One JSON value, or (None, reason) for a line that cannot be a record, or (value,
+    reason) for a value read that cannot be stored (`unstorable`): a bad row either way.
 
     orjson first (several times faster); whatever it refuses and the standard library
     accepts (NaN, lone surrogate escapes, UTF-16, deep nesting) is read by `json`, and so
@@ -52,11 +55,43 @@ def parse_json_tagged(raw: bytes) -> tuple[Any, str | None, bool]:
         except orjson.JSONDecodeError:
             pass
     try:
-        return json.loads(raw), None, False
+        value = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return None, f"not valid JSON: {exc}", False
     except RecursionError:
         return None, "JSON nested too deeply to read", False
+    # orjson refuses lone surrogates; `json` lets them through (\ud800, or raw bytes it
+    # decodes with surrogatepass), and no UTF-8 text, SQLite's included, can hold one.
+    return value, unstorable(value), False
+
+
+def unstorable(value: Any, numbers: bool = False) -> str | None:
+    """Why a parsed value cannot be stored, or None: a string holding a lone surrogate;
+    with `numbers`, also an integer outside 64 bits or a NaN or infinity (for importers
+    that put numbers into columns). Such a record is a bad row, never stored altered."""
+    stack = [value]
+    while stack:  # a loop, not recursion: the value may be nested 1,000 levels deep
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError as exc:
+                    return (f"text that UTF-8 cannot hold: a lone surrogate "
+                            f"U+{ord(item[exc.start]):04X} in {item[:40]!r}; record not "
+                            "imported")
+        elif kind is dict:
+            stack.extend(item)
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+        elif numbers and kind is int and not -(1 << 63) <= item < 1 << 63:
+            return (f"a number no column can hold: an integer of {len(str(abs(item)))} "
+                    "digits; record not imported")
+        elif numbers and kind is float and not math.isfinite(item):
+            return f"a number no column can hold: {item}; record not imported"
+    return None
 
 
 def no_progress(done: int, total: int | None) -> None:
@@ -141,11 +176,7 @@ def corrupt_input(exc: BaseException) -> bool:
 
 def open_binary(path: Path, progress: Progress = no_progress) -> BinaryIO:
     """Open a file for reading, decompressing .gz/.bz2/.xz/.zst by suffix, counting progress."""
-    try:
-        raw = open(path, "rb")  # noqa: SIM115 - returned to the caller
-    except OSError as exc:
-        raise BadSource(f"cannot read {path}: {exc.strerror or exc}") from exc
-    total = path.stat().st_size
+    raw, total = open_input(path)  # a regular file: never a FIFO, device or socket
     counted = io.BufferedReader(CountingReader(raw, progress, total), 1 << 20)
     suffix = path.suffix.lower()
     if suffix == ".gz":
@@ -159,13 +190,32 @@ def open_binary(path: Path, progress: Progress = no_progress) -> BinaryIO:
     return counted  # type: ignore[return-value]
 
 
+MAX_LINE = 256 << 20  # a JSON line or dump row longer than this refuses the source
+
+
 def numbered_lines(path: Path, progress: Progress = no_progress) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based line number, raw line without its newline)."""
     with open_binary(path, progress) as fh:
         # Decompressors return raw streams; a buffered reader makes line iteration fast.
         lines = fh if isinstance(fh, io.BufferedReader) else io.BufferedReader(fh, 1 << 20)
-        for number, line in enumerate(lines, start=1):
+        for number, line in capped_lines(lines, path):
             yield number, line.rstrip(b"\r\n")
+
+
+def capped_lines(fh: BinaryIO, path: Path | str) -> Iterator[tuple[int, bytes]]:
+    """(1-based number, line) of a binary stream, no line longer than MAX_LINE: a small
+    .gz of zeros without a newline (or a dump member of them) would otherwise be held in
+    memory whole, the way /dev/zero would be."""
+    number = 0
+    while True:
+        line = fh.readline(MAX_LINE + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE:
+            raise BadSource(f"{path}: line {number} is longer than {MAX_LINE >> 20} MiB, the "
+                            "most a line may hold; nothing was imported")
+        yield number, line
 
 
 def logical_name(path: Path) -> str:

@@ -17,6 +17,7 @@ INT_RE = r"^[+-]?\d{1,18}$"
 FLOAT_RE = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 TRUE = ["1", "true", "t", "yes", "y"]
 FALSE = ["0", "false", "f", "no", "n"]
+ARROW_TYPES = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
 BOUNDED = {"popularity": (0, 100), "album_popularity": (0, 100)}
 
 
@@ -59,8 +60,8 @@ def convert(field: str, kind: type, arr: pa.Array, separator: str
     if kind is list:
         return _list(arr, separator)
     is_list = pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)
-    if is_list:
-        return pa.nulls(len(arr)), _mask(arr.is_valid())
+    if is_list:  # a list where one value belongs: rejected, nulls of the field's type
+        return pa.nulls(len(arr), ARROW_TYPES[kind]), _mask(arr.is_valid())
     if kind is bool and pa.types.is_boolean(arr.type):
         return arr, np.zeros(len(arr), bool)
     if kind is int and pa.types.is_integer(arr.type):
@@ -75,8 +76,8 @@ def convert(field: str, kind: type, arr: pa.Array, separator: str
     if kind is int:
         ok = _mask(pc.match_substring_regex(trimmed, INT_RE))
         if pa.types.is_floating(arr.type):  # 3.0 is an integer, 3.5 is not
-            ok = _mask(pc.equal(arr, pc.floor(arr))) & np.abs(
-                np.nan_to_num(arr.to_numpy(zero_copy_only=False), nan=1e19)) < 1e18
+            ok = _mask(pc.equal(arr, pc.floor(arr))) & (np.abs(
+                np.nan_to_num(arr.to_numpy(zero_copy_only=False), nan=1e19)) < 1e18)
             trimmed = pc.cast(pc.cast(arr, pa.int64(), safe=False), pa.string())
         values = pc.cast(pc.if_else(pa.array(ok), trimmed, None), pa.int64())
         return values, (present & ~ok) | _bounds(field, values)
@@ -110,6 +111,9 @@ def _list(arr: pa.Array, separator: str) -> tuple[FlatList, np.ndarray]:
     values = pc.list_flatten(lists)
     rows = np.asarray(pc.list_parent_indices(lists).to_numpy(zero_copy_only=False), np.int64)
     values, bad = _strings(values)
+    if bad.any():  # an item that is no single value (a list, an object): its row is bad
+        rejected = rejected.copy()
+        rejected[rows[bad]] = True
     values = pc.utf8_trim_whitespace(values)
     keep = _mask(pc.greater(pc.utf8_length(values), 0)) & ~bad
     values = values.filter(pa.array(keep))
@@ -127,9 +131,10 @@ def reason(field: str, kind: type, value: object) -> str:
         except ValueError:
             number = math.nan
         low, high = BOUNDED[field]
-        if not math.isnan(number) and number == int(number) and not low <= number <= high:
+        if math.isfinite(number) and number == int(number) and not low <= number <= high:
             return f"{field}: {value!r} is outside {low}-{high}"
-    if kind is str:
+    name = {str: "text", int: "an integer", float: "a number", bool: "a boolean"}.get(
+        kind, "usable here")
+    if kind is str and not isinstance(value, list | dict):
         return f"{field}: contains a NUL character"
-    name = {int: "an integer", float: "a number", bool: "a boolean"}.get(kind, "usable here")
     return f"{field}: {value!r} is not {name}"

@@ -10,15 +10,17 @@ appear on no release become tracks without an album. MBIDs are kept as ids and a
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from musicark.catalog.importers.base import Progress, no_progress, open_binary
+from musicark.catalog.importers.base import Progress, capped_lines, no_progress, open_binary
 from musicark.catalog.writer import CatalogWriter, dumps
 from musicark.errors import BadSource
+from musicark.regular import open_input
 
 # Columns (by position, CreateTables.sql order, schema 31) of the tables we read.
 TABLES: dict[str, list[str]] = {
@@ -129,13 +131,16 @@ class MbDumpImporter:
     def _members(self, src: Path, progress: Progress) -> Iterator[tuple[str, IO[bytes]]]:
         if src.is_dir():
             base = src / "mbdump" if (src / "mbdump").is_dir() else src
-            files = [base / t for t in TABLES if (base / t).is_file()]
-            total = sum(f.stat().st_size for f in files)
+            # Every table file present is read, so each must be a regular file (a FIFO or
+            # a link to a device is refused, not skipped).
+            files = [base / t for t in TABLES if os.path.lexists(base / t)]
+            total = sum(f.stat().st_size for f in files if f.exists())
             done = 0
             for f in files:
-                with open(f, "rb") as fh:
+                fh, size = open_input(f)
+                with fh:
                     yield f.name, fh
-                done += f.stat().st_size
+                done += size
                 progress(done, total)
             return
         try:
@@ -180,7 +185,7 @@ class MbDumpImporter:
         marks = ", ".join("?" * (width + 1))
         sql = f"INSERT INTO {table} VALUES ({marks})"
         batch = []
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in capped_lines(fh, table):
             try:
                 line = raw.decode("utf-8").rstrip("\n")
             except UnicodeDecodeError:
@@ -229,12 +234,14 @@ class MbDumpImporter:
         rows = st.execute("""
             SELECT a.gid, a.name, a.sort_name, t.name, g.name, ar.name, a.comment,
                    a.begin_date_year, a.begin_date_month, a.begin_date_day,
-                   a.end_date_year, a.end_date_month, a.end_date_day, a.ended, a.id
+                   a.end_date_year, a.end_date_month, a.end_date_day, a.ended, a.id, a._line
               FROM artist a LEFT JOIN artist_type t ON t.id = a.type
               LEFT JOIN gender g ON g.id = a.gender LEFT JOIN area ar ON ar.id = a.area
         """)
         for (gid, name, sort_name, kind, gender, area, comment, by, bm, bd, ey, em, ed, ended,
-             mb_id) in rows:
+             mb_id, line) in rows:
+            if self._repeated(self.w.artists, gid, "artist", line):
+                continue
             extra = {"type": kind, "gender": gender, "area": area, "comment": comment or None,
                      "begin": _date(_int(by), _int(bm), _int(bd))[0],
                      "end": _date(_int(ey), _int(em), _int(ed))[0],
@@ -275,7 +282,7 @@ class MbDumpImporter:
                       SELECT CAST(date_year AS INTEGER), CAST(date_month AS INTEGER),
                              CAST(date_day AS INTEGER) FROM release_unknown_country
                        WHERE release = r.id AND date_year IS NOT NULL
-                      ORDER BY 1, 2 NULLS LAST, 3 NULLS LAST LIMIT 1))
+                      ORDER BY 1, 2 NULLS LAST, 3 NULLS LAST LIMIT 1)), r._line
               FROM release r
               LEFT JOIN release_group rg ON rg.id = r.release_group
               LEFT JOIN release_group_primary_type rgt ON rgt.id = rg.type
@@ -285,7 +292,9 @@ class MbDumpImporter:
                      ON lang.id = r.language
         """)
         for (mb_id, gid, name, credit, barcode, comment, rg_gid, rg_name, rg_type, status,
-             packaging, language, countries, labels, total, dates) in rows:
+             packaging, language, countries, labels, total, dates, line) in rows:
+            if self._repeated(self.w.albums, gid, "release", line):
+                continue
             first = json.loads(dates)
             date, precision = _date(*first[0]) if first else (None, None)
             labels = [x for x in json.loads(labels) if x[0] is not None]
@@ -340,22 +349,34 @@ class MbDumpImporter:
                 "recording_comment": rec_comment or None, "video": video == "t" or None,
                 "artist_credit": credit_name, "isrcs": isrcs if len(isrcs) > 1 else None,
             }
+            if self._repeated(self.w.tracks, gid, "track", line):
+                continue
             self._track(gid, rec_gid, name, self.w.albums.get(release_gid), _int(disc),
                         _int(position), _int(length) or _int(rec_length),
                         isrcs[0] if isrcs else None, extra, self._credit(st, credit))
         standalone = st.execute("""
             SELECT rec.id, rec.gid, rec.name, rec.artist_credit, rec.length, rec.comment,
-                   rec.video, ac.name
+                   rec.video, ac.name, rec._line
               FROM recording rec LEFT JOIN artist_credit ac ON ac.id = rec.artist_credit
              WHERE NOT EXISTS (SELECT 1 FROM track t WHERE t.recording = rec.id)
         """)
-        for rec_id, gid, name, credit, length, comment, video, credit_name in standalone:
+        for rec_id, gid, name, credit, length, comment, video, credit_name, line in standalone:
+            if self._repeated(self.w.tracks, gid, "recording", line):
+                continue
             isrcs = [r[0] for r in st.execute(isrc_sql, (rec_id,))]
             extra = {"standalone_recording": True, "recording_comment": comment or None,
                      "video": video == "t" or None, "artist_credit": credit_name,
                      "isrcs": isrcs if len(isrcs) > 1 else None}
             self._track(gid, gid, name, None, None, None, _int(length),
                         isrcs[0] if isrcs else None, extra, self._credit(st, credit))
+
+    def _repeated(self, resolver, gid: str | None, table: str, line: int) -> bool:
+        """A hostile dump may repeat an MBID (unique in a real one): the first row wins,
+        each repeat is a bad row (the catalog keeps one row per source id)."""
+        if gid is None or resolver.get(gid) is None:
+            return False
+        self.w.report.bad(line, f"{table}: MBID {gid} repeated; row not imported")
+        return True
 
     def _track(self, ext_id, mbid, name, album_rowid, disc, position, length, isrc, extra,
                credits) -> None:

@@ -32,8 +32,16 @@ from musicark.catalog.importers.base import (
     open_binary,
     parse_json,
 )
+from musicark.catalog.importers.csvtext import (
+    MAX_ROW,
+    Utf8Checked,
+    field_limit,
+    oversized_row,
+    row_too_long,
+)
 from musicark.catalog.writer import TRACK_COLUMNS, CatalogWriter, dumps
 from musicark.errors import BadSource
+from musicark.regular import open_input
 
 TRACK_FIELDS = {
     "track_id": str, "name": str, "mbid": str, "isrc": str, "disc_number": int,
@@ -136,9 +144,11 @@ class TableImporter:
     # -- readers: each yields (Arrow table, line numbers or None) --------------------------
     def _delimited(self, path: Path, fmt: str, progress: Progress):
         delimiter = "\t" if fmt == "tsv" else ","
-        with open_binary(path) as raw:
-            first = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-            header = next(csv.reader(first, delimiter=delimiter), None)
+        with self._text(path) as first, field_limit():
+            try:
+                header = next(csv.reader(first, delimiter=delimiter), None)
+            except csv.Error:  # over the field cap: a huge header or an unclosed quote
+                raise row_too_long(path, 1) from None
         if not header:
             return
         if len(set(header)) != len(header):
@@ -152,10 +162,11 @@ class TableImporter:
         with open_binary(path, progress) as raw:
             try:
                 # Small blocks keep Arrow's read-ahead small (RSS grows with block size);
-                # they are regrouped into batches of about CSV_BATCH_ROWS rows.
+                # they are regrouped into batches of about CSV_BATCH_ROWS rows. Arrow sees
+                # only checked UTF-8 (csvtext), so its invalid-row callback never fails.
                 reader = pacsv.open_csv(
-                    raw,
-                    read_options=pacsv.ReadOptions(block_size=1 << 20),
+                    io.BufferedReader(Utf8Checked(raw, path), MAX_ROW),
+                    read_options=pacsv.ReadOptions(block_size=MAX_ROW),
                     parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                                      invalid_row_handler=invalid),
                     convert_options=pacsv.ConvertOptions(
@@ -173,7 +184,17 @@ class TableImporter:
                 if group:
                     yield pa.Table.from_batches(group), None
             except pa.ArrowInvalid as exc:
-                raise BadSource(f"{path}: cannot read as {fmt.upper()}: {exc}") from exc
+                if "straddl" in str(exc):  # a row longer than a block, or an unclosed quote
+                    with self._text(path) as text:
+                        raise row_too_long(path, oversized_row(text, delimiter)) from None
+                raise BadSource(f"{path}: cannot read as {fmt.upper()}: {one_line(exc)}") \
+                    from exc
+
+    @staticmethod
+    def _text(path: Path) -> io.TextIOWrapper:
+        """The file as text for Python's csv, its UTF-8 checked as Arrow's is."""
+        raw = io.BufferedReader(Utf8Checked(open_binary(path), path), MAX_ROW)
+        return io.TextIOWrapper(raw, encoding="utf-8", newline="")
 
     def _jsonl(self, path: Path, fmt: str, progress: Progress):
         rows: list[dict] = []
@@ -197,37 +218,52 @@ class TableImporter:
             yield _table_from_rows(rows), lines
 
     def _parquet(self, path: Path, fmt: str, progress: Progress):
-        try:
-            pf = pq.ParquetFile(path)
-        except Exception as exc:  # pyarrow raises several types for a bad file
-            raise BadSource(f"{path}: not a readable Parquet file: {exc}") from exc
-        self._check_columns(pf.schema_arrow.names)
-        total, done = pf.metadata.num_rows, 0
-        for batch in pf.iter_batches(batch_size=100_000):
-            yield pa.Table.from_batches([batch]), list(range(done + 1, done + batch.num_rows + 1))
-            done += batch.num_rows
-            progress(done, total)
+        fh, _ = open_input(path)  # a regular file, and the very one checked
+        with fh:
+            try:
+                pf = pq.ParquetFile(fh)
+            except Exception as exc:  # pyarrow raises several types for a bad file
+                raise BadSource(f"{path}: not a readable Parquet file: {one_line(exc)}") \
+                    from exc
+            self._check_columns(pf.schema_arrow.names)
+            total, done = pf.metadata.num_rows, 0
+            batches = pf.iter_batches(batch_size=100_000)
+            while True:
+                try:  # a damaged page or column chunk shows only when it is read
+                    batch = next(batches, None)
+                except (pa.ArrowException, OSError) as exc:
+                    raise BadSource(f"{path}: damaged Parquet data after row {done:,}: "
+                                    f"{one_line(exc)}; nothing was imported") from exc
+                if batch is None:
+                    break
+                _check_utf8(batch, path, done)
+                yield (pa.Table.from_batches([batch]),
+                       list(range(done + 1, done + batch.num_rows + 1)))
+                done += batch.num_rows
+                progress(done, total)
 
     def _report_csv_lines(self, path: Path, fmt: str) -> None:
         """Rare path: re-read the file to turn rejected rows into line numbers."""
         wanted = dict(self.pending_csv)
         good = 0
         width = None
-        with open_binary(path) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        with self._text(path) as text, field_limit():
             reader = csv.reader(text, delimiter="\t" if fmt == "tsv" else ",")
-            for values in reader:
+            start = 1
+            for values in _records(reader, path):
+                # a record's line is where it starts (a quoted field may span lines)
+                line, start = start, reader.line_num + 1
                 if width is None:
                     width = len(values)
                     continue
                 if not values:
                     continue
                 if len(values) != width:
-                    self.w.report.bad(reader.line_num, f"has {len(values)} fields, the header "
+                    self.w.report.bad(line, f"has {len(values)} fields, the header "
                                       f"has {width}")
                     continue
                 if good in wanted:
-                    self.w.report.bad(reader.line_num, wanted[good])
+                    self.w.report.bad(line, wanted[good])
                 good += 1
         self.w.report.bad_row_samples.sort(key=lambda b: b.line)
 
@@ -522,6 +558,12 @@ class TableImporter:
         if "markets" not in values:
             return itertools.repeat(None)
         arr = raw["markets"]
+        if pa.types.is_list(arr.type) and not pa.types.is_string(arr.type.value_type):
+            try:  # lists of nulls or numbers; rows holding nested lists were rejected
+                arr = arr.cast(pa.list_(pa.string()))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                arr = pa.array([None if v is None else [] for v in arr.to_pylist()],
+                               pa.list_(pa.string()))
         key = pc.binary_join(arr, "\x1f") if pa.types.is_list(arr.type) else \
             columns._strings(arr)[0]
         uniq = pc.unique(key)
@@ -555,6 +597,43 @@ class TableImporter:
             f"VALUES ({', '.join('?' * (len(present) + 1))})",
             zip(rowids[rows].tolist(), *lists, strict=False),
         )
+
+
+def _check_utf8(batch: pa.RecordBatch, path: Path, done: int) -> None:
+    """Parquet text is not checked as it is read (its spec says UTF-8; a stranger's file
+    may hold any bytes), and Arrow's text kernels then fail: refuse it, naming the row."""
+    try:
+        batch.validate(full=True)
+        return
+    except pa.ArrowInvalid as exc:
+        reason = one_line(exc)
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            for i, raw in enumerate(column.cast(pa.large_binary()).to_pylist()):
+                try:
+                    raw is None or raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise BadSource(f"{path}: row {done + i + 1:,}, column {name!r}: text "
+                                    "that is not UTF-8; nothing was imported") from None
+    raise BadSource(f"{path}: damaged Parquet data after row {done:,}: {reason}; nothing "
+                    "was imported")
+
+
+def one_line(exc: BaseException) -> str:
+    """An Arrow error as one line (its messages may quote a row, or span lines)."""
+    return "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+
+
+def _records(reader, path: Path) -> Iterator[list[str]]:
+    """Python's csv records; a field past its cap (which Arrow has read: a file that
+    changed since) is the one clear error Arrow gives for it."""
+    start = 1
+    try:
+        for values in reader:
+            yield values
+            start = reader.line_num + 1
+    except csv.Error:
+        raise row_too_long(path, start) from None
 
 
 def _unnamed(names: pa.Array | None, n: int) -> list[tuple[int, str]]:

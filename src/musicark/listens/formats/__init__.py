@@ -55,7 +55,9 @@ def expand(paths: list[Path], fmt: str | None = None) -> list[Path]:
     out: list[Path] = []
     for path in paths:
         if path.is_dir():
-            out.extend(sorted(p for p in path.rglob("*") if p.is_file() and
+            # Not only regular files: a FIFO or a device with a listens suffix is then
+            # refused by name (import_listens), never skipped in silence.
+            out.extend(sorted(p for p in path.rglob("*") if not p.is_dir() and
                               p.suffix.lower() in suffixes))
         else:
             out.append(path)
