@@ -11,24 +11,23 @@ What a caller of the library gets, and must do:
 - Workers never import the caller's `__main__`: a script needs no `if __name__ ==
   "__main__"` guard, but a function handed to a worker must live in an importable module.
 - Workers see the caller's environment as it is when they start (the fork server's own is
-  from its start), ignore Ctrl-C (the caller stops the run in order), and die with the fork
-  server, which exits when the caller does: killing the caller leaves no workers behind.
+  from its start), ignore Ctrl-C (the caller stops the run in order), and die with the
+  caller: killing it leaves no workers behind (and then no fork server).
 """
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 import signal
 import sys
+import threading
 import types
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing.context import ForkServerContext, ForkServerProcess
 
 PRELOAD = ["musicark.preload"]
-PR_SET_PDEATHSIG = 1
 
 
 @contextmanager
@@ -72,11 +71,18 @@ def pool(workers: int) -> ProcessPoolExecutor:
 def start_worker(environ: dict[str, str]) -> None:
     """Run first in every worker: the caller's environment, Ctrl-C left to the caller, the
     default action for SIGALRM (a time budget's kill, see musicark.runner), and death with
-    the fork server (so with the caller)."""
+    the caller. (A worker holds the fork server's "caller alive" pipe, so the server outlives
+    the caller as long as a worker does: the server's death cannot be the signal.)"""
     os.environ.clear()
     os.environ.update(environ)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    caller = multiprocessing.parent_process()
+    if caller is not None:
+        threading.Thread(target=_die_with, args=(caller,), daemon=True,
+                         name="musicark-die-with-caller").start()
+
+
+def _die_with(caller) -> None:
+    caller.join()  # returns once the caller has exited, however it ended
+    os.kill(os.getpid(), signal.SIGKILL)
