@@ -1,0 +1,115 @@
+"""How workers start (issue #25): ingest, verify and release hashing with the code of two
+source trees (e.g. before and after a change to musicark.processes), interleaved run by run
+so both see the same load. Each run is a fresh process, as a CLI run is: a fork server's
+start is part of what it measures.
+
+    python benchmarks/processes.py --before /tmp/old/src --after src [--copies 3] [--runs 3]
+
+Material: the shared test corpus's real music clips (audio/music), `--copies` times, each
+copy's bytes made unique (one byte appended), so every file is examined, stored and hashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKLOADS = ("ingest", "verify", "verify-decode", "hash")
+
+RUN = r"""
+import json, sys, time
+from pathlib import Path
+from musicark.archive import Archive
+work, material, what = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+began = time.perf_counter()
+if what == "ingest":
+    arc = Archive.create(work / "arc")
+    from musicark.ingest.pipeline import ingest
+    report = ingest(arc, [material], workers=2, match=False)
+    files, nbytes = report.examined, report.bytes
+elif what.startswith("verify"):
+    from musicark.verify import ScrubOptions, verify_store
+    with Archive.open(work / "arc") as arc:
+        report = verify_store(arc, ScrubOptions(decode=what == "verify-decode", walk=False),
+                              workers=2)
+    files, nbytes = report.files, report.bytes
+else:
+    from musicark.release import hashing
+    paths = sorted(p for p in material.rglob("*") if p.is_file())
+    results = list(hashing.hash_files(paths, 1 << 18, with_sha256=True, workers=2))
+    files, nbytes = len(results), sum(r.size for r in results)
+print(json.dumps({"files": files, "bytes": nbytes, "seconds": time.perf_counter() - began}))
+"""
+
+
+def material(testdata: Path, dest: Path, copies: int) -> Path:
+    clips = sorted(p for p in (testdata / "audio" / "music").rglob("*")
+                   if p.is_file() and p.suffix.lower() in
+                   {".mp3", ".ogg", ".flac", ".wav", ".m4a", ".opus", ".aac", ".wma"})
+    for n in range(copies):
+        for i, clip in enumerate(clips):
+            target = dest / str(n) / f"{i:03d}{clip.suffix}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(clip, target)
+            with open(target, "ab") as fh:
+                fh.write(bytes([n]))
+    return dest
+
+
+def run(src: str, work: Path, source: Path, what: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": src}
+    if what == "ingest" and (work / "arc").exists():
+        shutil.rmtree(work / "arc")
+    out = subprocess.run([sys.executable, "-c", RUN, str(work), str(source), what],
+                         capture_output=True, text=True, env=env, check=True, timeout=3600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", required=True, help="the src folder of the old code")
+    parser.add_argument("--after", default=str(ROOT / "src"))
+    parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--testdata", default=os.environ.get("MUSICARK_TESTDATA")
+                        or str(ROOT.parent / "shared" / "testdata"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = material(Path(args.testdata), Path(tmp) / "music", args.copies)
+        seconds: dict = {(v, w): [] for v in ("before", "after") for w in WORKLOADS}
+        sizes: dict = {}
+        loads = [os.getloadavg()[0]]
+        for _ in range(args.runs):
+            for variant, src in (("before", args.before), ("after", args.after)):
+                work = Path(tmp) / variant
+                work.mkdir(exist_ok=True)
+                for what in WORKLOADS:
+                    got = run(src, work, source, what)
+                    seconds[variant, what].append(got["seconds"])
+                    sizes[what] = (got["files"], got["bytes"])
+            loads.append(os.getloadavg()[0])
+    rows = []
+    for what in WORKLOADS:
+        files, nbytes = sizes[what]
+        before = statistics.median(seconds["before", what])
+        after = statistics.median(seconds["after", what])
+        rows.append({"workload": what, "files": files, "MB": round(nbytes / 1e6, 1),
+                     "before_s": round(before, 2), "after_s": round(after, 2),
+                     "before_MB_s": round(nbytes / 1e6 / before, 1),
+                     "after_MB_s": round(nbytes / 1e6 / after, 1),
+                     "after_over_before": round(before / after, 2),
+                     "runs_before": [round(x, 2) for x in seconds["before", what]],
+                     "runs_after": [round(x, 2) for x in seconds["after", what]]})
+    print(json.dumps({"load_1min": [round(x, 1) for x in loads], "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
