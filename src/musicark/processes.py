@@ -30,16 +30,20 @@ from multiprocessing.context import ForkServerContext, ForkServerProcess
 PRELOAD = ["musicark.preload"]
 
 
+_LAUNCHING = threading.Lock()  # one launch at a time: each puts back the real __main__
+
+
 @contextmanager
 def _main_hidden():
     """While a worker is launched, `__main__` is a blank module, so multiprocessing does not
     tell the worker to re-run the caller's script (which would run it twice, or fail)."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
+    with _LAUNCHING:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 class _Process(ForkServerProcess):
