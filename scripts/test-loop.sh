@@ -8,7 +8,7 @@
 #
 # RUN_BUDGET    one run's budget (default 60m, as .ci/run); past it the run counts as hung
 # MUSICARK_TESTDATA   the shared test material (default: ../shared/testdata beside this
-#               repository, which a fresh clone in a temporary folder does not have)
+#               repository), linked as ../shared/testdata beside the clone
 # KEEP=1        keep the clone and the logs (always kept when a run failed or hung)
 # Only committed work is tested: the clone has HEAD, not the working tree.
 set -uo pipefail
@@ -33,6 +33,10 @@ trap cleanup EXIT
 trap 'echo "interrupted"; failed=1; exit 130' INT TERM
 
 git clone -q --no-checkout "$repo" "$clone" && git -C "$clone" checkout -q "$head" || exit 2
+# The layout the README describes: the test material in ../shared/testdata beside the clone.
+if [ -d "$MUSICARK_TESTDATA" ]; then
+  mkdir -p "$work/shared" && ln -s "$MUSICARK_TESTDATA" "$work/shared/testdata"
+fi
 echo "make test x$runs on a fresh clone of $head (${head:0:10}) in $clone"
 echo "run budget $budget; test material: $MUSICARK_TESTDATA; $(nproc) cores"
 
