@@ -1,7 +1,7 @@
 """How workers start (issue #25): ingest, verify and release hashing with the code of two
 source trees (e.g. before and after a change to musicark.processes), interleaved run by run
 so both see the same load. Each run is a fresh process, as a CLI run is: a fork server's
-start is part of what it measures.
+start is part of what it measures (and the time to the first result shows it apart).
 
     python benchmarks/processes.py --before /tmp/old/src --after src [--copies 3] [--runs 3]
 
@@ -29,6 +29,10 @@ import json, sys, time
 from pathlib import Path
 from musicark.archive import Archive
 work, material, what = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+first = []
+def seen(*_):
+    if not first:
+        first.append(time.perf_counter())
 began = time.perf_counter()
 if what == "start":  # the fixed cost: a pool of 2 workers started for 2 trivial calls
     import operator
@@ -37,22 +41,24 @@ if what == "start":  # the fixed cost: a pool of 2 workers started for 2 trivial
 elif what == "ingest":
     arc = Archive.create(work / "arc")
     from musicark.ingest.pipeline import ingest
-    report = ingest(arc, [material], workers=2, match=False)
+    report = ingest(arc, [material], workers=2, match=False, progress=seen)
     files, nbytes = report.examined, report.bytes
 elif what.startswith("verify"):
     from musicark.verify import ScrubOptions, verify_store
     with Archive.open(work / "arc") as arc:
         report = verify_store(arc, ScrubOptions(decode=what == "verify-decode", walk=False),
-                              workers=2)
+                              workers=2, progress=seen)
     files, nbytes = report.files, report.bytes
 else:
     from musicark.release import hashing
     paths = sorted(p for p in material.rglob("*") if p.is_file())
-    results = list(hashing.hash_files(paths, 1 << 18, with_sha256=True, workers=2))
+    results = list(hashing.hash_files(paths, 1 << 18, with_sha256=True, workers=2,
+                                      progress=seen))
     files, nbytes = len(results), sum(r.size for r in results)
-print(json.dumps({"files": files, "bytes": nbytes, "seconds": time.perf_counter() - began}))
+end = time.perf_counter()
+print(json.dumps({"files": files, "bytes": nbytes, "seconds": end - began,
+                  "to_first": (first[0] if first else end) - began}))
 """
-
 
 def material(testdata: Path, dest: Path, copies: int) -> Path:
     clips = sorted(p for p in (testdata / "audio" / "music").rglob("*")
@@ -89,6 +95,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = material(Path(args.testdata), Path(tmp) / "music", args.copies)
         seconds: dict = {(v, w): [] for v in ("before", "after") for w in WORKLOADS}
+        to_first: dict = {(v, w): [] for v in ("before", "after") for w in WORKLOADS}
         sizes: dict = {}
         loads = [os.getloadavg()[0]]
         for _ in range(args.runs):
@@ -98,6 +105,7 @@ def main() -> None:
                 for what in WORKLOADS:
                     got = run(src, work, source, what)
                     seconds[variant, what].append(got["seconds"])
+                    to_first[variant, what].append(got["to_first"])
                     sizes[what] = (got["files"], got["bytes"])
             loads.append(os.getloadavg()[0])
     rows = []
@@ -110,6 +118,10 @@ def main() -> None:
                      "before_MB_s": round(nbytes / 1e6 / before, 1) if nbytes else None,
                      "after_MB_s": round(nbytes / 1e6 / after, 1) if nbytes else None,
                      "after_over_before": round(before / after, 2),
+                     "to_first_result_before_s": round(
+                         statistics.median(to_first["before", what]), 2),
+                     "to_first_result_after_s": round(
+                         statistics.median(to_first["after", what]), 2),
                      "runs_before": [round(x, 2) for x in seconds["before", what]],
                      "runs_after": [round(x, 2) for x in seconds["after", what]]})
     print(json.dumps({"load_1min": [round(x, 1) for x in loads], "rows": rows}, indent=1))

@@ -41,8 +41,9 @@ def environment(name: str) -> str | None:
 
 
 def pid_then_sleep(n: int) -> None:
-    """Say which process runs this call, then wait forever."""
-    print(os.getpid(), flush=True)
+    """Say which process runs this call (one write: two workers' lines never mix), then wait
+    forever."""
+    os.write(1, f"{os.getpid()}\n".encode())
     threading.Event().wait()
 
 

@@ -172,7 +172,8 @@ KILLED_DECODE = """
 import os, signal, sys
 import musicark.verify.store as store
 from musicark.archive import Archive
-store.BATCH_FILES, store.COMMIT_SECONDS = 1, 0.0
+store.BATCH_FILES = store.DECODE_BATCH_FILES = 1  # a progress call per file
+store.COMMIT_SECONDS = 0.0
 seen = 0
 def progress(done, total):
     global seen
