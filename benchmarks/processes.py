@@ -3,10 +3,10 @@ source trees (e.g. before and after a change to musicark.processes), interleaved
 so both see the same load. Each run is a fresh process, as a CLI run is: a fork server's
 start is part of what it measures (and the time to the first result shows it apart).
 
-    python benchmarks/processes.py --before /tmp/old/src --after src [--copies 3] [--runs 3]
+    python benchmarks/processes.py --before /tmp/old/src --after src [--synth 150] [--runs 3]
 
-Material: the shared test corpus's real music clips (audio/music), `--copies` times, each
-copy's bytes made unique (one byte appended), so every file is examined, stored and hashed.
+Material: the shared test corpus's real music clips (audio/music) and `--synth` tracks of
+synthetic audio, all distinct: every file is examined, stored, hashed and decoded.
 """
 
 from __future__ import annotations
@@ -60,17 +60,18 @@ print(json.dumps({"files": files, "bytes": nbytes, "seconds": end - began,
                   "to_first": (first[0] if first else end) - began}))
 """
 
-def material(testdata: Path, dest: Path, copies: int) -> Path:
+def material(testdata: Path, dest: Path, synth: int) -> Path:
+    """The shared corpus's real music clips, and `synth` tracks of synthetic audio (unique
+    bytes, formats as `musicark synth audio` writes them)."""
+    from musicark.synth_audio import write_audio
+
     clips = sorted(p for p in (testdata / "audio" / "music").rglob("*")
                    if p.is_file() and p.suffix.lower() in
                    {".mp3", ".ogg", ".flac", ".wav", ".m4a", ".opus", ".aac", ".wma"})
-    for n in range(copies):
-        for i, clip in enumerate(clips):
-            target = dest / str(n) / f"{i:03d}{clip.suffix}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(clip, target)
-            with open(target, "ab") as fh:
-                fh.write(bytes([n]))
+    (dest / "real").mkdir(parents=True)
+    for i, clip in enumerate(clips):
+        shutil.copy(clip, dest / "real" / f"{i:03d}{clip.suffix}")
+    write_audio(dest / "synth", synth)
     return dest
 
 
@@ -87,13 +88,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", required=True, help="the src folder of the old code")
     parser.add_argument("--after", default=str(ROOT / "src"))
-    parser.add_argument("--copies", type=int, default=3)
+    parser.add_argument("--synth", type=int, default=150, help="synthetic tracks")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--testdata", default=os.environ.get("MUSICARK_TESTDATA")
                         or str(ROOT.parent / "shared" / "testdata"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        source = material(Path(args.testdata), Path(tmp) / "music", args.copies)
+        source = material(Path(args.testdata), Path(tmp) / "music", args.synth)
         seconds: dict = {(v, w): [] for v in ("before", "after") for w in WORKLOADS}
         to_first: dict = {(v, w): [] for v in ("before", "after") for w in WORKLOADS}
         sizes: dict = {}
