@@ -103,7 +103,7 @@ def _script(tmp_path: Path, body: str) -> subprocess.Popen:
     script.write_text(textwrap.dedent(body))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, HERE])}
     return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
-                            env=env, cwd=tmp_path)
+                            stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
 
 
 def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
@@ -138,4 +138,38 @@ def test_killing_the_caller_leaves_no_worker_behind(tmp_path: Path) -> None:
             with contextlib.suppress(ProcessLookupError):  # already gone: as it should be
                 signal.pidfd_send_signal(handle, signal.SIGKILL)
             os.close(handle)
+        run.stdout.close()
+
+
+def test_ctrl_c_twice_ends_the_caller_and_its_hung_workers(tmp_path: Path) -> None:
+    """The first Ctrl-C lets the running calls finish (none ever will here); a second one
+    kills them, and the caller exits (its exit would otherwise wait for its workers)."""
+    run = _script(tmp_path, """
+        import os, signal
+        from musicark.runner import fan_out
+        from test_processes import pid_then_sleep
+        def interrupted(signum, frame):
+            os.write(1, b"interrupted\\n")
+            raise KeyboardInterrupt
+        signal.signal(signal.SIGINT, interrupted)
+        list(fan_out(pid_then_sleep, [(1,), (2,)], workers=2))
+    """)
+    pids = [int(run.stdout.readline()) for _ in range(2)]
+    handles = [os.pidfd_open(pid) for pid in pids]
+    caller = os.pidfd_open(run.pid)
+    try:
+        run.send_signal(signal.SIGINT)
+        assert run.stdout.readline() == "interrupted\n"  # now waiting for the running calls
+        run.send_signal(signal.SIGINT)
+        ready, _, _ = select.select([caller], [], [], 60)
+        assert ready, "the caller did not end"
+        for handle in handles:
+            ready, _, _ = select.select([handle], [], [], 60)
+            assert ready, "a worker outlived its caller"
+    finally:
+        for handle in [*handles, caller]:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(handle, signal.SIGKILL)
+            os.close(handle)
+        run.wait()
         run.stdout.close()

@@ -125,10 +125,22 @@ def _run_pool(calls: Iterable[tuple], workers: int, crash: _OnCrash) -> Iterator
             yield from _recover(pool, window, crash)
     except BaseException:
         # Ctrl-C, or the consumer stopped: queued calls are dropped, the ones running finish,
-        # so no worker dies halfway through a write.
-        pool.shutdown(wait=True, cancel_futures=True)
+        # so no worker dies halfway through a write. A second Ctrl-C meanwhile kills them.
+        try:
+            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:
+            _kill(pool)
+            raise
         raise
     pool.shutdown(wait=True)
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Kill a pool's workers, so that this process can exit (its exit otherwise waits for
+    them). Python 3.14 has ProcessPoolExecutor.kill_workers; before it, `_processes`."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        process.kill()
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _submit(pool: ProcessPoolExecutor, crash: _OnCrash, args: tuple) -> Future:
