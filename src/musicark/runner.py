@@ -16,8 +16,8 @@ doing; the pool breaks as on a crash, the calls in flight run alone, and a call 
 runs past its budget alone is killed and given to `on_crash` as "hung after N s".
 
 Workers start as musicark.processes says: never forked from this process, which may have
-threads. With one worker (`workers=1`) the calls run in this process: no crash or hang is
-survived there.
+threads. Ctrl-C lets the running calls finish; a second Ctrl-C meanwhile kills them. With
+one worker (`workers=1`) the calls run in this process: no crash or hang is survived there.
 """
 
 from __future__ import annotations
