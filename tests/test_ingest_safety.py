@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import pytest
 
 from musicark.archive import Archive
 from musicark.ingest import examine as examine_module
+from musicark.ingest import pipeline as pipeline_module
 from musicark.ingest.examine import examine
 from musicark.ingest.ledger import list_skipped
 from musicark.ingest.pipeline import ingest
@@ -316,15 +318,14 @@ def test_ctrl_c_says_what_it_kept(tmp_path: Path, testdata: Path) -> None:
         assert Store(arc / "store").unrecorded(opened.conn) == 0  # adopted
 
 
-def _inspect_crashing_on_the_clip(path, *args, **kwargs):
-    """A decoder that segfaults on one file, as FFmpeg might on crafted input."""
-    if path.name == "crash.m4a":
+def _examine_crashing_on_the_clip(raw, *args, crashed=None, **kwargs):
+    """A decoder that segfaults on one file, as FFmpeg might on crafted input. Handed to the
+    runner in place of `examine`: workers import it from here (they start from a fork
+    server, so a patch of a module's global in this process would not reach them)."""
+    if os.path.basename(raw) == b"crash.m4a" and crashed is None:
         faulthandler.disable()  # pytest's dump of the crash is noise in the log
         os.kill(os.getpid(), signal.SIGSEGV)
-    return _REAL_INSPECT(path, *args, **kwargs)
-
-
-_REAL_INSPECT = examine_module._inspect
+    return examine(raw, *args, crashed=crashed, **kwargs)
 
 
 def test_a_file_that_crashes_its_worker_is_stored_and_quarantined(
@@ -339,7 +340,7 @@ def test_a_file_that_crashes_its_worker_is_stored_and_quarantined(
     crash = src / "crash.m4a"
     shutil.copy(testdata / "audio/music/espressif-samples-kevin-macleod/"
                 "gs-16b-1c-44100hz.m4a", crash)
-    monkeypatch.setattr(examine_module, "_inspect", _inspect_crashing_on_the_clip)
+    monkeypatch.setattr(pipeline_module, "examine", _examine_crashing_on_the_clip)
     report = ingest(archive, [src], workers=2, match=False)
     rows = _rows(archive)
     status, reason, sha, _ = rows["crash.m4a"]
@@ -347,4 +348,35 @@ def test_a_file_that_crashes_its_worker_is_stored_and_quarantined(
                                 "the decoder crashed (worker died: killed by SIGSEGV)")
     assert sha == sha256_file(crash)[0] and Store(archive.store_path).has(sha)
     assert len(clips) == 2 and report.examined == len(clips) + 1
+    assert all(rows[f"{n}{c.suffix}"][0] == "ok" for n, c in enumerate(clips)), rows
+
+
+def _examine_hanging_on_the_clip(raw, *args, crashed=None, **kwargs):
+    """A decoder that never returns on one file (a loop on crafted input)."""
+    if os.path.basename(raw) == b"hang.m4a" and crashed is None:
+        threading.Event().wait()
+    return examine(raw, *args, crashed=crashed, **kwargs)
+
+
+def test_a_file_whose_decoder_hangs_is_stored_and_quarantined(
+        archive: Archive, tmp_path: Path, testdata: Path, monkeypatch) -> None:
+    """Past its time budget the worker is killed: the ingest finishes, the file is stored
+    and quarantined with how long it was given, and every other file is ingested."""
+    src = tmp_path / "in"
+    src.mkdir()
+    clips = sorted((testdata / "audio/music/espressif-samples-kevin-macleod").glob("*.[ao]*"))
+    for n, clip in enumerate(clips):
+        shutil.copy(clip, src / f"{n}{clip.suffix}")
+    hang = src / "hang.m4a"
+    shutil.copy(testdata / "audio/music/espressif-samples-kevin-macleod/"
+                "gs-16b-1c-44100hz.m4a", hang)
+    monkeypatch.setenv("MUSICARK_BUDGET_FLOOR", "5")  # the files that decode do in time
+    monkeypatch.setenv("MUSICARK_BUDGET_PER_MIB", "0")
+    monkeypatch.setattr(pipeline_module, "examine", _examine_hanging_on_the_clip)
+    report = ingest(archive, [src], workers=2, match=False)
+    rows = _rows(archive)
+    status, reason, sha, _ = rows["hang.m4a"]
+    assert (status, reason) == ("quarantined", "the decoder hung after 5 s")
+    assert sha == sha256_file(hang)[0] and Store(archive.store_path).has(sha)
+    assert report.examined == len(clips) + 1
     assert all(rows[f"{n}{c.suffix}"][0] == "ok" for n, c in enumerate(clips)), rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import libtorrent as lt
@@ -64,6 +65,6 @@ def test_worker_processes_and_threads_hash_alike(testdata: Path,
     by_threads = list(hash_files(files, 1 << 16, with_sha256=True))
     monkeypatch.setattr(hashing, "PROCESS_THRESHOLD", 0)  # large batches use processes
     with hashing._executor(files, 2) as pool:
-        assert isinstance(pool, hashing.ProcessPoolExecutor)
+        assert isinstance(pool, ProcessPoolExecutor)
     by_processes = list(hash_files(files, 1 << 16, with_sha256=True, workers=2))
     assert by_processes == by_threads and len(by_threads) == 8

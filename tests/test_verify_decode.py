@@ -172,7 +172,8 @@ KILLED_DECODE = """
 import os, signal, sys
 import musicark.verify.store as store
 from musicark.archive import Archive
-store.BATCH_FILES, store.COMMIT_SECONDS = 1, 0.0
+store.BATCH_FILES = store.DECODE_BATCH_FILES = 1  # a progress call per file
+store.COMMIT_SECONDS = 0.0
 seen = 0
 def progress(done, total):
     global seen
@@ -262,13 +263,25 @@ def test_cli_decode_json_text_and_refusals(base, tmp_path) -> None:
     assert plain.exit_code == 0 and "decoded" not in json.loads(plain.stdout)["notes"]
 
 
-def _crash_on_the_clip(path: str):
-    """A decoder that segfaults on one file, as FFmpeg might on crafted input."""
-    from musicark.verify.decode import decode_file
-    if Path(path).name == os.environ["MUSICARK_TEST_CRASH_ON"]:
+def _decode_crashing_on_the_clip(store_root: str, items: list[tuple]) -> list[tuple]:
+    """A decoder that segfaults on one file, as FFmpeg might on crafted input. Handed to the
+    runner in place of `check_decode_batch`: workers import it from here (they start from a
+    fork server, so a patch of a module's global in this process would not reach them)."""
+    from musicark.verify.store import check_decode_batch
+    if any(sha == os.environ["MUSICARK_TEST_CRASH_ON"] for sha, _, _ in items):
         faulthandler.disable()  # pytest's dump of the crash is noise in the log
         os.kill(os.getpid(), signal.SIGSEGV)
-    return decode_file(path)
+    return check_decode_batch(store_root, items)
+
+
+def _decode_hanging_on_the_clip(store_root: str, items: list[tuple]) -> list[tuple]:
+    """A decoder that never returns on one file (a loop on crafted input)."""
+    import threading
+
+    from musicark.verify.store import check_decode_batch
+    if any(sha == os.environ["MUSICARK_TEST_HANG_ON"] for sha, _, _ in items):
+        threading.Event().wait()
+    return check_decode_batch(store_root, items)
 
 
 def test_a_decoder_crash_is_one_undecodable_file_not_the_end_of_the_run(
@@ -280,11 +293,32 @@ def test_a_decoder_crash_is_one_undecodable_file_not_the_end_of_the_run(
     arc = copy_archive(base[0], tmp_path / "a")
     crasher = base[1][2]  # the zeroed clip
     monkeypatch.setenv("MUSICARK_TEST_CRASH_ON", crasher)
-    monkeypatch.setattr(store_module, "decode_file", _crash_on_the_clip)
+    monkeypatch.setattr(store_module, "check_decode_batch", _decode_crashing_on_the_clip)
     with Archive.open(arc) as archive:
         report = verify_store(archive, ScrubOptions(decode=True), workers=2)
         undecodable = {p.sha256: p.detail for p in report.problems if p.kind == "undecodable"}
         assert set(undecodable) == set(base[1])
         assert undecodable[crasher] == "the decoder crashed (worker died: killed by SIGSEGV)"
+        assert report.notes["decoded"] == _audio_count(arc)
+        assert report.notes["finished"] is True
+
+
+def test_a_decoder_that_hangs_is_one_undecodable_file_not_the_end_of_the_run(
+        base, tmp_path, monkeypatch) -> None:
+    """Past its time budget the worker is killed: the batch runs again file by file, the
+    file whose decode hangs is reported with its budget, every other file is checked."""
+    import musicark.verify.store as store_module
+
+    arc = copy_archive(base[0], tmp_path / "a")
+    hanger = base[1][2]  # the zeroed clip
+    monkeypatch.setenv("MUSICARK_TEST_HANG_ON", hanger)
+    monkeypatch.setenv("MUSICARK_BUDGET_FLOOR", "5")  # the batches that decode do in time
+    monkeypatch.setenv("MUSICARK_BUDGET_PER_MIB", "0")
+    monkeypatch.setattr(store_module, "check_decode_batch", _decode_hanging_on_the_clip)
+    with Archive.open(arc) as archive:
+        report = verify_store(archive, ScrubOptions(decode=True), workers=2)
+        undecodable = {p.sha256: p.detail for p in report.problems if p.kind == "undecodable"}
+        assert set(undecodable) == set(base[1])
+        assert undecodable[hanger] == "the decoder hung after 5 s"
         assert report.notes["decoded"] == _audio_count(arc)
         assert report.notes["finished"] is True

@@ -14,7 +14,7 @@ from musicark.archive import Archive, utc_now
 from musicark.derive.opus import KIND, PARAMS, Encoded, encode_opus
 from musicark.errors import BadQuery
 from musicark.ingest.store import Store
-from musicark.runner import fan_out
+from musicark.runner import call_budget, decoder_failure, fan_out
 
 # When an encode is pointless, decided before encoding. libopus's 75 kbit/s VBR overshoots on
 # some material (sparse tonal music reached 113 kbit/s), so a lossy source at up to 30 %
@@ -110,7 +110,7 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
     calls = ((str(archive.store_path), sha, row[2], row[3]) for sha, row in by_sha.items())
     with Store(archive.store_path).writing():
         for done, result in enumerate(fan_out(encode_opus, calls, workers=workers, dask=dask,
-                                              on_crash=_encoder_crashed), 1):
+                                              on_crash=_encoder_crashed, budget=_budget), 1):
             _record(archive, by_sha[result.input_sha], result, report)
             progress(done, len(todo))
     archive.record_event("derive.run", str(plan_id), "ok", report.as_dict())
@@ -118,9 +118,16 @@ def derive(archive: Archive, plan_id: int | None = None, *, workers: int | None 
 
 
 def _encoder_crashed(args: tuple, why: str) -> Encoded:
-    """An input whose encode killed its worker (a decoder crash) fails alone; the run goes
-    on, and the next run tries it again."""
-    return Encoded(args[1], False, f"the encoder crashed ({why})")
+    """An input whose encode killed its worker (a decoder crash) or ran past its time budget
+    fails alone; the run goes on, and the next run tries it again."""
+    return Encoded(args[1], False, decoder_failure(why, "the encoder"))
+
+
+def _budget(args: tuple) -> float:
+    """An encode's time budget: by the bytes it reads (musicark.runner.call_budget), plus
+    the audio's duration (an encode at real time, on a loaded core, is still in budget)."""
+    _, _, duration_ms, size = args
+    return call_budget(size or 0) + (duration_ms or 0) / 1000
 
 
 def _undamaged(archive: Archive, rows: list, report: DeriveReport) -> list:

@@ -25,6 +25,7 @@ from musicark.ingest.store import (
     open_regular,
     same_file,
 )
+from musicark.runner import decoder_failure
 
 
 @dataclass
@@ -53,8 +54,9 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
     with any sign of audio (magic, container, extension) is stored even when FFmpeg cannot
     open it; only a file with no sign at all is skipped as not audio. A file that changes
     while it is read is reported as such, whatever its bytes looked like meanwhile.
-    `crashed` says how a worker died examining this file before (see musicark.runner): the
-    file is then stored and quarantined with that reason, without opening it as audio again."""
+    `crashed` says how a worker died or hung examining this file before (see
+    musicark.runner): the file is then stored and quarantined with that reason, without
+    opening it as audio again."""
     key = path_key(raw_path)
     try:
         st = os.stat(raw_path)
@@ -88,7 +90,7 @@ def examine(raw_path: bytes, store_root: str, link: bool = False,
     if st.st_size == 0:
         problems.append("empty file")
     elif crashed is not None:
-        problems.append(f"the decoder crashed ({crashed})")
+        problems.append(decoder_failure(crashed))
     else:
         _inspect(path, fingerprint, check, result, problems, sign)
     if (why := _changed(raw_path, st)) is not None:

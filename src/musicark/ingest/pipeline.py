@@ -25,7 +25,7 @@ from musicark.ingest.examine import FileResult, examine
 from musicark.ingest.paths import path_key, shown
 from musicark.ingest.store import Store
 from musicark.ingest.walk import Skip, unread, walk
-from musicark.runner import fan_out
+from musicark.runner import call_budget, fan_out
 
 COMMIT_EVERY = 200
 SAMPLES = 20  # paths not walked or read named in the report (all: `ledger --skipped`)
@@ -297,7 +297,7 @@ def ingest(
         args = (str(store.root), link, fingerprint, "decode" if decode_check else "structure",
                 not local)
         results = fan_out(examine, ((raw, *args) for raw in todo()), workers=workers,
-                          dask=dask, on_crash=_crashed)
+                          dask=dask, on_crash=_crashed, budget=_budget)
         try:
             try:
                 for result in results:
@@ -357,6 +357,15 @@ def _end_run(archive: Archive, run: int | None, outcome: str) -> None:
 
 
 def _crashed(args: tuple, why: str) -> FileResult:
-    """A file whose examination killed its worker (a decoder crash on crafted input) is
-    stored and quarantined with how the worker died; the ingest goes on."""
+    """A file whose examination killed its worker (a decoder crash on crafted input) or ran
+    past its time budget (a decoder that hangs) is stored and quarantined with how; the
+    ingest goes on."""
     return examine(*args, crashed=why)
+
+
+def _budget(args: tuple) -> float:
+    """A file's time budget (musicark.runner.call_budget): by its size now."""
+    try:
+        return call_budget(os.stat(args[0]).st_size)
+    except OSError:  # gone or unreadable: examine says so, within the floor
+        return call_budget(0)

@@ -17,9 +17,11 @@ import mmap
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+from musicark import processes
 
 BLOCK = 16 * 1024
 ZERO_LEAF = bytes(32)
@@ -99,9 +101,8 @@ def _executor(paths: list[Path], workers: int, total: int | None = None) -> Exec
     if total is None:
         total = sum(os.stat(p).st_size for p in paths)
     if total >= PROCESS_THRESHOLD and len(paths) > 1 and workers > 1:
-        # The platform's default start method, as `runner.fan_out`: forkserver and spawn
-        # would re-run the caller's __main__, breaking scripts without a main guard.
-        return ProcessPoolExecutor(max_workers=workers)
+        # Started as `runner.fan_out`'s workers are: never forked from this process.
+        return processes.pool(workers)
     return ThreadPoolExecutor(max_workers=workers)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from musicark.archive import Archive, utc_now
 from musicark.ingest.store import Store
-from musicark.runner import fan_out
+from musicark.runner import call_budget, decoder_failure, fan_out
 from musicark.trust import is_digest
 from musicark.verify.damage import record_outcome
 from musicark.verify.decode import AUDIO_SQL, UNDECODABLE, Decoded, decode_file, record_decode
@@ -42,6 +42,9 @@ from musicark.verify.report import (
 
 BATCH_BYTES = 64 << 20  # files per worker task up to this many bytes
 BATCH_FILES = 256
+# A decode batch is smaller: decoding a file costs far more than a task's round trip, and a
+# batch's time budget (musicark.runner) grows with its bytes, not its files.
+DECODE_BATCH_FILES = 16
 COMMIT_SECONDS = 1.0
 SLICE = 8 << 20
 
@@ -115,14 +118,20 @@ def _one_per_file(args: tuple) -> list[tuple]:
 
 
 def _decoder_crashed(args: tuple, why: str) -> list[tuple]:
-    """A file whose decode killed its worker (a decoder crash on crafted input) is
-    undecodable with that reason; its bytes are checked here, where nothing is decoded."""
+    """A file whose decode killed its worker (a decoder crash on crafted input) or ran past
+    its time budget (a decoder that hangs) is undecodable with that reason; its bytes are
+    checked here, where nothing is decoded."""
     store_root, [(sha, size, audio)] = args
     path = place(Store(Path(store_root)), sha)
     kind, detail, nbytes = check_file(path, sha, size)
-    decoded = (Decoded(UNDECODABLE, f"the decoder crashed ({why})", 0, 0.0)
+    decoded = (Decoded(UNDECODABLE, decoder_failure(why), 0, 0.0)
                if audio and kind is None else None)
     return [(sha, kind, detail, nbytes, decoded)]
+
+
+def _budget(args: tuple) -> float:
+    """A decode batch's time budget (musicark.runner.call_budget): by the bytes it reads."""
+    return call_budget(sum(size or 0 for _, size, _ in args[1]))
 
 
 def stamp(at: datetime | None = None) -> str:
@@ -233,6 +242,8 @@ def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
     decoding = {"decoded": 0, "undecodable": 0, "audio_seconds": 0.0, "decode_seconds": 0.0}
     submitted = {"bytes": 0, "stopped": None}
 
+    most = DECODE_BATCH_FILES if options.decode else BATCH_FILES
+
     def calls() -> Iterator[tuple]:
         batch: list[tuple] = []
         nbytes = 0
@@ -246,7 +257,7 @@ def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
             batch.append((sha, size, audio) if options.decode else (sha, size))
             nbytes += size or 0
             submitted["bytes"] += size or 0
-            if nbytes >= BATCH_BYTES or len(batch) >= BATCH_FILES:
+            if nbytes >= BATCH_BYTES or len(batch) >= most:
                 yield (str(archive.store_path), batch)
                 batch, nbytes = [], 0
         if batch:
@@ -256,7 +267,8 @@ def verify_store(archive: Archive, options: ScrubOptions | None = None, *,
     last_commit = time.monotonic()
     done_bytes = 0
     try:
-        crash = {"split": _one_per_file, "on_crash": _decoder_crashed} if options.decode else {}
+        crash = {"split": _one_per_file, "on_crash": _decoder_crashed,
+                 "budget": _budget} if options.decode else {}
         worker = check_decode_batch if options.decode else check_batch
         for results in fan_out(worker, calls(), workers=workers, dask=dask, **crash):
             pending.extend(results)
