@@ -106,6 +106,16 @@ def _script(tmp_path: Path, body: str) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, env=env, cwd=tmp_path)
 
 
+def _worker_pids(run: subprocess.Popen) -> list[int]:
+    """The pids the script's two workers print; the script is killed if they do not."""
+    try:
+        return [int(run.stdout.readline()) for _ in range(2)]
+    except BaseException:
+        run.kill()
+        run.wait()
+        raise
+
+
 def test_a_script_without_a_main_guard_runs_once(tmp_path: Path) -> None:
     """Workers do not re-run the caller's script (spawn would, and fail)."""
     run = _script(tmp_path, """
@@ -125,7 +135,7 @@ def test_killing_the_caller_leaves_no_worker_behind(tmp_path: Path) -> None:
         from test_processes import pid_then_sleep
         list(fan_out(pid_then_sleep, [(1,), (2,)], workers=2))
     """)
-    pids = [int(run.stdout.readline()) for _ in range(2)]
+    pids = _worker_pids(run)
     handles = [os.pidfd_open(pid) for pid in pids]
     try:
         run.send_signal(signal.SIGKILL)
@@ -154,7 +164,7 @@ def test_ctrl_c_twice_ends_the_caller_and_its_hung_workers(tmp_path: Path) -> No
         signal.signal(signal.SIGINT, interrupted)
         list(fan_out(pid_then_sleep, [(1,), (2,)], workers=2))
     """)
-    pids = [int(run.stdout.readline()) for _ in range(2)]
+    pids = _worker_pids(run)
     handles = [os.pidfd_open(pid) for pid in pids]
     caller = os.pidfd_open(run.pid)
     try:
