@@ -61,3 +61,28 @@ def music_like(seconds: float = 20.0, rate: int = 44100, seed: int = 1) -> np.nd
     tone /= np.abs(tone).max()
     swell = 0.5 + 0.5 * np.abs(np.sin(2 * np.pi * 0.5 * t))
     return (0.3 * pink + 0.2 * tone[:, None]) * swell[:, None]
+
+
+def transcode(src: Path, dst: Path, codec: str, bit_rate: int | None = None) -> Path:
+    """Decode `src` and encode it with `codec` (FFmpeg's, through PyAV) into `dst`: the
+    lossless source to MP3, the MP3 back to "lossless" FLAC."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        first = inp.streams.audio[0]
+        stream = out.add_stream(codec, rate=first.codec_context.sample_rate,
+                                layout=first.codec_context.layout.name)
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        fmt = stream.codec_context.codec.audio_formats[0].name
+        resampler = av.AudioResampler(format=fmt, layout=stream.codec_context.layout.name,
+                                      rate=stream.codec_context.sample_rate)
+        for frame in inp.decode(first):
+            frame.pts = None
+            for part in resampler.resample(frame):
+                for packet in stream.encode(part):
+                    out.mux(packet)
+        for part in resampler.resample(None):
+            for packet in stream.encode(part):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return dst
