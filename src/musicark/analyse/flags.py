@@ -61,9 +61,9 @@ class Measures:
             self._sound(np.flatnonzero(peak > SILENT), dense=False)
         if self.channels == 2:
             gram = chunk.T @ chunk  # one BLAS pass: LL, LR, RR
-            cross = 2 * gram[0, 1]
-            self.side += gram[0, 0] + gram[1, 1] - cross
-            self.mid += gram[0, 0] + gram[1, 1] + cross
+            cross = 2 * float(gram[0, 1])
+            self.side += float(gram[0, 0] + gram[1, 1]) - cross
+            self.mid += float(gram[0, 0] + gram[1, 1]) + cross
         self.samples += n
 
     def _clipping(self, full: np.ndarray | None) -> None:
@@ -134,10 +134,10 @@ class Measures:
             "clip_runs": self.clip_runs, "clipped_samples": self.clip_samples,
             "leading_silence_s": round(lead, 3), "trailing_silence_s": round(trail, 3),
             "silence_gaps": self.gaps, "longest_gap_s": round(self.longest_gap / rate, 3),
-            "dc_offset": [round(v, 6) for v in dc],
+            "dc_offset": [round(float(v), 6) for v in dc],
             "side_to_mid_db": None if mono_db is None else
             (None if math.isinf(mono_db) else round(mono_db, 2)),
-            "identical_channels": self.channels == 2 and self.mid > 0 and self.side == 0,
+            "identical_channels": bool(self.channels == 2 and self.mid > 0 and self.side == 0),
         }
         flags: dict[str, float] = {}
         if self.clip_runs >= CLIP_FLAG_RUNS:

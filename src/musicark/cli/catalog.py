@@ -233,6 +233,10 @@ def show(
         return
     entity = info.pop("entity")
     nested = {k: info.pop(k) for k in ("tracks", "albums") if isinstance(info.get(k), list)}
+    if info.get("loudness"):
+        from musicark.cli.analyse import loudness_rows
+
+        info.update(loudness_rows(info.pop("loudness")))
     table = Table(title=f"{entity} {info.get('name') or ''}", title_justify="left",
                   show_header=False)
     table.add_column(style="dim")
