@@ -210,3 +210,34 @@ def test_dask_analyses_as_local_processes_do(made, tmp_path) -> None:
         again = archive.conn.execute("SELECT file_id, outcome, integrated_lufs FROM analyses "
                                      "ORDER BY file_id").fetchall()
     assert summary["remaining"] == 0 and rows == again
+
+
+def test_api_web_page_and_subsonic_show_the_analysis(made, tmp_path) -> None:
+    """The JSON API's track, the web track page and Subsonic's OpenSubsonic `replayGain`
+    (JSON and XML) carry the analysis; a track not analysed has no replayGain."""
+    from fastapi.testclient import TestClient
+
+    from musicark.serve import create_app
+    from musicark.serve.subsonic.entries import songs
+    from musicark.serve.subsonic.responses import render
+
+    arc = new_archive(made, tmp_path)
+    with Archive.open(arc) as archive:
+        ingest(archive, [made / "music"], workers=1)
+        tracks = [r[0] for r in archive.conn.execute(
+            "SELECT DISTINCT track_rowid FROM track_files ORDER BY 1")]
+        assert [s.get("replayGain") for s in songs(archive, tracks)] == [None] * len(tracks)
+        analyse_archive(archive, workers=1)
+        song = songs(archive, tracks[:1])[0]
+        gain = song["replayGain"]
+        file_gain = archive.conn.execute(
+            "SELECT a.track_gain_db, a.track_peak FROM analyses a JOIN track_files tf "
+            "ON tf.file_rowid = a.file_id WHERE tf.track_rowid = ?", (tracks[0],)).fetchone()
+        assert (gain["trackGain"], gain["trackPeak"]) == file_gain and gain["baseGain"] == 0
+        xml = render({"song": song}, "xml").body.decode()
+        assert f'trackGain="{gain["trackGain"]}"' in xml and "<replayGain " in xml
+    client = TestClient(create_app(arc), raise_server_exceptions=False)
+    data = client.get(f"/api/v1/tracks/{tracks[0]}").json()
+    assert data["loudness"]["track_gain_db"] == gain["trackGain"]
+    page = client.get(f"/track/{tracks[0]}").text
+    assert "Loudness and quality" in page and "LUFS" in page

@@ -5,6 +5,7 @@ raised flags in `analysis_flags`, and album gains in `album_loudness`; and the r
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 from musicark.analyse.flags import FLAGS
@@ -96,8 +97,11 @@ def file_analysis(conn, file_id: int) -> dict[str, Any] | None:
 
 def track_loudness(conn, track_id: int) -> dict[str, Any] | None:
     """The loudness of a track (its file's analysis, TRACK_FILE) and of its album, for
-    `show`, the API, Subsonic's replayGain and the tags; None when not analysed."""
-    row = conn.execute(TRACK_FILE, (track_id,)).fetchone()
+    `show`, the API and the web page; None when not analysed."""
+    try:
+        row = conn.execute(TRACK_FILE, (track_id,)).fetchone()
+    except sqlite3.OperationalError:  # a read-only catalog from before migration 16
+        return None
     if row is None:
         return None
     data = file_analysis(conn, row[0])
@@ -137,3 +141,26 @@ def flagged_files(conn, flag: str, limit: int = 50) -> list[dict[str, Any]]:
         for row in rows:
             row.pop("confidence")
     return rows
+
+
+def replay_gains(conn, file_ids: list[int], album_ids: list[int]
+                 ) -> tuple[dict[int, tuple], dict[int, tuple]]:
+    """Batch read for players: {file id: (track gain dB, track peak)} of analysed files and
+    {album id: (album gain dB, album peak)} of albums with a gain."""
+    files: dict[int, tuple] = {}
+    albums: dict[int, tuple] = {}
+    try:
+        for start in range(0, len(file_ids), 900):
+            part = file_ids[start:start + 900]
+            files.update((r[0], r[1:]) for r in conn.execute(
+                f"SELECT file_id, track_gain_db, track_peak FROM analyses WHERE outcome = 'ok' "
+                f"AND track_gain_db IS NOT NULL AND file_id IN ({','.join('?' * len(part))})",
+                part))
+        for start in range(0, len(album_ids), 900):
+            part = album_ids[start:start + 900]
+            albums.update((r[0], r[1:]) for r in conn.execute(
+                f"SELECT album_id, gain_db, peak FROM album_loudness WHERE gain_db IS NOT NULL "
+                f"AND album_id IN ({','.join('?' * len(part))})", part))
+    except sqlite3.OperationalError:  # a read-only catalog from before migration 16
+        return {}, {}
+    return files, albums
