@@ -9,7 +9,10 @@ Runs are interleaved (musicark, ffmpeg, ffmpeg without peak, then again) so a ne
 load falls on all of them alike; min/median/max of the runs and the load average are
 printed. Input: the decodable music of the shared test material, or the files given.
 
-    python benchmarks/analyse.py [--runs 3] [--workers 2] [FILE ...]
+With --ingest: `musicark ingest --decode-check` with and without `--analyse` into fresh
+archives, interleaved the same way (the cost analysis adds to an ingest).
+
+    python benchmarks/analyse.py [--runs 3] [--workers 2] [--ingest] [FILE ...]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
@@ -57,6 +61,32 @@ def run_ffmpeg(files: list[str], workers: int, meter: str) -> float:
     return time.perf_counter() - began
 
 
+def run_ingest(files: list[str], workers: int, analyse: bool) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        musicark = [sys.executable, "-m", "musicark"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+        subprocess.run([*musicark, "init", f"{tmp}/arc"], check=True, env=env,
+                       stdout=subprocess.DEVNULL)
+        began = time.perf_counter()
+        subprocess.run([*musicark, "ingest", "--archive", f"{tmp}/arc", "--decode-check",
+                        "--workers", str(workers), *(["--analyse"] if analyse else []),
+                        *files], check=True, env=env, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - began
+
+
+def bench_ingest(files: list[str], workers: int, runs: int) -> dict:
+    times: dict[str, list[float]] = {"ingest --decode-check": [],
+                                     "ingest --decode-check --analyse": []}
+    for _ in range(runs):
+        times["ingest --decode-check"].append(run_ingest(files, workers, False))
+        times["ingest --decode-check --analyse"].append(run_ingest(files, workers, True))
+    report = {name: {"min": round(min(r), 2), "median": round(statistics.median(r), 2),
+                     "max": round(max(r), 2)} for name, r in times.items()}
+    report["added"] = round(statistics.median(times["ingest --decode-check --analyse"])
+                            / statistics.median(times["ingest --decode-check"]) - 1, 3)
+    return report
+
+
 def default_files() -> list[str]:
     music = TESTDATA / "audio" / "music"
     return sorted(str(p) for p in music.rglob("*")
@@ -68,8 +98,13 @@ def main() -> None:
     parser.add_argument("files", nargs="*")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--ingest", action="store_true")
     args = parser.parse_args()
     files = args.files or default_files()
+    if args.ingest:
+        print(json.dumps({"load_average_1min": round(os.getloadavg()[0], 2),
+                          **bench_ingest(files, args.workers, args.runs)}, indent=2))
+        return
     times: dict[str, list[float]] = {"musicark": [], "ffmpeg ebur128=peak=true": [],
                                      "ffmpeg ebur128": []}
     audio = 0.0
