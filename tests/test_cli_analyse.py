@@ -241,3 +241,25 @@ def test_api_web_page_and_subsonic_show_the_analysis(made, tmp_path) -> None:
     assert data["loudness"]["track_gain_db"] == gain["trackGain"]
     page = client.get(f"/track/{tracks[0]}").text
     assert "Loudness and quality" in page and "LUFS" in page
+
+
+def test_stats_plot_loudness_by_decade_and_popularity(made, tmp_path, monkeypatch) -> None:
+    arc = new_archive(made, tmp_path)
+    monkeypatch.setenv("MUSICARK_ARCHIVE", str(arc))
+    code, output = cli("stats", "--json")
+    assert json.loads(output)["loudness"] is None  # nothing analysed yet
+    with Archive.open(arc) as archive:
+        ingest(archive, [made / "music"], workers=1)
+        analyse_archive(archive, workers=1)
+        held = archive.conn.execute(
+            "SELECT count(*) FROM analyses a JOIN track_files tf ON tf.file_rowid = a.file_id "
+            "WHERE a.integrated_lufs IS NOT NULL").fetchone()[0]
+    code, output = cli("stats", "--json", "--plots", str(tmp_path / "charts"))
+    data = json.loads(output)
+    loudness = data["loudness"]
+    assert sum(r["files"] for r in loudness["by_decade"]) == held > 0
+    assert sum(r["files"] for r in loudness["by_popularity"]) == held
+    assert loudness["flags"]["fake-lossless"] == 1 and loudness["flags"]["clipping"] >= 1
+    assert any(p.endswith("loudness_by_decade.png") for p in data["plots"])
+    code, output = cli("stats")
+    assert code == 0 and "loudness by decade" in output and "analysis flags" in output

@@ -333,7 +333,7 @@ def stats(
     Example: musicark stats --plots charts/
     """
     from musicark.catalog.stats import catalog_stats
-    from musicark.cli.stats import render_observed, render_stats
+    from musicark.cli.stats import render_loudness, render_observed, render_stats
 
     data = catalog_stats(Archive.locate(archive, readonly=True))
     files = []
@@ -346,5 +346,6 @@ def stats(
         return
     render_stats(out, data)
     render_observed(out, data["observed_listens"])
+    render_loudness(out, data["loudness"])
     for f in files:
         out.print(f"chart: {safe_line(f)}")
