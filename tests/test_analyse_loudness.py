@@ -145,3 +145,16 @@ def test_agrees_with_ffmpeg_ebur128_on_the_shared_test_audio(testdata) -> None:
             disagree.append((path.name, (ours.integrated_lufs, ours.lra_lu), theirs))
     assert len(compared) >= 40, compared
     assert not disagree
+
+
+def test_a_stream_that_changes_format_midway_is_measured_whole(testdata, tmp_path) -> None:
+    """Two real MP3s spliced (44.1 kHz stereo, then 16 kHz mono): the meter keeps the first
+    format and the rest is converted, not refused."""
+    first = testdata / "audio" / "music" / "fma" / "000002.mp3"
+    second = testdata / "audio" / "mutagen" / "audacious-trailing-id32-apev2.mp3"
+    spliced = tmp_path / "spliced.mp3"
+    spliced.write_bytes(first.read_bytes() + second.read_bytes())
+    whole = analyse_file(str(spliced))
+    alone = [analyse_file(str(p)) for p in (first, second)]
+    assert whole.outcome == "ok", whole.reason
+    assert whole.audio_s == pytest.approx(alone[0].audio_s + alone[1].audio_s, abs=0.1)

@@ -98,7 +98,7 @@ def _run(container, stream, lossless: bool, began: float, budget_s: float) -> _S
     import av
 
     state: _State | None = None
-    convert = None
+    converters: dict[tuple, object] = {}  # one resampler per foreign format met
     pending: list[np.ndarray] = []
     held = 0
 
@@ -120,12 +120,15 @@ def _run(container, stream, lossless: bool, began: float, budget_s: float) -> _S
                            Spectrum(frame.sample_rate) if lossless else None,
                            frame.sample_rate, channels)
             first = (frame.format.name, frame.sample_rate, frame.layout.name)
-        elif (frame.format.name, frame.sample_rate, frame.layout.name) != first:
-            # a stream that changes format midway (chained Ogg, a spliced MP3): the meter
-            # keeps the first format, the rest is converted to it
-            if convert is None:
-                convert = av.AudioResampler(format=first[0], layout=first[2], rate=first[1])
-            for part in convert.resample(frame):
+        elif (key := (frame.format.name, frame.sample_rate, frame.layout.name)) != first:
+            # a stream that changes format midway (a spliced MP3): the meter keeps the
+            # first format, the rest is converted to it (a resampler takes one input format)
+            if key not in converters:
+                converters[key] = av.AudioResampler(format=first[0], layout=first[2],
+                                                    rate=first[1])
+            frame.pts = None
+            for part in converters[key].resample(frame):
+                part.pts = None
                 take(state.meter.push(part))
             continue
         frame.pts = None  # the meter needs none; odd timestamps must not upset it
@@ -134,6 +137,10 @@ def _run(container, stream, lossless: bool, began: float, budget_s: float) -> _S
             raise _Stop(f"over the time budget of {budget_s:.0f} s")
     if state is None:
         raise _Stop("no decodable audio samples")
+    for converter in converters.values():  # what the resamplers still hold
+        for part in converter.resample(None):
+            part.pts = None
+            take(state.meter.push(part))
     take(state.meter.push(None))
     _measure(state, pending)
     return state
