@@ -60,10 +60,12 @@ class Measures:
         else:
             self._sound(np.flatnonzero(peak > SILENT), dense=False)
         if self.channels == 2:
-            gram = chunk.T @ chunk  # one BLAS pass: LL, LR, RR
-            cross = 2 * float(gram[0, 1])
-            self.side += float(gram[0, 0] + gram[1, 1]) - cross
-            self.mid += float(gram[0, 0] + gram[1, 1]) + cross
+            # einsum's own loops, not BLAS: BLAS would start a thread pool in this process
+            left, right = chunk[:, 0], chunk[:, 1]
+            power = float(np.einsum("i,i->", left, left) + np.einsum("i,i->", right, right))
+            cross = 2 * float(np.einsum("i,i->", left, right))
+            self.side += power - cross
+            self.mid += power + cross
         self.samples += n
 
     def _clipping(self, full: np.ndarray | None) -> None:

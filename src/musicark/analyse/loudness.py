@@ -38,6 +38,9 @@ class Meter:
         import av
 
         graph = av.filter.Graph()
+        # no slice-thread pool: the process stays without threads (runner forks it), and a
+        # graph freed after a fork cannot wait forever on threads the child never had
+        graph.threads = 1
         source = graph.add_abuffer(format=frame.format.name, sample_rate=frame.sample_rate,
                                    layout=frame.layout.name, time_base=frame.time_base)
         block = max(1, frame.sample_rate // 10)  # the meter's own 100 ms step
@@ -49,6 +52,10 @@ class Meter:
         chain[1].link_to(chain[2])
         graph.configure()
         return cls(graph, source, chain[2], {}, {})
+
+    def close(self) -> None:
+        """Free the filter graph now, not whenever a garbage collection finds its cycle."""
+        self.graph = self.source = self.sink = None
 
     def push(self, frame) -> list:
         """Feed one decoded frame (None at the end); returns the metered frames ready."""

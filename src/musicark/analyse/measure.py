@@ -78,7 +78,10 @@ def analyse_file(path: str, budget_s: float = BUDGET_S) -> Analysis:
             return _failed(f"decoding failed: {_why(exc)}", began, codec)
         except (ValueError, MemoryError) as exc:  # PyAV's own refusals of odd frames
             return _failed(f"cannot analyse: {exc}", began, codec)
-    return _finish(state, codec, began)
+    try:
+        return _finish(state, codec, began)
+    finally:
+        state.meter.close()
 
 
 class _Stop(Exception):
