@@ -158,3 +158,16 @@ def test_a_stream_that_changes_format_midway_is_measured_whole(testdata, tmp_pat
     alone = [analyse_file(str(p)) for p in (first, second)]
     assert whole.outcome == "ok", whole.reason
     assert whole.audio_s == pytest.approx(alone[0].audio_s + alone[1].audio_s, abs=0.1)
+
+
+def test_analysis_leaves_no_thread_behind(tmp_path) -> None:
+    """runner forks worker processes: a filter graph's slice threads left alive (or freed
+    later by the garbage collector, in a forked child where they do not exist) hang it."""
+    import os
+
+    path = str(write(tmp_path / "a.flac", sine(1000, -20, 3.0)))
+    analyse_file(path)  # numpy, PyAV and their own threads are started by now
+    before = len(os.listdir("/proc/self/task"))
+    for _ in range(3):
+        analyse_file(path)
+    assert len(os.listdir("/proc/self/task")) == before
