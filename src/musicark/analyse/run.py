@@ -8,6 +8,7 @@ recorded as failed with that reason, as `verify store --decode` does.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -115,6 +116,10 @@ def analyse_archive(archive: Archive, *, workers: int | None = None,
 
     pending: list[tuple[int, Analysis]] = []
     last_commit = time.monotonic()
+    # PyAV objects left for the garbage collector (a resampler's filter graph, with its
+    # slice threads) must be freed here: a forked worker that frees one waits forever on
+    # threads it never had
+    gc.collect()
     try:
         for results in fan_out(analyse_batch, calls(), workers=workers, dask=dask,
                                split=_one_per_file, on_crash=_crashed):
