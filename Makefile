@@ -8,8 +8,9 @@ DEMO_DIR ?= demo-archive
 # transmission-cli, aria2: other clients that must parse our v1 torrents (Debian 12's
 # versions predate BitTorrent v2);
 # zstd: the CLI that restores originals from a release's patches (tested);
-# chromium: the browser the web UI's Playwright tests drive (never a downloaded one).
-APT_PACKAGES := sqlite3 libchromaprint-tools transmission-cli aria2 zstd chromium
+# chromium: the browser the web UI's Playwright tests drive (never a downloaded one);
+# ffmpeg: the second loudness meter the analysis tests agree with (`ffmpeg -af ebur128`).
+APT_PACKAGES := sqlite3 libchromaprint-tools transmission-cli aria2 zstd chromium ffmpeg
 # References the benchmarks measure against.
 BENCH_PACKAGES := ffmpeg mktorrent wrk
 

@@ -135,4 +135,20 @@ def render(stats: dict[str, Any], out: Path) -> list[Path]:
         ax.bar([y for y, _ in rows], [n for _, n in rows], color=ACCENT)
         ax.yaxis.set_major_formatter(FuncFormatter(_human))
         written.append(_save(fig, out, "release_years.png"))
+    loudness = stats.get("loudness") or {}
+    for key, label, name in (("by_decade", "decade", "loudness_by_decade.png"),
+                             ("by_popularity", "band", "loudness_by_popularity.png")):
+        rows = loudness.get(key) or []
+        if rows:
+            fig, ax = _figure(f"Loudness by {'decade' if label == 'decade' else 'popularity'}",
+                              "integrated loudness (EBU R128) of the analysed files: median, "
+                              "with the 10th to 90th percentile")
+            xs = [str(r[label]) + ("s" if label == "decade" else "") for r in rows]
+            medians = [r["median_lufs"] for r in rows]
+            spread = [[r["median_lufs"] - r["p10_lufs"] for r in rows],
+                      [r["p90_lufs"] - r["median_lufs"] for r in rows]]
+            ax.errorbar(xs, medians, yerr=spread, fmt="o-", color=ACCENT, ecolor=SECOND,
+                        capsize=4)
+            ax.set_ylabel("LUFS")
+            written.append(_save(fig, out, name))
     return written

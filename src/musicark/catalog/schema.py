@@ -561,7 +561,49 @@ def _rekey_paths(conn) -> None:
 # Python steps run after a migration's SQL, in its transaction (same version number).
 MIGRATION_STEPS = {15: _rekey_paths}
 
+MIGRATION_16 = """
+-- Audio analysis (`musicark analyse`, docs/analysis.md): loudness, ReplayGain 2.0 and quality
+-- measures per file, the flags they raise, and album gains. Side tables, not columns of
+-- `files` (rebuilt whenever a CHECK changes, as migrations 9 and 12 did). `version` is the
+-- analysis method's: a newer method analyses older rows again. `blocks` holds the file's
+-- 400 ms gating-block loudness histogram, from which an album's gain is computed without
+-- decoding its tracks again.
+CREATE TABLE analyses (
+    file_id INTEGER PRIMARY KEY,  -- files.rowid
+    analysed_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    outcome TEXT NOT NULL CHECK (outcome IN ('ok', 'failed')),
+    reason TEXT,  -- why the analysis failed
+    integrated_lufs REAL,  -- NULL: digital silence
+    lra_lu REAL,
+    true_peak_dbtp REAL,
+    sample_peak_dbfs REAL,
+    track_gain_db REAL,  -- ReplayGain 2.0: to -18 LUFS
+    track_peak REAL,  -- linear true peak
+    cutoff_hz REAL,  -- a lossy encoder's low-pass found in a lossless file
+    cutoff_confidence REAL,
+    measures TEXT,  -- JSON: every measured value (docs/analysis.md)
+    blocks BLOB
+);
+CREATE INDEX analyses_at ON analyses(analysed_at);
+CREATE TABLE analysis_flags (
+    file_id INTEGER NOT NULL,
+    flag TEXT NOT NULL,
+    value REAL,  -- the measure that raised it
+    PRIMARY KEY (file_id, flag)
+) WITHOUT ROWID;
+CREATE INDEX analysis_flags_flag ON analysis_flags(flag, file_id);
+CREATE TABLE album_loudness (
+    album_id INTEGER PRIMARY KEY,  -- albums.rowid; only albums whose tracks are all held
+    computed_at TEXT NOT NULL,
+    integrated_lufs REAL,
+    gain_db REAL,  -- ReplayGain 2.0 album gain
+    peak REAL,  -- the loudest track's linear true peak
+    tracks INTEGER NOT NULL
+);
+"""
+
 MIGRATIONS: list[str] = [MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4, MIGRATION_5,
                          MIGRATION_6, MIGRATION_7, MIGRATION_8, MIGRATION_9, MIGRATION_10,
                          MIGRATION_11, MIGRATION_12, MIGRATION_13, MIGRATION_14,
-                         MIGRATION_15]
+                         MIGRATION_15, MIGRATION_16]

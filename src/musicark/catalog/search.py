@@ -425,6 +425,9 @@ def track(archive: Archive, rowid: int) -> dict[str, Any]:
     features = _rows(conn.execute(
         "SELECT * FROM audio_features WHERE track_rowid = ?", (rowid,)))
     info["audio_features"] = features[0] if features else None
+    from musicark.analyse.record import track_loudness  # loudness and flags, when analysed
+
+    info["loudness"] = track_loudness(conn, rowid)
     return info
 
 

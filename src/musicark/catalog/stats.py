@@ -143,7 +143,15 @@ def catalog_stats(archive: Archive) -> dict[str, Any]:
                        for k, m, n in keys if m in (0, 1)],
         "release_years": [list(r) for r in years],
         "observed_listens": _observed(archive),
+        "loudness": _loudness(conn),
     }
+
+
+def _loudness(conn) -> dict[str, Any] | None:
+    """Analysed loudness by decade and popularity band, flag counts (musicark.analyse)."""
+    from musicark.analyse.stats import loudness_stats
+
+    return loudness_stats(conn)
 
 
 def _observed(archive: Archive) -> dict[str, Any] | None:

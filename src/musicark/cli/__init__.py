@@ -10,6 +10,7 @@ not run (docs/fixity.md).
 """
 
 from musicark.cli import (  # noqa: F401 - registers the verbs
+    analyse,
     catalog,
     derive,
     ingest,

@@ -234,6 +234,10 @@ def show(
         return
     entity = info.pop("entity")
     nested = {k: info.pop(k) for k in ("tracks", "albums") if isinstance(info.get(k), list)}
+    if info.get("loudness"):
+        from musicark.cli.analyse import loudness_rows
+
+        info.update(loudness_rows(info.pop("loudness")))
     table = Table(title=f"{entity} {info.get('name') or ''}", title_justify="left",
                   show_header=False)
     table.add_column(style="dim")
@@ -330,7 +334,7 @@ def stats(
     Example: musicark stats --plots charts/
     """
     from musicark.catalog.stats import catalog_stats
-    from musicark.cli.stats import render_observed, render_stats
+    from musicark.cli.stats import render_loudness, render_observed, render_stats
 
     data = catalog_stats(Archive.locate(archive, readonly=True))
     files = []
@@ -343,5 +347,6 @@ def stats(
         return
     render_stats(out, data)
     render_observed(out, data["observed_listens"])
+    render_loudness(out, data["loudness"])
     for f in files:
         out.print(f"chart: {safe_line(f)}")

@@ -46,6 +46,9 @@ def ingest(
         "--decode-check", help="Decode every frame of every file (slow) instead of the "
         "structure check: every packet demuxed, Ogg page and FLAC frame CRCs, MP3 frame "
         "counts, declared vs demuxed length. `musicark verify --decode` does it later.")] = False,
+    analyse: Annotated[bool, typer.Option(
+        "--analyse", help="Then measure loudness, ReplayGain and quality flags of the files "
+        "stored (a second decode; `musicark analyse` does it later).")] = False,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -68,8 +71,12 @@ def ingest(
         task = bar.add_task("scanning", total=None, rate="")
         advance = reporter(bar, task)
 
+        stored: list[str] = []
+
         def step(n: int, result) -> None:
             advance(n, bar.tasks[0].total)
+            if analyse and result.status == "ok" and result.sha256:
+                stored.append(result.sha256)
 
         report = run_ingest(
             arc, paths, link=link, workers=workers, dask=dask, licence=licence,
@@ -78,7 +85,15 @@ def ingest(
             counted=lambda total: bar.update(task, total=total, description="ingesting"),
             phase=lambda name: phase(bar, task, name),
         )
+        if analyse:
+            from musicark.analyse.run import analyse_digests
+
+            phase(bar, task, "analysing")
+            analysed = analyse_digests(arc, stored, workers=workers, dask=dask,
+                                       progress=advance)
     data = report.as_dict()
+    if analyse:
+        data["analysis"] = analysed
     if as_json:
         print_json(data)
         raise typer.Exit(report.exit_code)
@@ -103,6 +118,10 @@ def ingest(
             table.add_row(reason, f"{n:,}")
         out.print(table)
         out.print("see them with: musicark ledger --status quarantined")
+    if analyse:
+        from musicark.cli.analyse import render
+
+        render(analysed, as_json=False)
     if report.not_walked:
         kinds = ", ".join(f"{n:,} {kind}" for kind, n in report.not_walked.most_common())
         err.print(f"[yellow]{data['not_walked_or_read']:,} paths not walked or read[/yellow] "
@@ -129,19 +148,28 @@ def ledger(
     runs: Annotated[bool, typer.Option("--runs", help="List ingest runs, latest first, "
                                        "with how many paths each did not walk or read.")
                     ] = False,
+    flag: Annotated[str | None, typer.Option(
+        help="List the files an analysis flagged, worst first: clipping, leading-silence, "
+        "trailing-silence, silence-gaps, dc-offset, mono-as-stereo, fake-lossless, or "
+        "failed (could not be analysed).")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Rows (1-10000).")] = 50,
     archive: ArchiveOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List files in the ledger, with their status, reason and facts; with --skipped, the
     paths ingest did not store (not walked, not read, or nothing in them looked like audio);
-    with --runs, the ingest runs.
+    with --runs, the ingest runs; with --flag, the files `musicark analyse` flagged.
 
     Example: musicark ledger --status quarantined
     """
     from musicark.ingest.ledger import list_files, list_runs, list_skipped
 
     arc = Archive.locate(archive, readonly=True)
+    if flag is not None:
+        if status is not None or skipped or runs:
+            raise BadQuery("--flag lists analysed files: drop --status, --skipped and --runs")
+        _flagged(arc, flag, limit, as_json)
+        return
     if (skipped or runs) and status is not None:
         raise BadQuery("--skipped and --runs list paths and runs, not files: drop --status")
     if run is not None and not skipped:
@@ -187,4 +215,23 @@ def _print_runs(rows: list[dict], as_json: bool) -> None:
     for r in rows:
         table.add_row(str(r["run"]), r["started_at"], r["outcome"] or "(running or killed)",
                       f"{r['not_walked_or_read']:,}", ", ".join(r["paths"]))
+    out.print(table)
+
+
+def _flagged(arc: Archive, flag: str, limit: int, as_json: bool) -> None:
+    from musicark.analyse.record import flagged_files
+
+    rows = flagged_files(arc.conn, flag, limit)
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("file", "codec", "value", title=f"flag: {flag}", title_justify="left")
+    table.add_column("path", overflow="fold", ratio=3)
+    if flag in ("fake-lossless", "failed"):
+        table.add_column("confidence" if flag == "fake-lossless" else "reason", overflow="fold")
+    for r in rows:
+        extra = [] if flag not in ("fake-lossless", "failed") else \
+            [str(r.get("confidence") if flag == "fake-lossless" else r.get("reason") or "")]
+        table.add_row(str(r["rowid"]), r["codec"] or "",
+                      "" if r["value"] is None else f"{r['value']:g}", r["path"] or "", *extra)
     out.print(table)

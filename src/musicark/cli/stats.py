@@ -60,6 +60,27 @@ def render_stats(console: Console, data: dict[str, Any]) -> None:
         console.print(keys)
 
 
+def render_loudness(console: Console, data: dict[str, Any] | None) -> None:
+    """Loudness of the analysed files (`musicark analyse`) by decade and popularity band."""
+    if not data:
+        return
+    for title, key, label in (("loudness by decade", "by_decade", "decade"),
+                              ("loudness by popularity band", "by_popularity", "band")):
+        if data[key]:
+            table = Table(label, "files", "median", "10 %", "90 %", title=title,
+                          title_justify="left")
+            for row in data[key]:
+                table.add_row(str(row[label]), f"{row['files']:,}",
+                              f"{row['median_lufs']:.1f} LUFS", f"{row['p10_lufs']:.1f}",
+                              f"{row['p90_lufs']:.1f}")
+            console.print(table)
+    if data["flags"]:
+        flags = Table("flag", "files", title="analysis flags", title_justify="left")
+        for flag, count in data["flags"].items():
+            flags.add_row(flag, f"{count:,}")
+        console.print(flags)
+
+
 def render_observed(console: Console, data: dict[str, Any] | None) -> None:
     """Observed listens (imported listening data): by source, top tracks and artists."""
     if not data:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from musicark.analyse.tags import GAIN_FIELDS, gain_fields
 from musicark.archive import Archive, utc_now
 from musicark.derive.run import latest_plan
 from musicark.derive.tags import KIND, extension, restore, tag_stored
@@ -35,7 +36,7 @@ SELECT t.rowid, t.name, t.ext_id, t.mbid, t.isrc, t.track_number, t.disc_number,
 # The order fields_for gives: Vorbis comments keep insertion order, so a tagged Opus or FLAC
 # copy is rebuilt byte for byte (repair) only by writing its fields in this order again.
 FIELD_ORDER = ("title", "artist", "album", "tracknumber", "discnumber", "date", "isrc",
-               "barcode", "musicbrainz_trackid", "licence", "musicark_id")
+               "barcode", "musicbrainz_trackid", "licence", "musicark_id", *GAIN_FIELDS)
 
 
 def fields_for(archive: Archive, track_rowid: int, licence: str | None) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def tag_files(archive: Archive, plan_id: int | None = None, *, workers: int | No
             mark_damaged(archive, sha, *damage, by="tag")
             damaged.append({"file": file, "reason": f"damaged: {damage[1]}"})
             continue
-        fields = fields_for(archive, track, licence)
+        fields = fields_for(archive, track, licence) | gain_fields(conn, file, codec, track)
         meta[sha] = (file, fields)
         calls.append((str(archive.store_path), sha, fields, extension(container, codec)))
     report = {"plan": plan_id, "tagged": 0, "already": len(targets) - len(todo),

@@ -25,6 +25,9 @@ EasyMP4Tags.RegisterFreeformKey("musicark_id", "MUSICARK_ID")
 EasyMP4Tags.RegisterFreeformKey("licence", "LICENSE")
 EasyMP4Tags.RegisterFreeformKey("barcode", "BARCODE")
 EasyMP4Tags.RegisterFreeformKey("isrc", "ISRC")
+for _gain in ("track_gain", "track_peak", "album_gain", "album_peak"):  # musicark.analyse.tags
+    EasyID3.RegisterTXXXKey(f"replaygain_{_gain}", f"REPLAYGAIN_{_gain.upper()}")
+    EasyMP4Tags.RegisterFreeformKey(f"replaygain_{_gain}", f"REPLAYGAIN_{_gain.upper()}")
 
 
 class CannotTag(Exception):

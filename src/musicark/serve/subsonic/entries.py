@@ -86,6 +86,7 @@ def songs(archive: Archive, rowids: list[int]) -> list[dict[str, Any]]:
     if not rowids:
         return []
     files = song_files(archive, rowids)
+    gains = _gains(archive, files)
     rows: dict[int, dict[str, Any]] = {}
     for start in range(0, len(rowids), 900):
         chunk = rowids[start:start + 900]
@@ -119,8 +120,31 @@ def songs(archive: Archive, rowids: list[int]) -> list[dict[str, Any]]:
                 "userRating": None, "averageRating": None,
                 "playCount": None, "bpm": None, "comment": None,
                 "sortName": None, "displayArtist": artists,
+                "replayGain": _replay_gain(gains, file["rowid"], album_rowid),
             }
     return [rows[r] for r in rowids if r in rows]
+
+
+def _gains(archive: Archive, files: dict[int, dict[str, Any]]) -> tuple[dict, dict]:
+    from musicark.analyse.record import replay_gains
+
+    albums = [r[0] for r in archive.conn.execute(
+        f"SELECT DISTINCT album_rowid FROM tracks WHERE album_rowid IS NOT NULL AND rowid IN "
+        f"({','.join(str(int(t)) for t in files) or 'NULL'})")]
+    return replay_gains(archive.conn, [f["rowid"] for f in files.values()], albums)
+
+
+def _replay_gain(gains: tuple[dict, dict], file_id: int, album: int | None
+                 ) -> dict[str, float] | None:
+    """OpenSubsonic's `replayGain` (ReplayGain 2.0, to -18 LUFS) when the file is analysed
+    (`musicark analyse`): clients such as Symfonium and Feishin normalise with it."""
+    track = gains[0].get(file_id)
+    if track is None:
+        return None
+    album_gain = gains[1].get(album) if album else None
+    return {"trackGain": track[0], "trackPeak": track[1],
+            "albumGain": album_gain[0] if album_gain else None,
+            "albumPeak": album_gain[1] if album_gain else None, "baseGain": 0.0}
 
 
 def _iso(stamp: str | None) -> str | None:
