@@ -123,11 +123,12 @@ def test_read_only_verbs_on_an_archive_made_before_listens(archive: Archive,
     rerunnable = {i for i, m in enumerate(MIGRATIONS)
                   if "CREATE TABLE mirror_" in m or "CREATE TABLE files_absent" in m
                   or "CREATE TABLE decode_checks" in m or "CREATE TABLE search_terms" in m
-                  or "CREATE TABLE IF NOT EXISTS ingest_runs" in m}
+                  or "CREATE TABLE IF NOT EXISTS ingest_runs" in m
+                  or "CREATE TABLE analyses" in m}
     assert later <= rerunnable, "a later migration would re-run: adapt this test"
-    # the mirror, decode-check, search-terms and ingest-runs migrations run again too
+    # the mirror, decode-check, search-terms, ingest-runs and analysis migrations run again
     for table in ("mirror_releases", "mirror_shards", "decode_checks", "search_terms",
-                  "search_terms_state"):
+                  "search_terms_state", "analysis_flags", "analyses", "album_loudness"):
         archive.conn.execute(f"DROP TABLE IF EXISTS {table}")
     archive.conn.execute(f"PRAGMA user_version = {before}")
     assert run(archive, "stats").exit_code == 0

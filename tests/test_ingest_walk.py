@@ -189,6 +189,8 @@ def test_migration_15_turns_escaped_paths_back_into_bytes(tmp_path: Path,
                  "(recorded with \\x escapes)' WHERE path = ?", (escaped, raw))
     conn.execute("DROP TABLE ingest_skips")
     conn.execute("DROP TABLE ingest_runs")
+    for table in ("analysis_flags", "analyses", "album_loudness"):  # migration 16's
+        conn.execute(f"DROP TABLE {table}")
     conn.execute("PRAGMA user_version = 14")
     conn.commit()
     conn.close()
